@@ -1,0 +1,46 @@
+"""Backend registry: the one place where a backend name becomes code.
+
+``backend='torch'`` is always available. Other backends register themselves with
+:func:`register_backend`; asking for one that cannot run raises — there is no silent fallback.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import Backend
+from .torch_backend import TorchBackend
+
+_REGISTRY: dict[str, Backend] = {"torch": TorchBackend()}
+
+
+def register_backend(backend: Backend) -> None:
+    """Make ``backend`` selectable by its ``name``."""
+    _REGISTRY[backend.name] = backend
+
+
+def backend_names() -> tuple[str, ...]:
+    """Names accepted by ``CPSN(backend=...)``."""
+    return tuple(_REGISTRY)
+
+
+def check_backend_name(name: str) -> str:
+    """Raise a ``ValueError`` naming the allowed values unless ``name`` is registered."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(
+            f"backend: expected one of {backend_names()}, got {name!r}"
+        )
+    return name
+
+
+def get_backend(name: str, x: torch.Tensor) -> Backend:
+    """The backend called ``name``, checked to be able to run on ``x``.
+
+    Raises:
+        ValueError: unknown name. RuntimeError: the backend cannot run here (the message says
+        why and what to do).
+    """
+    backend = _REGISTRY[check_backend_name(name)]
+    reason = backend.unavailable_reason(x)
+    if reason is not None:
+        raise RuntimeError(f"backend={name!r} cannot run on this input: {reason}")
+    return backend

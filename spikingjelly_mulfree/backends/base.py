@@ -1,0 +1,44 @@
+"""The interface every compute backend of :class:`~spikingjelly_mulfree.CPSN` implements.
+
+All tensors handed to a backend are already normalised by the module:
+
+* ``x``: ``[T, N, C, S]`` floating input (``S`` = product of trailing spatial dims, 1 if none);
+  any strides — a backend that needs contiguity makes its own copy;
+* ``weight``: ``[C, k]`` effective taps (already fused and quantized), ``bias``: ``[C]``;
+  both in the compute dtype;
+* ``dilation``: python ``int >= 1``.
+
+A backend returns tensors differentiable with respect to ``x``, ``weight`` and ``bias``
+(through its own ``torch.autograd.Function`` or plain torch ops).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class Backend(Protocol):
+    """Compute backend contract (see the module docstring for shapes)."""
+
+    name: str
+
+    def unavailable_reason(self, x: torch.Tensor) -> str | None:
+        """``None`` if this backend can run on ``x`` (device, dtype, installed libraries);
+        otherwise a sentence saying why not and how to fix it."""
+
+    def charge_fire(
+        self,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        dilation: int,
+        surrogate_function: torch.nn.Module,
+    ) -> torch.Tensor:
+        """Spikes ``surrogate_function(charge(x, weight, bias, dilation))``, shaped like ``x``."""
+
+    def conv_moments(
+        self, x: torch.Tensor, weight: torch.Tensor, dilation: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and biased variance (each ``[C]``) of ``charge(x, weight, None, d)``
+        over T, N and S, differentiable in ``x`` and ``weight``."""

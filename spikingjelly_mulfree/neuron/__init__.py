@@ -1,0 +1,4 @@
+"""Spiking neuron modules."""
+from .cpsn import CPSN
+
+__all__ = ["CPSN"]

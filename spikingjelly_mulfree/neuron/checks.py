@@ -1,0 +1,66 @@
+"""Argument and input checks for CPSN: each error names the argument, what was expected and
+what to do."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+MAX_SPATIAL_DIMS = 3
+
+
+def positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def threshold_arg(threshold: object) -> tuple[str, float | None]:
+    """``'bn'`` / ``'learnable'`` / a real number -> ``(mode, fixed value or None)``."""
+    if isinstance(threshold, str):
+        if threshold in ("bn", "learnable"):
+            return threshold, None
+    elif isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
+        return "fixed", float(threshold)
+    raise ValueError(
+        f"threshold: expected 'bn', 'learnable' or a float (fixed threshold), got {threshold!r}"
+    )
+
+
+def channel_dim(step_mode: str) -> int:
+    return 2 if step_mode == "m" else 1
+
+
+def input_tensor(x: object, step_mode: str, channels: int | None) -> None:
+    """Check rank, dtype and channel count of a CPSN input."""
+    layout = "[T, N, C, *]" if step_mode == "m" else "[N, C, *]"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a torch.Tensor {layout}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"x: expected a floating-point tensor (float16/bfloat16/float32/float64), got "
+            f"{x.dtype}; convert it with x.float()"
+        )
+    lead = channel_dim(step_mode) + 1
+    if not lead <= x.dim() <= lead + MAX_SPATIAL_DIMS:
+        raise ValueError(
+            f"x: expected {layout} with 0 to {MAX_SPATIAL_DIMS} trailing dims for "
+            f"step_mode={step_mode!r} ({lead} to {lead + MAX_SPATIAL_DIMS} dims), got shape "
+            f"{tuple(x.shape)}; for one step use step_mode='s', for a sequence step_mode='m'"
+        )
+    if channels is not None and x.shape[lead - 1] != channels:
+        raise ValueError(
+            f"x: expected {channels} channels at dim {lead - 1} (the layout is {layout}), got "
+            f"shape {tuple(x.shape)}; build CPSN(channels={x.shape[lead - 1]}) or "
+            "CPSN(channels=None) to infer it"
+        )
+    if x.numel() == 0:
+        raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(x.shape)}")
+
+
+def initialised(module: torch.nn.Module) -> None:
+    if module.has_uninitialized_params():
+        raise RuntimeError(
+            "CPSN(channels=None) has not seen an input yet: run one forward pass (a dry run) "
+            "before asking for its kernel or building the optimizer"
+        )

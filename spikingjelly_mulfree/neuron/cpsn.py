@@ -1,0 +1,268 @@
+"""The CPSN module: parameters, state and dispatch; the math lives in ``functional``.
+
+See :mod:`spikingjelly_mulfree.functional.charge` for the charge equation,
+:mod:`~spikingjelly_mulfree.functional.quantize` for the power-of-two weights and
+:mod:`~spikingjelly_mulfree.functional.threshold` for the BatchNorm threshold.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from spikingjelly.activation_based import base
+from spikingjelly.activation_based import surrogate as sj_surrogate
+from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+from .. import backends
+from ..functional.charge import receptive_field
+from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range, quantize_pow2
+from ..functional.step import push_window, step_charge
+from ..functional.threshold import fuse_bn, update_running_stats
+from . import checks
+
+THRESHOLDS = ("bn", "learnable")
+INITS = ("exp", "uniform")
+
+
+class CPSN(LazyModuleMixin, base.MemoryModule):
+    r"""Multiplication-free channel-wise parallel spiking neuron (arXiv 2501.14490).
+
+    ``S = Heaviside(conv(X, Q(W)) + b)``: a causal dilated per-channel convolution across time
+    (:mod:`~spikingjelly_mulfree.functional.charge`), power-of-two weights ``Q`` with a
+    straight-through gradient, a threshold folded into ``b``, and a surrogate gradient.
+
+    Args:
+        channels: ``C``; ``None`` infers it at the first forward (then build the optimizer after
+            one dry-run forward, as with PyTorch's lazy modules).
+        k: order (number of taps, >= 1). Tap ``k-1`` multiplies the current step.
+        dilation: spacing of the taps in steps (>= 1).
+        mul_free: quantize the (fused) weights to signed powers of two. ``False`` gives the
+            plain channel-wise PSN with float weights.
+        threshold: ``'bn'`` (BatchNorm threshold fused into the weights, gamma=1, beta=-1),
+            ``'learnable'`` (per-channel ``v_threshold`` parameter, initialised to 1) or a float
+            (fixed threshold: bias ``-threshold``).
+        surrogate_function: any SpikingJelly surrogate; default a fresh ``surrogate.ATan()``.
+        step_mode: ``'m'`` (input ``[T, N, C, *]``) or ``'s'`` (input ``[N, C, *]``).
+        backend: compute backend name, see :func:`spikingjelly_mulfree.backends.backend_names`.
+        init: ``'exp'`` (taps ``..., 1/4, 1/2, 1``: a leaky integrator, already powers of two;
+            the default) or ``'uniform'`` (``U(-1/sqrt(k), 1/sqrt(k))``).
+        exp_range: ``(min_exp, max_exp)`` of the power-of-two exponents.
+        momentum, eps: of the BatchNorm threshold's running statistics.
+        detach_reset: accepted for drop-in compatibility with SpikingJelly model factories;
+            no effect, the neuron has no reset.
+
+    Shapes:
+        ``'m'``: ``[T, N, C, *]`` -> spikes of the same shape and dtype, 0 to 3 trailing dims.
+        ``'s'``: ``[N, C, *]`` -> spikes; the last ``(k-1)*dilation + 1`` inputs are kept as state
+        (cleared by ``spikingjelly.activation_based.functional.reset_net``).
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> sn = CPSN(channels=8, k=4)
+        >>> sn(torch.randn(16, 2, 8)).shape
+        torch.Size([16, 2, 8])
+    """
+
+    cls_to_become = None
+
+    def __init__(
+        self,
+        channels: int | None = None,
+        k: int = 4,
+        dilation: int = 1,
+        mul_free: bool = True,
+        threshold: str | float = "bn",
+        surrogate_function: nn.Module | None = None,
+        step_mode: str = "m",
+        backend: str = "torch",
+        init: str = "exp",
+        exp_range: tuple[int, int] = (DEFAULT_MIN_EXP, DEFAULT_MAX_EXP),
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        detach_reset: bool = False,
+    ):
+        super().__init__()
+        self.k = checks.positive_int("k", k)
+        self.dilation = dilation
+        self.mul_free = bool(mul_free)
+        self.threshold_mode, self.v_threshold_fixed = checks.threshold_arg(threshold)
+        if init not in INITS:
+            raise ValueError(f"init: expected one of {INITS}, got {init!r}")
+        self.init = init
+        _check_range(*exp_range)
+        self.exp_range = tuple(exp_range)
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.detach_reset = detach_reset
+        self.surrogate_function = (
+            sj_surrogate.ATan() if surrogate_function is None else surrogate_function
+        )
+        self.backend = backends.check_backend_name(backend)
+        self.step_mode = step_mode
+        self.register_memory("x_window", None)
+
+        if channels is None:
+            self.channels = None
+            self.weight = UninitializedParameter()
+            self._make_threshold(None)
+        else:
+            self.channels = checks.positive_int("channels", channels)
+            self.weight = nn.Parameter(torch.empty(self.channels, self.k))
+            self._make_threshold(self.channels)
+            self.reset_parameters()
+
+    def _make_threshold(self, C: int | None) -> None:
+        def param():
+            return UninitializedParameter() if C is None else nn.Parameter(torch.empty(C))
+
+        def buffer():
+            return UninitializedBuffer() if C is None else torch.empty(C)
+
+        if self.threshold_mode == "bn":
+            self.bn_weight, self.bn_bias = param(), param()
+            self.register_buffer("running_mean", buffer())
+            self.register_buffer("running_var", buffer())
+        elif self.threshold_mode == "learnable":
+            self.v_threshold = param()
+
+    # --- lazy initialisation -------------------------------------------------------------
+    def initialize_parameters(self, x: torch.Tensor, *args) -> None:
+        """Infer ``channels`` from the first input (called by ``LazyModuleMixin``)."""
+        if not self.has_uninitialized_params():
+            return
+        cdim = checks.channel_dim(self.step_mode)
+        if not isinstance(x, torch.Tensor) or x.dim() <= cdim:
+            raise ValueError(
+                f"x: expected a tensor with a channel dim at {cdim} for step_mode="
+                f"{self.step_mode!r}, got {getattr(x, 'shape', type(x))}"
+            )
+        self.channels = int(x.shape[cdim])
+        with torch.no_grad():
+            self.weight.materialize((self.channels, self.k))
+            for name in ("bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var"):
+                t = getattr(self, name, None)
+                if t is not None and isinstance(t, (UninitializedParameter, UninitializedBuffer)):
+                    t.materialize((self.channels,))
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise taps (``init``), the threshold (BN gamma 1, beta -1; ``v_threshold`` 1)
+        and the running statistics (mean 0, var 1)."""
+        if self.has_uninitialized_params():
+            return
+        with torch.no_grad():
+            if self.init == "exp":
+                powers = torch.arange(self.k - 1, -1, -1, dtype=self.weight.dtype)
+                self.weight.copy_(torch.pow(0.5, powers).expand(self.channels, self.k))
+            else:
+                bound = 1.0 / math.sqrt(self.k)
+                nn.init.uniform_(self.weight, -bound, bound)
+            if self.threshold_mode == "bn":
+                self.bn_weight.fill_(1.0)
+                self.bn_bias.fill_(-1.0)
+                self.running_mean.zero_()
+                self.running_var.fill_(1.0)
+            elif self.threshold_mode == "learnable":
+                self.v_threshold.fill_(1.0)
+
+    # --- attributes ------------------------------------------------------------------------
+    @property
+    def dilation(self) -> int:
+        return self._dilation
+
+    @dilation.setter
+    def dilation(self, value: int) -> None:
+        self._dilation = checks.positive_int("dilation", value)
+
+    @property
+    def receptive_field(self) -> int:
+        """Steps one layer sees: ``(k-1) * dilation + 1``."""
+        return receptive_field(self.k, self.dilation)
+
+    def extra_repr(self) -> str:
+        thr = self.v_threshold_fixed if self.threshold_mode == "fixed" else self.threshold_mode
+        return (
+            f"channels={self.channels}, k={self.k}, dilation={self.dilation}, "
+            f"mul_free={self.mul_free}, threshold={thr!r}, step_mode={self.step_mode}, "
+            f"backend={self.backend!r}"
+        )
+
+    # --- the kernel the neuron applies -----------------------------------------------------
+    def _quantize(self, w: torch.Tensor) -> torch.Tensor:
+        return quantize_pow2(w, *self.exp_range) if self.mul_free else w
+
+    def _kernel(self, stats: tuple[torch.Tensor, torch.Tensor] | None, dtype: torch.dtype):
+        w = self.weight.to(dtype)
+        if self.threshold_mode == "bn":
+            mean, var = stats if stats is not None else (self.running_mean, self.running_var)
+            w, b = fuse_bn(
+                w, mean.to(dtype), var.to(dtype), self.bn_weight.to(dtype),
+                self.bn_bias.to(dtype), self.eps,
+            )
+        elif self.threshold_mode == "learnable":
+            b = -self.v_threshold.to(dtype)
+        else:
+            b = torch.full((self.channels,), -self.v_threshold_fixed, dtype=dtype,
+                           device=w.device)
+        return self._quantize(w), b
+
+    @torch.no_grad()
+    def effective_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact kernel applied in eval mode.
+
+        Returns:
+            ``(weight [C, k], bias [C])`` such that in eval
+            ``S = Heaviside(sum_i weight[c, i] * X[t - (k-1-i) d] + bias[c])``. With
+            ``mul_free=True`` every weight is 0 or ``+-2**e``, ``e`` in ``exp_range``.
+        """
+        checks.initialised(self)
+        return self._kernel(None, self.weight.dtype)
+
+    # --- forward ---------------------------------------------------------------------------
+    def _compute_dtype(self, x: torch.Tensor) -> torch.dtype:
+        return torch.promote_types(torch.promote_types(x.dtype, self.weight.dtype), torch.float32)
+
+    def multi_step_functional_forward(self, inputs, states, **kwargs):
+        x_seq = inputs[0]
+        checks.input_tensor(x_seq, "m", self.channels)
+        shape = x_seq.shape
+        with torch.autocast(device_type=x_seq.device.type, enabled=False):
+            dtype = self._compute_dtype(x_seq)
+            x = x_seq.to(dtype).reshape(shape[0], shape[1], shape[2], -1)
+            backend = backends.get_backend(self.backend, x)
+            stats = None
+            if self.threshold_mode == "bn" and self.training:
+                stats = backend.conv_moments(x, self.weight.to(dtype), self.dilation)
+                update_running_stats(
+                    self.running_mean, self.running_var, stats[0].detach(), stats[1].detach(),
+                    x.numel() // self.channels, self.momentum,
+                )
+            w, b = self._kernel(stats, dtype)
+            spikes = backend.charge_fire(x, w, b, self.dilation, self.surrogate_function)
+        return (spikes.reshape(shape).to(x_seq.dtype),), states
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        x = inputs[0]
+        checks.input_tensor(x, "s", self.channels)
+        if self.threshold_mode == "bn" and self.training:
+            raise RuntimeError(
+                "CPSN(threshold='bn') cannot train in step_mode='s': its threshold needs the "
+                "statistics of the whole sequence. Train with step_mode='m' (then step through "
+                "sequences in eval mode), or use threshold='learnable' or a float threshold."
+            )
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            dtype = self._compute_dtype(x)
+            window = states[0]
+            if window is not None and window.shape[1:] != x.shape:
+                raise ValueError(
+                    f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
+                    f"{tuple(x.shape)}; call functional.reset_net(net) before a new sequence"
+                )
+            window = push_window(window, x.to(dtype), self.receptive_field)
+            w, b = self._kernel(None, dtype)
+            h = step_charge(window, w, b, self.dilation)
+            spikes = self.surrogate_function(h)
+        return (spikes.to(x.dtype),), (window,)
