@@ -2,11 +2,16 @@
 
 All tensors handed to a backend are already normalised by the module:
 
-* ``x``: ``[T, N, C, S]`` floating input (``S`` = product of trailing spatial dims, 1 if none);
-  any strides — a backend that needs contiguity makes its own copy;
+* ``x``: ``[T, N, C, S]`` floating input in the caller's dtype (float16, bfloat16, float32 or
+  float64; ``S`` = product of trailing spatial dims, 1 if none); any strides — a backend that
+  needs contiguity makes its own copy;
 * ``weight``: ``[C, k]`` effective taps (already fused and quantized), ``bias``: ``[C]``;
-  both in the compute dtype;
-* ``dilation``: python ``int >= 1``.
+  both in the compute dtype: float64 if ``x`` is float64, else float32 (accumulate in it);
+* ``dilation``: python ``int >= 1``;
+* ``mul_free``: ``True`` when every weight is 0 or ``+-2**e`` (a backend may then apply taps as
+  exponent adds / shifts).
+
+Spikes are returned in ``x.dtype``; moments in the compute dtype.
 
 A backend returns tensors differentiable with respect to ``x``, ``weight`` and ``bias``
 (through its own ``torch.autograd.Function`` or plain torch ops).
@@ -34,6 +39,7 @@ class Backend(Protocol):
         bias: torch.Tensor,
         dilation: int,
         surrogate_function: torch.nn.Module,
+        mul_free: bool = False,
     ) -> torch.Tensor:
         """Spikes ``surrogate_function(charge(x, weight, bias, dilation))``, shaped like ``x``."""
 

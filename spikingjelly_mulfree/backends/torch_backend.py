@@ -15,8 +15,9 @@ class TorchBackend:
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
         return None
 
-    def charge_fire(self, x, weight, bias, dilation, surrogate_function):
-        return surrogate_function(charge_torch(x, weight, bias, dilation))
+    def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
+        h = charge_torch(x.to(weight.dtype), weight, bias, dilation)
+        return surrogate_function(h).to(x.dtype)
 
     def conv_moments(self, x, weight, dilation):
-        return moments(charge_torch(x, weight, None, dilation))
+        return moments(charge_torch(x.to(weight.dtype), weight, None, dilation))

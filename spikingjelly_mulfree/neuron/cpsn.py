@@ -231,7 +231,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         shape = x_seq.shape
         with torch.autocast(device_type=x_seq.device.type, enabled=False):
             dtype = self._compute_dtype(x_seq)
-            x = x_seq.to(dtype).reshape(shape[0], shape[1], shape[2], -1)
+            x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
             backend = backends.get_backend(self.backend, x)
             stats = None
             if self.threshold_mode == "bn" and self.training:
@@ -241,8 +241,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                     x.numel() // self.channels, self.momentum,
                 )
             w, b = self._kernel(stats, dtype)
-            spikes = backend.charge_fire(x, w, b, self.dilation, self.surrogate_function)
-        return (spikes.reshape(shape).to(x_seq.dtype),), states
+            spikes = backend.charge_fire(
+                x, w, b, self.dilation, self.surrogate_function, mul_free=self.mul_free
+            )
+        return (spikes.reshape(shape),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         x = inputs[0]
