@@ -1,0 +1,78 @@
+"""Shared measurement helpers for the benchmark scripts (not part of the package).
+
+* :func:`time_fwd_bwd` — median wall time of forward + backward (``out.sum().backward()``)
+  after warm-up, synchronising CUDA when the input lives there.
+* :func:`saved_bytes` — bytes of the distinct tensors autograd keeps for backward plus the
+  output: the training memory one layer adds on top of its input (CPU has no peak-allocation
+  counter; on CUDA :func:`peak_cuda_bytes` gives the real peak).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def _sync(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
+def time_fwd_bwd(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    repeats: int = 7,
+    warmup: int = 2,
+    backward: bool = True,
+) -> float:
+    """Median seconds of ``fn(x)`` (+ backward) over ``repeats`` runs."""
+    times = []
+    for i in range(warmup + repeats):
+        if x.grad is not None:
+            x.grad = None
+        _sync(x)
+        t0 = time.perf_counter()
+        out = fn(x)
+        if backward:
+            out.sum().backward()
+        _sync(x)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    """Bytes autograd saves for backward in ``fn(x)`` (distinct storages) plus the output's."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(x)
+    s = out.untyped_storage()
+    storages[s.data_ptr()] = s.nbytes()
+    return sum(storages.values())
+
+
+def peak_cuda_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    """Peak CUDA allocation of forward + backward above what was allocated before."""
+    torch.cuda.synchronize(x.device)
+    torch.cuda.reset_peak_memory_stats(x.device)
+    base = torch.cuda.memory_allocated(x.device)
+    fn(x).sum().backward()
+    torch.cuda.synchronize(x.device)
+    return torch.cuda.max_memory_allocated(x.device) - base
+
+
+def device_name(device: torch.device) -> str:
+    """A human label for the device measured on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
