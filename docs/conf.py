@@ -1,0 +1,55 @@
+"""Sphinx configuration for spikingjelly-mulfree (built with ``-W`` in the test suite)."""
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "_ext"))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import spikingjelly_mulfree  # noqa: E402
+
+project = "spikingjelly-mulfree"
+author = "spikingjelly-mulfree contributors"
+copyright = "2026, spikingjelly-mulfree contributors"
+release = spikingjelly_mulfree.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "myst_parser",
+    "optional_autodoc",
+]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "_scripts", "_ext", "Thumbs.db", ".DS_Store"]
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"show-inheritance": False}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+autodoc_inherit_docstrings = False
+
+html_theme = "furo"
+html_title = f"spikingjelly-mulfree {release}"
+html_static_path = ["_static"]
+
+
+def _drop_missing_pages(app, docname: str, source: list[str]) -> None:
+    """The energy page is written separately: list it in the index only once it exists."""
+    if docname == "index" and not os.path.exists(os.path.join(HERE, "energy.md")):
+        source[0] = source[0].replace("\nenergy\n", "\n")
+
+
+def setup(app) -> None:
+    app.connect("source-read", _drop_missing_pages)

@@ -1,0 +1,40 @@
+"""The Sphinx documentation builds with warnings as errors (so it cannot rot)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+pytest.importorskip("sphinx")
+pytest.importorskip("myst_parser")
+pytest.importorskip("furo")
+
+
+def test_docs_build_without_warnings(tmp_path):
+    out = tmp_path / "html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for page in ("index", "getting_started", "neuron", "user_guide", "data_training",
+                 "kernels", "benchmarks", "api", "changelog"):
+        assert (out / f"{page}.html").is_file(), page
+    api = (out / "api.html").read_text(encoding="utf-8")
+    assert "quantize_pow2" in api and "effective_kernel" in api
+
+
+def test_figures_referenced_by_the_docs_exist():
+    missing = []
+    for page in DOCS.glob("*.md"):
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if "_static/" in line and ".png" in line:
+                name = line.split("_static/", 1)[1].split(".png", 1)[0] + ".png"
+                if not (DOCS / "_static" / name).is_file():
+                    missing.append(f"{page.name}: _static/{name}")
+    assert not missing, missing
