@@ -1,0 +1,42 @@
+"""The dataset contract shared by every loader: ``ds[i] -> (x [T, *features] float32, label)``
+and a ``collate_fn`` that builds ``(x [T, N, *features], labels [N] int64)``."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from .collate import stack_time_first
+
+Collate = Callable[[Sequence[tuple[torch.Tensor, int]]], tuple[torch.Tensor, torch.Tensor]]
+
+SPLITS = ("train", "test")
+
+
+def check_split(split: object) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    return str(split)
+
+
+class TimeFirstDataset(Dataset):
+    """Base class: subclasses implement ``__len__`` and ``__getitem__``.
+
+    Attributes:
+        name: the registry name (a key of ``DATASETS``).
+        split: ``"train"`` or ``"test"``.
+        augment: whether per-sample augmentations run.
+        collate_fn: stacks items into a time-first batch (pass it to ``DataLoader``).
+    """
+
+    collate_fn: Collate = staticmethod(stack_time_first)
+
+    def __init__(self, name: str, split: str, augment: bool) -> None:
+        self.name = name
+        self.split = check_split(split)
+        self.augment = bool(augment)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, "
+                f"augment={self.augment}, len={len(self)})")
