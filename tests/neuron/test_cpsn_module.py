@@ -1,0 +1,207 @@
+"""CPSN as a SpikingJelly module: step modes, state, laziness, registration, models, errors."""
+import io
+
+import pytest
+import torch
+from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+import spikingjelly_mulfree
+from spikingjelly_mulfree import CPSN, Rational
+
+
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 0.4])
+@pytest.mark.parametrize("k,d", [(1, 1), (3, 2), (4, 1)])
+def test_single_step_equals_multi_step_in_eval(threshold, k, d):
+    sn = CPSN(3, k=k, dilation=d, threshold=threshold, init="uniform").double()
+    sn(torch.randn(10, 2, 3, 4, dtype=torch.float64))
+    sn.eval()
+    x = torch.randn(10, 2, 3, 4, dtype=torch.float64)
+    multi = sn(x)
+    functional.set_step_mode(sn, "s")
+    for _ in range(2):
+        steps = torch.stack([sn(x[t]) for t in range(x.shape[0])])
+        assert torch.equal(steps, multi)
+        assert sn.x_window.shape[0] == (k - 1) * d + 1
+        functional.reset_net(sn)
+        assert sn.x_window is None
+
+
+def test_without_reset_state_carries_over():
+    sn = CPSN(2, k=3, threshold=1.2).eval()
+    functional.set_step_mode(sn, "s")
+    x = torch.ones(2, 2)
+    first = [sn(x) for _ in range(3)]
+    assert not torch.equal(first[0], first[2])
+    with pytest.raises(ValueError, match="reset_net"):
+        sn(torch.ones(3, 2))
+
+
+def test_single_step_training_with_learnable_threshold_matches_multi_step_gradients():
+    torch.manual_seed(1)
+    a = CPSN(3, k=3, dilation=2, threshold="learnable", init="uniform").double()
+    b = CPSN(3, k=3, dilation=2, threshold="learnable", step_mode="s").double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(8, 2, 3, dtype=torch.float64)
+    a(x).sum().backward()
+    torch.stack([b(x[t]) for t in range(8)]).sum().backward()
+    torch.testing.assert_close(a.weight.grad, b.weight.grad)
+    torch.testing.assert_close(a.v_threshold.grad, b.v_threshold.grad)
+
+
+def test_single_step_training_with_bn_threshold_explains_itself():
+    sn = CPSN(3, step_mode="s")
+    with pytest.raises(RuntimeError, match="step_mode='m'"):
+        sn(torch.randn(2, 3))
+
+
+def test_detach_net_keeps_state_but_cuts_graph():
+    sn = CPSN(2, k=3, threshold="learnable", step_mode="s")
+    x = torch.randn(4, 2, requires_grad=True)
+    sn(x)
+    assert sn.x_window.requires_grad
+    functional.detach_net(sn)
+    assert not sn.x_window.requires_grad and sn.x_window.shape[0] == 3
+
+
+def test_lazy_channels_and_optimizer_after_dry_run():
+    sn = CPSN(k=2)
+    assert sn.has_uninitialized_params()
+    with pytest.raises(RuntimeError, match="dry run"):
+        sn.effective_kernel()
+    sn(torch.randn(4, 2, 6, 3, 3))
+    assert sn.channels == 6 and sn.weight.shape == (6, 2) and sn.running_var.shape == (6,)
+    opt = torch.optim.SGD(sn.parameters(), lr=0.1)
+    sn(torch.randn(4, 2, 6, 3, 3)).sum().backward()
+    opt.step()
+    lazy_s = CPSN(step_mode="s", threshold="learnable")
+    lazy_s(torch.randn(2, 5))
+    assert lazy_s.v_threshold.shape == (5,)
+
+
+def test_state_dict_round_trip_including_into_lazy_module():
+    sn = CPSN(4, k=3, init="uniform")
+    for _ in range(2):
+        sn(torch.randn(6, 2, 4))
+    buf = io.BytesIO()
+    torch.save(sn.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf)
+    for fresh in (CPSN(4, k=3), CPSN(k=3)):
+        fresh.load_state_dict(state)
+        sn.eval(), fresh.eval()
+        x = torch.randn(6, 2, 4)
+        assert torch.equal(fresh(x), sn(x))
+        assert torch.equal(fresh.running_mean, sn.running_mean)
+
+
+def test_registered_in_spikingjelly_namespace():
+    assert neuron.CPSN is CPSN
+    assert spikingjelly_mulfree.CPSN is CPSN
+
+
+def test_each_instance_gets_its_own_surrogate():
+    a, b = CPSN(2), CPSN(2)
+    assert isinstance(a.surrogate_function, surrogate.ATan)
+    assert a.surrogate_function is not b.surrogate_function
+
+
+def test_extra_repr_lists_the_configuration():
+    text = repr(CPSN(8, k=3, dilation=2, mul_free=False, threshold=0.5, step_mode="s"))
+    for part in ["channels=8", "k=3", "dilation=2", "mul_free=False", "threshold=0.5",
+                 "step_mode=s", "backend='torch'"]:
+        assert part in text
+
+
+def test_rational_surrogate_trains_through_cpsn():
+    sn = CPSN(3, surrogate_function=Rational(alpha=10.0))
+    x = torch.randn(5, 2, 3, requires_grad=True)
+    sn(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_in_a_spikingjelly_sequential_network():
+    net = torch.nn.Sequential(
+        layer.Linear(6, 8), CPSN(k=2), layer.Linear(8, 8), CPSN(k=2, dilation=2),
+        layer.Linear(8, 3),
+    )
+    functional.set_step_mode(net, "m")
+    x = torch.randn(7, 4, 6)
+    net(x)
+    out = net(x).mean(0)
+    out.sum().backward()
+    assert out.shape == (4, 3)
+    functional.reset_net(net)
+
+
+@pytest.mark.parametrize("factory", ["spiking_resnet18", "sew_resnet18", "spiking_vgg11_bn"])
+def test_spikingjelly_reference_models_take_cpsn(factory):
+    from spikingjelly.activation_based.model import sew_resnet, spiking_resnet, spiking_vgg
+
+    module = {"spiking_resnet18": spiking_resnet, "sew_resnet18": sew_resnet,
+              "spiking_vgg11_bn": spiking_vgg}[factory]
+    kwargs = {"cnf": "ADD"} if factory == "sew_resnet18" else {}
+    net = getattr(module, factory)(
+        spiking_neuron=CPSN, k=2, surrogate_function=surrogate.ATan(), detach_reset=True,
+        num_classes=10, **kwargs,
+    )
+    functional.set_step_mode(net, "m")
+    x = torch.randn(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        net(x)
+    functional.reset_net(net)
+    out = net(x)
+    out.sum().backward()
+    assert out.shape[-1] == 10
+    cpsn = [m for m in net.modules() if isinstance(m, CPSN)]
+    assert cpsn and all(m.weight.grad is not None for m in cpsn)
+    assert len({id(m.surrogate_function) for m in cpsn}) == len(cpsn)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"k": 0}, "k: expected an integer >= 1"),
+        ({"k": 2.5}, "k: expected an integer >= 1"),
+        ({"dilation": 0}, "dilation: expected an integer >= 1"),
+        ({"threshold": "adaptive"}, "threshold: expected 'bn', 'learnable' or a float"),
+        ({"threshold": True}, "threshold: expected"),
+        ({"backend": "triton"}, "backend: expected one of"),
+        ({"init": "zeros"}, "init: expected one of"),
+        ({"step_mode": "x"}, "step_mode can only be"),
+        ({"exp_range": (3, -3)}, "min_exp <= max_exp"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CPSN(4, **kwargs)
+
+
+def test_bad_channels():
+    with pytest.raises(ValueError, match="channels: expected an integer >= 1"):
+        CPSN(channels=-1)
+
+
+@pytest.mark.parametrize(
+    "x,step_mode,err,match",
+    [
+        (torch.randn(5, 2), "m", ValueError, r"\[T, N, C, \*\]"),
+        (torch.randn(5, 2, 4, 1, 1, 1, 1), "m", ValueError, "0 to 3 trailing dims"),
+        (torch.randn(5, 2, 3), "m", ValueError, "expected 4 channels"),
+        (torch.randint(0, 2, (5, 2, 4)), "m", TypeError, "floating-point"),
+        (torch.ones(5, 2, 4, dtype=torch.bool), "m", TypeError, "floating-point"),
+        (torch.randn(2), "s", ValueError, r"\[N, C, \*\]"),
+        (torch.randn(2, 3), "s", ValueError, "expected 4 channels"),
+    ],
+)
+def test_bad_inputs(x, step_mode, err, match):
+    sn = CPSN(4, step_mode=step_mode, threshold="learnable")
+    with pytest.raises(err, match=match):
+        sn(x)
+
+
+def test_set_dilation_validates():
+    sn = CPSN(2)
+    sn.dilation = 3
+    assert sn.receptive_field == 10
+    with pytest.raises(ValueError, match="dilation"):
+        sn.dilation = 0
