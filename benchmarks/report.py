@@ -276,7 +276,7 @@ def plot_sweep(table: dict, axis: str, title: str, mem_label: str, path: Path) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     all_x = sorted({v for row in table.values() for v in row["x"]})
     for label, row in table.items():
         style = "--" if label.startswith("floor") else "-"
@@ -285,13 +285,17 @@ def plot_sweep(table: dict, axis: str, title: str, mem_label: str, path: Path) -
                 ax.plot(all_x, [row[key][0]] * len(all_x), ":", label=f"{label} (no k)")
             else:
                 ax.plot(row["x"], row[key], style, marker="o", ms=3, label=label)
-    for ax, ylabel in zip(axes, ("forward + backward time (ms)", mem_label)):
+    for ax, key, ylabel in zip(axes, ("ms", "MiB"), ("forward + backward time (ms)", mem_label)):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        values = [v for row in table.values() for v in row[key] if v > 0]
+        if values and max(values) / min(values) > 20:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("time steps T" if axis == "T" else "order k (taps)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper left")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -305,11 +309,13 @@ def plot_single_step(rows: dict, title: str, path: Path) -> None:
 
     labels = list(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    axes[0].bar(labels, [rows[lb]["state_MiB"] for lb in labels], color="tab:blue")
-    axes[0].set_ylabel("neuron state (MiB)")
-    axes[1].bar(labels, [rows[lb]["steps_per_s"] for lb in labels], color="tab:green")
-    axes[1].set_ylabel("inference steps per second")
-    for ax in axes:
+    for ax, key, color, ylabel in (
+        (axes[0], "state_MiB", "tab:blue", "neuron state (MiB)"),
+        (axes[1], "steps_per_s", "tab:green", "inference steps per second"),
+    ):
+        bars = ax.bar(labels, [rows[lb][key] for lb in labels], color=color)
+        ax.bar_label(bars, labels=[_fmt(rows[lb][key]) for lb in labels], fontsize=8)
+        ax.set_ylabel(ylabel)
         ax.tick_params(axis="x", labelrotation=20)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle(title, fontsize=10)
@@ -328,8 +334,8 @@ def write_report(results: dict, out: Path) -> None:
     (out / "single_step.md").write_text(single_step_markdown(results["single_step"]))
     N, C, L = cfg["T_shape"]
     plot_sweep(results["sweep_T"], "T",
-               f"CPSN (k={cfg['T_k']}) vs SpikingJelly neurons, input [T, {N}, {C}, {L}], fp32 "
-               f"- {dev}", mem, out / "sweep_T.png")
+               f"Sequence-length sweep, input [T, {N}, {C}, {L}], fp32, k={cfg['T_k']} (CPSN, "
+               f"MaskedPSN, SlidingPSN) - {dev}", mem, out / "sweep_T.png")
     N, C, L = cfg["k_shape"]
     plot_sweep(results["sweep_k"], "k",
                f"Order sweep at [T={cfg['k_T']}, {N}, {C}, {L}], fp32 - {dev}", mem,
