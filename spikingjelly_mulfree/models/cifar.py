@@ -1,0 +1,93 @@
+"""The paper's CIFAR networks (its Table 7): sequential CIFAR and pixel CIFAR-10.
+
+Both take time-first input and average the readout over time: logits ``[N, num_classes]``.
+
+Parameter counts (CPSN, default options; from ``python -m spikingjelly_mulfree.models``):
+
+=====================================  ===========  ================
+network                                 parameters   spiking neurons
+=====================================  ===========  ================
+``SequentialCIFARNet(10)``, k=16          531,850          18,688
+``SequentialCIFARNet(100)``, k=16         554,980          18,688
+=====================================  ===========  ================
+"""
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based import layer
+from torch import nn
+
+from .common import Dilations, configure_dilations
+from .neurons import neuron_factory
+
+SCIFAR_T = 32
+
+
+class SequentialCIFARNet(nn.Module):
+    """Sequential CIFAR: image columns are time steps (``T = 32``), each step holds the 32
+    rows of 3 colours.
+
+    ``{{Conv1d c128 k3 s1 p1 - BN - SN} x3 - AvgPool k2 s2} x2 - FC256 - SN - FC`` with the
+    convolutions and pooling along the rows; the ``FC`` output is averaged over time.
+    ``128 * (3*32 + 3*16) + 256 = 18,688`` spiking neurons.
+
+    Args:
+        num_classes: 10 or 100.
+        neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
+        k: order of CPSN / sliding PSN (paper: 16).
+        dilations: CPSN dilations: ``None`` (all 1, the paper's setting here), ``"sawtooth"``
+            or one per CPSN layer (7).
+        surrogate, alpha: surrogate gradient (paper: ATan, alpha 2).
+        T: sequence length (32 for CIFAR images); needed by ``neuron="psn"``.
+        channels: width of the convolutions (paper 128).
+        **neuron_options: further CPSN options (``mul_free``, ``backend``, ...).
+
+    Shapes:
+        ``x [T, N, 3, 32]`` -> logits ``[N, num_classes]``.
+
+    Example:
+        >>> net = SequentialCIFARNet(10, k=4)
+        >>> net(torch.rand(32, 2, 3, 32)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        neuron: str = "cpsn",
+        k: int = 16,
+        dilations: Dilations = None,
+        surrogate: str = "atan",
+        alpha: float | None = 2.0,
+        T: int = SCIFAR_T,
+        channels: int = 128,
+        in_channels: int = 3,
+        length: int = 32,
+        **neuron_options: object,
+    ) -> None:
+        super().__init__()
+        make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
+                              **neuron_options)
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for _stage in range(2):
+            for _ in range(3):
+                blocks += [
+                    layer.Conv1d(c_in, channels, 3, 1, 1, bias=False, step_mode="m"),
+                    layer.BatchNorm1d(channels, step_mode="m"),
+                    make(channels),
+                ]
+                c_in = channels
+            blocks.append(layer.AvgPool1d(2, 2, step_mode="m"))
+        self.features = nn.Sequential(*blocks)
+        self.flatten = layer.Flatten(step_mode="m")
+        self.fc = layer.Linear(channels * (length // 4), 256, step_mode="m")
+        self.sn = make(256)
+        self.classifier = layer.Linear(256, num_classes, step_mode="m")
+        self.dilations = configure_dilations(self, T, dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"x: expected [T, N, 3, 32] (columns as time), got {tuple(x.shape)}")
+        h = self.flatten(self.features(x))
+        return self.classifier(self.sn(self.fc(h))).mean(0)
