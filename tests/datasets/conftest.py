@@ -44,3 +44,35 @@ def cifar10_root(tmp_path: Path) -> Path:
 def cifar100_root(tmp_path: Path) -> Path:
     write_cifar(tmp_path, 100)
     return tmp_path
+
+
+def write_shd(root: Path, split: str, n: int = 6) -> Path:
+    """``root/SHD/shd_{split}.h5`` with the keys of the released files; sample ``i`` has label
+    ``i % 20``, lasts ``0.3 + 0.1 * i`` s and fires channel ``5 * i`` at t = 0."""
+    import h5py
+
+    rng = np.random.default_rng(1)
+    folder = root / "SHD"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"shd_{split}.h5"
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float32))
+        units = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+        for i in range(n):
+            count = 200 + 10 * i
+            t = np.sort(rng.uniform(0, 0.3 + 0.1 * i, count)).astype(np.float32)
+            t[0], t[-1] = 0.0, 0.3 + 0.1 * i - 1e-4
+            u = rng.integers(0, 700, count).astype(np.uint16)
+            u[0] = 5 * i
+            times[i], units[i] = t, u
+        f.create_dataset("labels", data=np.arange(n, dtype=np.uint16) % 20)
+        f.create_dataset("extra/keys", data=np.array([f"word{k}".encode() for k in range(20)]))
+        f.create_dataset("extra/speaker", data=np.zeros(n, dtype=np.uint16))
+    return path
+
+
+@pytest.fixture
+def shd_root(tmp_path: Path) -> Path:
+    write_shd(tmp_path, "train")
+    write_shd(tmp_path, "test", n=4)
+    return tmp_path

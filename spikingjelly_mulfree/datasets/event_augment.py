@@ -1,0 +1,109 @@
+"""Event-stream augmentations for 1-D (audio) sensors such as SHD's 700 cochlea channels.
+
+Events are Tonic structured arrays with fields ``t`` (microseconds), ``x`` (channel) and ``p``.
+Tonic's own transforms are used where they fit a 1-D sensor; two pieces are written here:
+
+* :class:`ChannelJitter`: Tonic's ``SpatialJitter`` requires a ``y`` field, which 1-D
+  recordings do not have. Each event's channel moves by a Gaussian offset of the given
+  variance, rounded to the nearest channel; events pushed off the sensor are dropped.
+* :class:`RandomDropChunk`: with probability ``p``, Tonic's ``DropEventByTime`` removes one
+  time interval whose length is drawn uniformly in ``[0, max_ratio)`` of the recording.
+
+All draw from NumPy's global RNG, as Tonic's transforms do (DataLoader workers reseed it).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ChannelJitter:
+    """Move each event's ``x`` by ``round(N(0, var))``; drop events outside ``[0, channels)``.
+
+    Example:
+        >>> import numpy as np
+        >>> ev = np.zeros(5, dtype=[("t", int), ("x", int), ("p", int)]); ev["x"] = 3
+        >>> out = ChannelJitter(channels=700, var=0.0)(ev)
+        >>> out["x"].tolist()
+        [3, 3, 3, 3, 3]
+    """
+
+    channels: int
+    var: float = 0.55
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        shift = np.rint(np.random.normal(0.0, np.sqrt(self.var), len(events))).astype(np.int64)
+        moved = events["x"].astype(np.int64) + shift
+        keep = (moved >= 0) & (moved < self.channels)
+        out = events[keep].copy()
+        out["x"] = moved[keep]
+        return out
+
+
+@dataclass(frozen=True)
+class RandomDropChunk:
+    """With probability ``p``, drop one time interval of up to ``max_ratio`` of the duration.
+
+    Example:
+        >>> import numpy as np
+        >>> ev = np.zeros(4, dtype=[("t", int), ("x", int), ("p", int)]); ev["t"] = [0, 1, 2, 3]
+        >>> len(RandomDropChunk(p=0.0)(ev))
+        4
+    """
+
+    p: float = 0.3
+    max_ratio: float = 0.02
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        if len(events) == 0 or np.random.random_sample() >= self.p:
+            return events
+        from tonic.transforms import DropEventByTime
+        return DropEventByTime(duration_ratio=(0.0, float(self.max_ratio)))(events)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Apply callables in order; an empty stream passes through untouched."""
+
+    steps: Sequence[Callable[[np.ndarray], np.ndarray]]
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            if len(events) == 0:
+                break
+            events = step(events)
+        return events
+
+
+def bin_events(t_us: np.ndarray, x: np.ndarray, time_window_us: float, channel_group: int,
+               channels: int, length: int | None = None) -> np.ndarray:
+    """Count events per (time bin, channel group), with bins starting at ``t = 0``.
+
+    Args:
+        t_us: event times in microseconds, shape ``[E]``.
+        x: event channels, shape ``[E]``, in ``[0, channels * channel_group)``.
+        time_window_us: bin width in microseconds.
+        channel_group: how many adjacent input channels are summed into one.
+        channels: number of output channels.
+        length: number of bins; ``None`` means up to the last event (at least 1). Events at or
+            past ``length`` bins are discarded.
+
+    Returns:
+        ``float32 [T, channels]`` event counts.
+
+    Example:
+        >>> import numpy as np
+        >>> bin_events(np.array([0, 15_000, 15_500]), np.array([0, 9, 5]), 10_000, 5, 2)
+        array([[1., 0.],
+               [0., 2.]], dtype=float32)
+    """
+    bins = np.floor_divide(np.asarray(t_us, dtype=np.float64), time_window_us).astype(np.int64)
+    groups = np.asarray(x, dtype=np.int64) // channel_group
+    if length is None:
+        length = int(bins.max()) + 1 if len(bins) else 1
+    keep = (bins >= 0) & (bins < length) & (groups >= 0) & (groups < channels)
+    flat = np.bincount(bins[keep] * channels + groups[keep], minlength=length * channels)
+    return flat.reshape(length, channels).astype(np.float32)

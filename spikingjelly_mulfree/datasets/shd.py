@@ -1,0 +1,145 @@
+"""Spiking Heidelberg Digits through Tonic, with the learnable-delay (DCLS) preprocessing.
+
+Layout: ``root/SHD/shd_train.h5`` and ``root/SHD/shd_test.h5`` as distributed (unzipped).
+Tonic 1.7 downloads whenever the ``.h5.zip`` archive is absent, even if the ``.h5`` file is
+present; this loader only needs the ``.h5`` files and never downloads unless ``download=True``.
+
+Preprocessing: events (``t`` in microseconds from the recording start, ``x`` the channel in
+0..699) are counted in 10 ms bins from ``t = 0`` and channels are summed in groups of 5, giving
+``x [T, 140]`` float32 counts with ``T`` up to the last event (about 100-140 steps); the
+``collate_fn`` zero-pads a batch to its longest sample. ``T=`` fixes the length (crop/pad).
+
+Training augmentations (``augment=True``), in this order, on the raw 700-channel events:
+Tonic ``DropEvent(p=0.05)``; a dropped time chunk (probability 0.3, at most 2 % of the
+duration, Tonic ``DropEventByTime``); channel jitter with variance 0.55; Tonic
+``UniformNoise(n=35)``. See :mod:`.event_augment`.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .base import TimeFirstDataset
+from .collate import pad_time_first
+from .errors import corrupt, missing, require_root
+from .event_augment import Chain, ChannelJitter, RandomDropChunk, bin_events
+
+try:
+    import h5py
+    from tonic import transforms as tonic_transforms
+    from tonic.datasets import SHD as _TonicSHD
+except ImportError as err:
+    raise ImportError("the SHD loader needs Tonic and h5py: pip install tonic h5py") from err
+
+SENSOR_CHANNELS = 700
+CHANNEL_GROUP = 5
+CHANNELS = SENSOR_CHANNELS // CHANNEL_GROUP
+TIME_WINDOW_US = 10_000
+NUM_CLASSES = 20
+H5_KEYS = ("spikes/times", "spikes/units", "labels", "extra/keys", "extra/speaker")
+SOURCE = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
+
+
+class SHD(_TonicSHD):
+    """Tonic's SHD reader that looks only for the ``.h5`` file and downloads only on request.
+
+    The class keeps Tonic's name because Tonic places files under ``save_to/<class name>``.
+    """
+
+    def __init__(self, save_to: str, train: bool = True, allow_download: bool = False,
+                 **kwargs: object) -> None:
+        self.allow_download = allow_download
+        super().__init__(save_to, train=train, **kwargs)
+
+    def _check_exists(self) -> bool:
+        return os.path.isfile(os.path.join(self.location_on_system, self.data_filename))
+
+    def download(self) -> None:
+        if not self.allow_download:
+            raise missing("shd", os.path.join(self.location_on_system, self.data_filename),
+                          "SHD/shd_train.h5\nSHD/shd_test.h5", SOURCE,
+                          "(unzip shd_train.h5.zip / shd_test.h5.zip there), or pass "
+                          "download=True to let Tonic fetch them")
+        super().download()
+
+
+def _validate(path: str) -> int:
+    """Open the file, check its keys and lengths; return the number of samples."""
+    try:
+        with h5py.File(path, "r") as f:
+            absent = [k for k in H5_KEYS if k not in f]
+            if absent:
+                raise ValueError(f"missing keys {absent}, expected {list(H5_KEYS)}")
+            sizes = {k: len(f[k]) for k in ("spikes/times", "spikes/units", "labels")}
+            if len(set(sizes.values())) != 1:
+                raise ValueError(f"lengths disagree: {sizes}")
+            labels = f["labels"][()]
+    except (OSError, ValueError, KeyError) as err:
+        raise corrupt(path, err) from err
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise corrupt(path, f"labels outside 0..{NUM_CLASSES - 1}")
+    return len(labels)
+
+
+class SHDFrames(TimeFirstDataset):
+    """SHD as binned, time-first count frames ``x [T, 140]`` (see the module docstring).
+
+    Args:
+        root: the folder that holds ``SHD/``.
+        split: ``"train"`` or ``"test"``.
+        augment: the four event augmentations.
+        T: fixed number of 10 ms steps (crop or zero-pad); ``None`` keeps each sample's length.
+        download: let Tonic download the archives when the ``.h5`` file is missing.
+
+    Example:
+        >>> ds = SHDFrames("~/data", "test")  # doctest: +SKIP
+        >>> x, y = ds[0]; x.shape[1], 0 <= y < 20  # doctest: +SKIP
+        (140, True)
+    """
+
+    collate_fn = staticmethod(pad_time_first)
+
+    def __init__(self, root: str | os.PathLike | None, split: str = "train", augment: bool = False,
+                 T: int | None = None, download: bool = False) -> None:
+        super().__init__("shd", split, augment)
+        if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
+            raise ValueError(f"T: expected None or an integer >= 1, got {T!r}")
+        root = require_root("shd", root)
+        self.T = T
+        self.path = os.path.join(root, "SHD", f"shd_{self.split}.h5")
+        if os.path.isfile(self.path):
+            self._length = _validate(self.path)
+        self._events = SHD(root, train=self.split == "train", allow_download=download)
+        if not hasattr(self, "_length"):
+            self._length = _validate(self.path)
+        sensor = (SENSOR_CHANNELS, 1, 1)
+        self.transform = Chain([
+            tonic_transforms.DropEvent(p=0.05),
+            RandomDropChunk(p=0.3, max_ratio=0.02),
+            ChannelJitter(channels=SENSOR_CHANNELS, var=0.55),
+            tonic_transforms.UniformNoise(sensor_size=sensor, n=35),
+        ]) if self.augment else None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not -self._length <= index < self._length:
+            raise IndexError(f"index: expected -{self._length} <= index < {self._length}, "
+                             f"got {index}")
+        try:
+            events, label = self._events[index % self._length]
+        except (OSError, ValueError, KeyError) as err:
+            raise corrupt(self.path, f"sample {index}: {err}") from err
+        if self.transform is not None:
+            events = self.transform(events)
+        frames = bin_events(events["t"], events["x"], TIME_WINDOW_US, CHANNEL_GROUP, CHANNELS,
+                            self.T)
+        return torch.from_numpy(frames), int(label)
+
+
+def build_shd(root=None, split="train", augment=False, **options) -> SHDFrames:
+    """Registry builder for ``"shd"``: ``x [T, 140]``, 20 classes, variable ``T``."""
+    return SHDFrames(root, split, augment, **options)
