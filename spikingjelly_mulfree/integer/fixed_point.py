@@ -1,0 +1,67 @@
+"""Fixed-point number format of the integer neuron's inputs.
+
+An integer ``q`` of dtype int8, int16 or int32 with ``frac_bits`` fractional bits stands for
+the real number ``q * 2**-frac_bits``. ``frac_bits`` may be any integer (negative values give
+a grid coarser than 1).
+"""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+INPUT_DTYPES = (torch.int8, torch.int16, torch.int32)
+
+
+def check_input_dtype(dtype: object) -> torch.dtype:
+    """Return ``dtype`` if it is an allowed fixed-point input dtype, else raise ``ValueError``."""
+    if dtype not in INPUT_DTYPES:
+        raise ValueError(
+            f"dtype: expected one of {INPUT_DTYPES} for the fixed-point input, got {dtype!r}"
+        )
+    return dtype
+
+
+def check_frac_bits(frac_bits: object) -> int:
+    """Return ``frac_bits`` as an ``int``; raise ``ValueError`` for non-integers."""
+    if isinstance(frac_bits, bool) or not isinstance(frac_bits, numbers.Integral):
+        raise ValueError(
+            f"frac_bits: expected an integer number of fractional bits, got {frac_bits!r}"
+        )
+    return int(frac_bits)
+
+
+def quantize_input(x: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.int16) -> torch.Tensor:
+    """Round a real tensor to the fixed-point grid (nearest, ties to even) and saturate.
+
+    Args:
+        x: real values, any shape, floating dtype.
+        frac_bits: fractional bits of the format.
+        dtype: int8, int16 or int32.
+
+    Returns:
+        ``q`` of ``dtype``, shaped like ``x``, with ``q * 2**-frac_bits`` the nearest
+        representable value (clamped to the dtype's range).
+
+    Example:
+        >>> quantize_input(torch.tensor([0.3, -1.0, 100.0]), 4, torch.int8).tolist()
+        [5, -16, 127]
+    """
+    dtype = check_input_dtype(dtype)
+    frac_bits = check_frac_bits(frac_bits)
+    if not x.is_floating_point():
+        raise TypeError(f"x: expected a floating-point tensor, got {x.dtype}; cast with .float()")
+    info = torch.iinfo(dtype)
+    scaled = torch.round(torch.ldexp(x.to(torch.float64), torch.tensor(float(frac_bits))))
+    return scaled.clamp(info.min, info.max).to(dtype)
+
+
+def dequantize(q: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The real value ``q * 2**-frac_bits`` (exact in float64 for int8/int16/int32 inputs).
+
+    Example:
+        >>> dequantize(torch.tensor([5, -16], dtype=torch.int8), 4).tolist()
+        [0.3125, -1.0]
+    """
+    frac_bits = check_frac_bits(frac_bits)
+    return torch.ldexp(q.to(torch.float64), torch.tensor(float(-frac_bits))).to(dtype)

@@ -1,0 +1,178 @@
+"""The integer-input CPSN for inference: fixed-point inputs, shifts, adds and a compare.
+
+Build it from a trained neuron with :func:`to_integer` (or ``CPSN.to_integer``); the math is in
+:mod:`spikingjelly_mulfree.integer.plan` and :mod:`spikingjelly_mulfree.integer.charge`.
+"""
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based import base
+
+from ..functional.charge import receptive_field
+from ..functional.step import push_window
+from ..neuron import checks
+from .charge import integer_charge, integer_step_charge
+from .fixed_point import check_input_dtype
+from .plan import IntegerPlan, make_plan
+
+
+class IntegerCPSN(base.MemoryModule):
+    """Spikes of a power-of-two CPSN computed exactly from fixed-point integer inputs.
+
+    Args:
+        plan: shifts, signs and thresholds from :func:`~spikingjelly_mulfree.integer.plan.make_plan`.
+        dilation: tap spacing ``d``. frac_bits: fractional bits of the input.
+        dtype: input dtype (int8, int16 or int32); inputs of another dtype are refused.
+        step_mode: ``'m'`` (``[T, N, C, *]``) or ``'s'`` (``[N, C, *]``, keeping a window of the
+            last ``(k-1)d + 1`` integer inputs as state, cleared by
+            ``spikingjelly.activation_based.functional.reset_net``).
+        spike_dtype: dtype of the returned spikes (0/1); ``None`` means the input dtype.
+
+    Shapes:
+        like :class:`~spikingjelly_mulfree.CPSN`: spikes have the input's shape.
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> from spikingjelly_mulfree.integer import to_integer, quantize_input
+        >>> sn = CPSN(channels=4, k=3, threshold=0.5).eval()
+        >>> isn = to_integer(sn, frac_bits=6, dtype=torch.int16)
+        >>> isn(quantize_input(torch.rand(8, 2, 4), 6, torch.int16)).shape
+        torch.Size([8, 2, 4])
+    """
+
+    def __init__(
+        self,
+        plan: IntegerPlan,
+        dilation: int,
+        frac_bits: int,
+        dtype: torch.dtype,
+        step_mode: str = "m",
+        spike_dtype: torch.dtype | None = None,
+    ):
+        super().__init__()
+        self.dilation = checks.positive_int("dilation", dilation)
+        self.frac_bits = int(frac_bits)
+        self.in_dtype = check_input_dtype(dtype)
+        self.accumulator = plan.accumulator
+        self.bound = plan.bound
+        self.spike_dtype = spike_dtype
+        self.channels, self.k = plan.shift.shape
+        self.register_buffer("shift", plan.shift.to(plan.accumulator))
+        self.register_buffer("sign", plan.sign.to(torch.int8))
+        self.register_buffer("threshold", plan.threshold.to(plan.accumulator))
+        self.register_buffer("min_exp", plan.min_exp.to(torch.int64))
+        self.step_mode = step_mode
+        self.register_memory("x_window", None)
+
+    @property
+    def receptive_field(self) -> int:
+        """Steps one layer sees: ``(k-1) * dilation + 1``."""
+        return receptive_field(self.k, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, k={self.k}, dilation={self.dilation}, "
+            f"frac_bits={self.frac_bits}, dtype={self.in_dtype}, accumulator={self.accumulator}, "
+            f"bound={self.bound}, step_mode={self.step_mode}"
+        )
+
+    def _check(self, q: object, step_mode: str) -> None:
+        layout = "[T, N, C, *]" if step_mode == "m" else "[N, C, *]"
+        if not isinstance(q, torch.Tensor) or q.dtype != self.in_dtype:
+            got = q.dtype if isinstance(q, torch.Tensor) else type(q).__name__
+            raise TypeError(
+                f"x: expected a {self.in_dtype} tensor {layout} with {self.frac_bits} fractional "
+                f"bits, got {got}; convert real inputs with "
+                f"spikingjelly_mulfree.integer.quantize_input(x, {self.frac_bits}, {self.in_dtype})"
+            )
+        cdim = checks.channel_dim(step_mode)
+        if not cdim + 1 <= q.dim() <= cdim + 1 + checks.MAX_SPATIAL_DIMS or q.shape[cdim] != self.channels:
+            raise ValueError(
+                f"x: expected {layout} with {self.channels} channels at dim {cdim} and 0 to "
+                f"{checks.MAX_SPATIAL_DIMS} trailing dims, got shape {tuple(q.shape)}"
+            )
+
+    def _fire(self, h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        view = (1,) * (h.dim() - 2) + (-1, 1)
+        return (h >= self.threshold.view(view)).to(self.spike_dtype or dtype)
+
+    def _charge_flat(self, q_seq: torch.Tensor) -> torch.Tensor:
+        self._check(q_seq, "m")
+        shape = q_seq.shape
+        q = q_seq.reshape(shape[0], shape[1], shape[2], -1)
+        return integer_charge(q, self.shift, self.sign, self.dilation, self.accumulator)
+
+    def charge(self, q_seq: torch.Tensor) -> torch.Tensor:
+        """Integer charge ``H_int`` of a sequence ``[T, N, C, *]`` (same shape, accumulator
+        dtype); the real charge is ``2**(min_exp[c] - frac_bits) * H_int + bias[c]``."""
+        return self._charge_flat(q_seq).reshape(q_seq.shape)
+
+    def multi_step_functional_forward(self, inputs, states, **kwargs):
+        q_seq = inputs[0]
+        spikes = self._fire(self._charge_flat(q_seq), q_seq.dtype)
+        return (spikes.reshape(q_seq.shape),), states
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        q = inputs[0]
+        self._check(q, "s")
+        window = states[0]
+        if window is not None and window.shape[1:] != q.shape:
+            raise ValueError(
+                f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
+                f"{tuple(q.shape)}; call functional.reset_net(net) before a new sequence"
+            )
+        window = push_window(window, q, self.receptive_field)
+        flat = window.reshape(window.shape[0], q.shape[0], q.shape[1], -1)
+        h = integer_step_charge(flat, self.shift, self.sign, self.dilation, self.accumulator)
+        return (self._fire(h, q.dtype).reshape(q.shape),), (window,)
+
+
+def to_integer(
+    cpsn: torch.nn.Module,
+    frac_bits: int,
+    dtype: torch.dtype = torch.int16,
+    accumulator: str | torch.dtype = "auto",
+    step_mode: str | None = None,
+    spike_dtype: torch.dtype | None = None,
+) -> IntegerCPSN:
+    """Integer-input copy of a ``mul_free=True`` CPSN's eval-mode neuron.
+
+    Its spikes equal those of the real-arithmetic neuron with kernel
+    ``cpsn.effective_kernel()`` on the input ``q * 2**-frac_bits``, for every integer input
+    ``q`` of ``dtype`` (ties fire). Later changes to ``cpsn`` are not reflected.
+
+    Args:
+        cpsn: a :class:`~spikingjelly_mulfree.CPSN` with ``mul_free=True`` (BN thresholds use
+            the running statistics, as in eval).
+        frac_bits: fractional bits of the input format.
+        dtype: input dtype: ``torch.int8``, ``torch.int16`` or ``torch.int32``.
+        accumulator: ``'auto'``, ``torch.int32`` or ``torch.int64``; raises ``OverflowError``
+            naming the worst-case bound if it cannot be held.
+        step_mode: ``'m'`` or ``'s'``; ``None`` copies ``cpsn.step_mode``.
+        spike_dtype: dtype of the spikes; ``None`` returns the input dtype.
+
+    Returns:
+        An :class:`IntegerCPSN` on the device of ``cpsn``'s weights.
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> sn = CPSN(channels=2, k=2, threshold=1.0).eval()
+        >>> isn = to_integer(sn, frac_bits=2, dtype=torch.int8)
+        >>> q = torch.tensor([[4, 0], [2, 1]], dtype=torch.int8).view(2, 1, 2)
+        >>> isn(q).flatten().tolist()
+        [1, 0, 1, 0]
+    """
+    if not hasattr(cpsn, "effective_kernel"):
+        raise TypeError(
+            f"cpsn: expected a spikingjelly_mulfree.CPSN, got {type(cpsn).__name__}"
+        )
+    weight, bias = cpsn.effective_kernel()
+    plan = make_plan(weight, bias, frac_bits, dtype, accumulator)
+    module = IntegerCPSN(
+        plan, cpsn.dilation, frac_bits, dtype,
+        step_mode=cpsn.step_mode if step_mode is None else step_mode,
+        spike_dtype=spike_dtype,
+    )
+    return module.to(weight.device)

@@ -1,0 +1,180 @@
+r"""Exact conversion of a power-of-two kernel and a real bias to shifts and an integer threshold.
+
+The real neuron fires when
+
+.. math::
+
+    H = \sum_i s_{c,i}\, 2^{e_{c,i}}\, X[t - (k-1-i)d] + b_c \;\ge\; 0,
+    \qquad X = q\, 2^{-f},
+
+with ``q`` the integer input and ``f = frac_bits``. Let ``m_c`` be the smallest exponent among
+the non-zero taps of channel ``c`` (0 when the channel has none). Then
+
+.. math::
+
+    H = 2^{m_c - f}\, H^{int} + b_c, \qquad
+    H^{int} = \sum_{i:\, s_{c,i} \ne 0} \pm\,\bigl(q[t - (k-1-i)d] \ll (e_{c,i} - m_c)\bigr),
+
+an integer made of left shifts (by ``e_{c,i} - m_c >= 0``, so no bit is lost) and additions.
+Since ``2^{m_c - f} > 0`` and ``H^{int}`` is an integer,
+
+.. math::
+
+    H \ge 0 \iff H^{int} \ge -b_c\, 2^{f - m_c} \iff H^{int} \ge \theta_c :=
+    \lceil -b_c\, 2^{f - m_c} \rceil .
+
+``theta_c`` is computed with exact rational arithmetic (``fractions.Fraction`` of the
+floating bias), so ties (``H = 0`` exactly) fire, as in the real neuron.
+
+**Worst-case bound.** With ``|q| <= 2^{B-1}`` for a ``B``-bit input,
+``|H^{int}| <= 2^{B-1} \sum_{i: s_{c,i} \ne 0} 2^{e_{c,i} - m_c} =: M_c`` and every partial sum
+obeys the same bound. Thresholds are clamped to ``[-M_c, M_c + 1]`` (beyond it the outcome is
+the same for every input), so an accumulator holding ``max_c M_c + 1`` never overflows: int32
+when that is at most ``2^31 - 1``, else int64 (at most ``2^63 - 1``); larger bounds are refused
+up front.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+from .fixed_point import check_frac_bits, check_input_dtype
+
+ACCUMULATORS = ("auto", torch.int32, torch.int64)
+
+
+@dataclass(frozen=True)
+class IntegerPlan:
+    """Everything the integer neuron needs, as exact integers.
+
+    Attributes:
+        shift: ``[C, k]`` int64 left shift of each tap (``e - m_c``; 0 where the tap is zero).
+        sign: ``[C, k]`` int8 in ``{-1, 0, 1}``.
+        threshold: ``[C]`` int64, fire when ``H_int >= threshold``.
+        min_exp: ``[C]`` int64 ``m_c``: ``H = 2**(m_c - frac_bits) * H_int + b``.
+        bound: ``max_c M_c``, the worst-case ``|H_int|``.
+        accumulator: ``torch.int32`` or ``torch.int64``.
+    """
+
+    shift: torch.Tensor
+    sign: torch.Tensor
+    threshold: torch.Tensor
+    min_exp: torch.Tensor
+    bound: int
+    accumulator: torch.dtype
+
+
+def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact ``(sign, exp)`` of a tensor whose entries are all 0 or ``+-2**e``.
+
+    Unlike :func:`~spikingjelly_mulfree.functional.quantize.pow2_exponent` this does not round:
+    it raises ``ValueError`` if an entry is not exactly a signed power of two.
+
+    Returns:
+        ``sign`` int8 and ``exp`` int64 (0 where ``sign`` is 0), shaped like ``weight``.
+
+    Example:
+        >>> s, e = pow2_decompose(torch.tensor([0.5, -4.0, 0.0]))
+        >>> s.tolist(), e.tolist()
+        ([1, -1, 0], [-1, 2, 0])
+    """
+    if not weight.is_floating_point() or not bool(torch.isfinite(weight).all()):
+        raise ValueError(
+            f"weight: expected finite floating-point taps, got dtype {weight.dtype} with "
+            "non-finite or integer entries"
+        )
+    w = weight.detach().to(torch.float64)
+    mantissa, exponent = torch.frexp(w)
+    nonzero = w != 0
+    bad = nonzero & (mantissa.abs() != 0.5)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"weight: expected every tap to be 0 or +-2**e, got {w[idx].item()!r} at index "
+            f"{idx}; integer inference needs a CPSN built with mul_free=True"
+        )
+    sign = torch.sign(w).to(torch.int8)
+    exp = torch.where(nonzero, exponent.to(torch.int64) - 1, torch.zeros_like(exponent, dtype=torch.int64))
+    return sign, exp
+
+
+def _accumulator(bound: int, accumulator: object) -> torch.dtype:
+    if accumulator not in ACCUMULATORS:
+        raise ValueError(f"accumulator: expected one of {ACCUMULATORS}, got {accumulator!r}")
+    need = bound + 1
+    candidates = (torch.int32, torch.int64) if accumulator == "auto" else (accumulator,)
+    for dtype in candidates:
+        if need <= torch.iinfo(dtype).max:
+            return dtype
+    raise OverflowError(
+        f"the worst-case integer charge needs |H_int| <= {bound} (2**{math.log2(bound):.1f}), "
+        f"more than {candidates[-1]} holds (max {torch.iinfo(candidates[-1]).max}); "
+        "use fewer fractional bits or a narrower input dtype, pass accumulator='auto' to allow "
+        "int64, or narrow the CPSN's exp_range so the taps' exponents span less"
+    )
+
+
+def make_plan(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    frac_bits: int,
+    dtype: torch.dtype,
+    accumulator: str | torch.dtype = "auto",
+) -> IntegerPlan:
+    """Shifts, signs and the exact integer threshold for a power-of-two kernel.
+
+    Args:
+        weight: ``[C, k]`` taps, each 0 or ``+-2**e`` (e.g. ``CPSN.effective_kernel()[0]``).
+        bias: ``[C]`` real bias (fire when ``H >= 0``).
+        frac_bits: fractional bits of the integer input.
+        dtype: input dtype (int8, int16 or int32).
+        accumulator: ``'auto'`` (int32 if the bound allows, else int64), ``torch.int32`` or
+            ``torch.int64`` (raises ``OverflowError`` if the bound does not fit).
+
+    Returns:
+        An :class:`IntegerPlan` (see the module docstring for the derivation).
+
+    Example:
+        >>> p = make_plan(torch.tensor([[0.25, 1.0]]), torch.tensor([-0.3]), 4, torch.int8)
+        >>> # fire when H_int >= ceil(0.3 * 2**(4 + 2)) = 20
+        >>> p.shift.tolist(), p.threshold.tolist(), p.accumulator
+        ([[0, 2]], [20], torch.int32)
+    """
+    frac_bits = check_frac_bits(frac_bits)
+    bits = torch.iinfo(check_input_dtype(dtype)).bits
+    if weight.dim() != 2 or bias.shape != weight.shape[:1]:
+        raise ValueError(
+            f"weight, bias: expected shapes [C, k] and [C], got {tuple(weight.shape)} and "
+            f"{tuple(bias.shape)}"
+        )
+    if not bias.is_floating_point() or not bool(torch.isfinite(bias).all()):
+        raise ValueError(f"bias: expected finite floating-point values, got {bias}")
+    sign, exp = pow2_decompose(weight)
+    nonzero = sign != 0
+    big = torch.iinfo(torch.int64).max
+    min_exp = torch.where(nonzero, exp, torch.full_like(exp, big)).amin(dim=1)
+    min_exp = torch.where(nonzero.any(dim=1), min_exp, torch.zeros_like(min_exp))
+    shift = torch.where(nonzero, exp - min_exp.unsqueeze(1), torch.zeros_like(exp))
+
+    x_max = 2 ** (bits - 1)
+    bounds = [
+        x_max * sum(2**s for s, z in zip(srow, zrow) if z)
+        for srow, zrow in zip(shift.tolist(), nonzero.tolist())
+    ]
+    bound = max(bounds)
+    acc = _accumulator(bound, accumulator)
+    thresholds = []
+    for b, m, mc in zip(bias.detach().cpu().tolist(), min_exp.tolist(), bounds):
+        exact = -Fraction(b) * Fraction(2) ** (frac_bits - m)
+        thresholds.append(min(max(math.ceil(exact), -mc), mc + 1))
+    return IntegerPlan(
+        shift=shift,
+        sign=sign,
+        threshold=torch.tensor(thresholds, dtype=torch.int64),
+        min_exp=min_exp,
+        bound=bound,
+        accumulator=acc,
+    )
