@@ -221,6 +221,12 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         checks.initialised(self)
         return self._kernel(None, self.weight.dtype)
 
+    def to_integer(self, frac_bits: int, dtype: torch.dtype = torch.int16, **kwargs) -> nn.Module:
+        """Integer-input copy for inference: see :func:`spikingjelly_mulfree.integer.to_integer`."""
+        from ..integer import to_integer
+
+        return to_integer(self, frac_bits, dtype, **kwargs)
+
     # --- forward ---------------------------------------------------------------------------
     def _compute_dtype(self, x: torch.Tensor) -> torch.dtype:
         return torch.promote_types(torch.promote_types(x.dtype, self.weight.dtype), torch.float32)
