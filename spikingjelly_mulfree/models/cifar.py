@@ -17,6 +17,7 @@ import torch
 from spikingjelly.activation_based import layer
 from torch import nn
 
+from .blocks import LinearResBlock
 from .common import Dilations, configure_dilations
 from .neurons import neuron_factory
 
@@ -91,3 +92,96 @@ class SequentialCIFARNet(nn.Module):
             raise ValueError(f"x: expected [T, N, 3, 32] (columns as time), got {tuple(x.shape)}")
         h = self.flatten(self.features(x))
         return self.classifier(self.sn(self.fc(h))).mean(0)
+
+
+PCIFAR_T = 1024
+
+
+class PixelCIFARNet(nn.Module):
+    """Pixel CIFAR-10: the 1024 pixels in row-major order are the time steps, 3 colours each.
+
+    ``FC128 - BN - SN - {RB128} x2 - AvgPool k4 s4 - FC256 - BN - SN - {RB256} x2 - FC``, the
+    ``FC`` output averaged over time. Our reading: ``RB`` is
+    :class:`~spikingjelly_mulfree.models.blocks.LinearResBlock`, and the pooling runs along
+    *time* (``T`` 1024 -> 256), so the last five neuron layers see 256 steps.
+
+    Args:
+        num_classes: 10.
+        neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
+        k: order of CPSN / sliding PSN (paper: 17 with sawtooth dilations).
+        dilations: ``"sawtooth"`` (default; the schedule covers ``T``), ``None`` or one per
+            CPSN layer (10).
+        surrogate, alpha: surrogate gradient.
+        T: sequence length (1024); PSN layers after the pooling get ``T // 4``.
+        widths: the two widths (paper 128, 256).
+        **neuron_options: further CPSN options.
+
+    Shapes:
+        ``x [T, N, 3]`` -> logits ``[N, num_classes]``.
+
+    Example:
+        >>> net = PixelCIFARNet(10, k=3, T=64, widths=(8, 16))
+        >>> net(torch.rand(64, 2, 3)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        neuron: str = "cpsn",
+        k: int = 17,
+        dilations: Dilations = "sawtooth",
+        surrogate: str = "atan",
+        alpha: float | None = 2.0,
+        T: int = PCIFAR_T,
+        widths: tuple[int, int] = (128, 256),
+        in_channels: int = 3,
+        **neuron_options: object,
+    ) -> None:
+        super().__init__()
+        if T % 4:
+            raise ValueError(f"T: expected a multiple of 4 (the time pooling has stride 4), got {T}")
+        c1, c2 = widths
+        early = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
+                               **neuron_options)
+        late = neuron_factory(neuron, T=T // 4, k=k, surrogate=surrogate, alpha=alpha,
+                              **neuron_options)
+        self.stem = nn.Sequential(
+            layer.Linear(in_channels, c1, bias=False, step_mode="m"),
+            layer.BatchNorm1d(c1, step_mode="m"),
+            early(c1),
+            LinearResBlock(c1, early),
+            LinearResBlock(c1, early),
+        )
+        self.pool = TimeAvgPool(4)
+        self.head = nn.Sequential(
+            layer.Linear(c1, c2, bias=False, step_mode="m"),
+            layer.BatchNorm1d(c2, step_mode="m"),
+            late(c2),
+            LinearResBlock(c2, late),
+            LinearResBlock(c2, late),
+        )
+        self.classifier = layer.Linear(c2, num_classes, step_mode="m")
+        self.dilations = configure_dilations(self, T, dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3:
+            raise ValueError(f"x: expected [T, N, 3] (pixels as time), got {tuple(x.shape)}")
+        return self.classifier(self.head(self.pool(self.stem(x)))).mean(0)
+
+
+class TimeAvgPool(nn.Module):
+    """Average non-overlapping windows of ``stride`` steps: ``[T, N, *] -> [T // stride, N, *]``.
+
+    Example:
+        >>> TimeAvgPool(4)(torch.ones(8, 2, 3)).shape
+        torch.Size([2, 2, 3])
+    """
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[0] - x.shape[0] % self.stride
+        return x[:T].reshape(T // self.stride, self.stride, *x.shape[1:]).mean(1)
