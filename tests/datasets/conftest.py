@@ -76,3 +76,41 @@ def shd_root(tmp_path: Path) -> Path:
     write_shd(tmp_path, "train")
     write_shd(tmp_path, "test", n=4)
     return tmp_path
+
+
+LIP_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+
+
+def write_dvs_lip(root: Path, splits=("train", "test"), clips_per_word: int = 1,
+                  words: int = 100, events: int = 300) -> Path:
+    """``root/DVSLip/DVS-Lip/<split>/<word>/<n>.npy`` for the first ``words`` Tonic words; all
+    events fall inside the central 60 x 60 pixels, so no crop removes any."""
+    from tonic.datasets import DVSLip
+
+    rng = np.random.default_rng(2)
+    base = root / "DVSLip" / "DVS-Lip"
+    for split in splits:
+        for word in DVSLip.classes[:words]:
+            folder = base / split / word
+            folder.mkdir(parents=True)
+            for n in range(clips_per_word):
+                ev = np.zeros(events, dtype=LIP_DTYPE)
+                ev["t"] = np.sort(rng.integers(0, 1_500_000, events))
+                ev["x"] = rng.integers(34, 94, events)
+                ev["y"] = rng.integers(34, 94, events)
+                ev["p"] = rng.integers(0, 2, events)
+                np.save(folder / f"{n}.npy", ev)
+    return base
+
+
+@pytest.fixture(scope="module")
+def lip_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lip")
+    write_dvs_lip(root)
+    return root
+
+
+@pytest.fixture
+def make_dvs_lip():
+    """The :func:`write_dvs_lip` writer, for tests that need a tree of their own."""
+    return write_dvs_lip

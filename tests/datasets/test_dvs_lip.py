@@ -1,0 +1,103 @@
+"""DVS-Lip through Tonic from a synthetic tree of 100 words of .npy event clips."""
+import numpy as np
+import pytest
+import torch
+from tonic.datasets import DVSLip
+
+from spikingjelly_mulfree.datasets import CorruptDatasetError, DatasetNotFoundError, build_dataset
+from spikingjelly_mulfree.datasets import dvs_lip
+
+
+def test_test_split_frames_labels_and_counts(lip_root, tmp_path):
+    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=12,
+                       cache_dir=tmp_path)
+    assert len(ds) == 100
+    for i in (0, 57, 99):
+        x, y = ds[i]
+        assert x.shape == (12, 2, 88, 88) and x.dtype == torch.float32
+        assert y == DVSLip.classes.index(ds._events.data[i].split("/")[-2])
+        assert float(x.sum()) == 300 and bool((x[0] > 0).any()) and bool((x[-1] > 0).any())
+    assert sorted(ds.targets) == list(range(100))
+
+
+def test_default_T_and_collate(lip_root, tmp_path):
+    ds = build_dataset("dvs-lip", root=lip_root, split="train", cache_dir=tmp_path)
+    assert ds.augment and ds.T == 90
+    x, y = ds.collate_fn([ds[0], ds[1], ds[2]])
+    assert x.shape == (90, 3, 2, 88, 88) and y.dtype == torch.long
+
+
+def test_augment_shapes_and_label(lip_root, tmp_path):
+    plain = build_dataset("dvs-lip", root=lip_root, split="train", augment=False, T=20,
+                          cache_dir=tmp_path)
+    aug = build_dataset("dvs-lip", root=lip_root, split="train", augment=True, T=20,
+                        cache_dir=tmp_path)
+    differs = 0
+    for i in range(6):
+        x, y = aug[i]
+        assert x.shape == (20, 2, 88, 88) and y == plain[i][1] and float(x.min()) >= 0
+        differs += not torch.equal(x, plain[i][0])
+    assert differs > 0
+
+
+def test_cache_is_reused_and_invalidated(lip_root, tmp_path, monkeypatch):
+    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=8,
+                       cache_dir=tmp_path)
+    first = ds[3][0]
+    cached = list((tmp_path / "test").rglob("*.npz"))
+    assert len(cached) == 1
+
+    def no_binning(*args, **kwargs):
+        raise AssertionError("re-binned although the cache is valid")
+
+    monkeypatch.setattr(dvs_lip, "events_to_frames", no_binning)
+    assert torch.equal(ds[3][0], first)
+    with pytest.raises(AssertionError, match="re-binned"):
+        build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=9,
+                      cache_dir=tmp_path)[3]
+
+
+def test_no_cache_writes_nothing(lip_root, tmp_path):
+    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=5,
+                       cache=False, cache_dir=tmp_path)
+    assert ds[0][0].shape == (5, 2, 88, 88) and not any(tmp_path.iterdir())
+
+
+def test_missing_tree_names_path(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        build_dataset("dvs-lip", root=tmp_path, split="train")
+    message = str(info.value)
+    assert str(tmp_path / "DVSLip" / "DVS-Lip" / "train") in message
+    assert "DVS-Lip.zip" in message and "google" in message.lower()
+
+
+def test_too_few_clips_raises_instead_of_exit(tmp_path, make_dvs_lip):
+    make_dvs_lip(tmp_path, splits=("test",), words=40)
+    with pytest.raises(DatasetNotFoundError, match="found 40 .npy clips"):
+        build_dataset("dvs-lip", root=tmp_path, split="test")
+
+
+def test_truncated_clip_is_named(tmp_path, make_dvs_lip):
+    base = make_dvs_lip(tmp_path, splits=("test",), events=50)
+    bad = base / "test" / "accused" / "0.npy"
+    bad.write_bytes(bad.read_bytes()[:150])
+    ds = build_dataset("dvs-lip", root=tmp_path, split="test", augment=False, T=4)
+    index = ds._events.data.index(str(bad))
+    with pytest.raises(CorruptDatasetError, match="accused/0.npy"):
+        ds[index]
+
+
+def test_bad_T(lip_root):
+    with pytest.raises(ValueError, match="T: expected"):
+        build_dataset("dvs-lip", root=lip_root, T=0)
+
+
+def test_events_to_frames_counts_everything():
+    ev = np.zeros(1000, dtype=DVSLip.dtype)
+    rng = np.random.default_rng(0)
+    ev["t"] = np.sort(rng.integers(0, 10**6, 1000))
+    ev["x"], ev["y"] = rng.integers(0, 128, 1000), rng.integers(0, 128, 1000)
+    ev["p"] = rng.integers(0, 2, 1000).astype(bool)
+    frames = dvs_lip.events_to_frames(ev, 7)
+    assert frames.shape == (7, 2, 128, 128) and frames.sum() == 1000
+    assert frames[:, 1].sum() == ev["p"].sum()

@@ -1,0 +1,49 @@
+"""build_dataset dispatch, metadata, and the two collate functions."""
+import pytest
+import torch
+
+from spikingjelly_mulfree.datasets import DATASETS, build_dataset, pad_time_first, stack_time_first
+
+
+def test_metadata_table():
+    assert set(DATASETS) == {"digits", "shd", "dvs-lip", "scifar10", "scifar100", "pcifar10"}
+    assert DATASETS["digits"].feature_shape == (8,)
+    assert DATASETS["shd"].feature_shape == (140,) and DATASETS["shd"].variable_length
+    assert DATASETS["dvs-lip"].feature_shape == (2, 88, 88) and DATASETS["dvs-lip"].default_T == 90
+    assert DATASETS["scifar100"].num_classes == 100 and DATASETS["scifar10"].default_T == 32
+    assert DATASETS["pcifar10"].feature_shape == (3,) and DATASETS["pcifar10"].default_T == 1024
+    assert DATASETS["scifar10"].label_smoothing == 0.1
+    assert callable(DATASETS["scifar10"].batch_transform) and DATASETS["shd"].batch_transform is None
+
+
+def test_unknown_name_and_split():
+    with pytest.raises(ValueError, match="name: expected one of"):
+        build_dataset("mnist")
+    with pytest.raises(ValueError, match="split"):
+        build_dataset("digits", split="valid")
+
+
+@pytest.mark.parametrize("name", ["shd", "dvs-lip", "scifar10", "pcifar10"])
+def test_root_required(name):
+    with pytest.raises(ValueError, match="root"):
+        build_dataset(name, root=None)
+
+
+def test_stack_time_first():
+    x, y = stack_time_first([(torch.full((4, 3), float(i)), i) for i in range(5)])
+    assert x.shape == (4, 5, 3) and torch.equal(x[:, 2], torch.full((4, 3), 2.0))
+    assert y.tolist() == [0, 1, 2, 3, 4] and y.dtype == torch.long
+    with pytest.raises(ValueError, match="pad_time_first"):
+        stack_time_first([(torch.zeros(4, 3), 0), (torch.zeros(5, 3), 1)])
+
+
+def test_pad_time_first():
+    items = [(torch.ones(2, 3), 1), (torch.ones(6, 3) * 2, 0), (torch.ones(4, 3) * 3, 2)]
+    x, y = pad_time_first(items)
+    assert x.shape == (6, 3, 3) and y.tolist() == [1, 0, 2]
+    assert torch.equal(x[:2, 0], torch.ones(2, 3)) and x[2:, 0].abs().sum() == 0
+    assert torch.equal(x[:, 1], torch.ones(6, 3) * 2) and x[4:, 2].abs().sum() == 0
+    with pytest.raises(ValueError, match=r"items\[1\]"):
+        pad_time_first([(torch.ones(2, 3), 0), (torch.ones(2, 4), 1)])
+    with pytest.raises(ValueError, match="empty"):
+        pad_time_first([])
