@@ -1,16 +1,18 @@
 """Backend registry: the one place where a backend name becomes code.
 
-``backend='torch'`` is always available. Other backends register themselves with
-:func:`register_backend`; asking for one that cannot run raises — there is no silent fallback.
+``backend='torch'`` is always available; ``backend='auto'`` times the others and keeps the
+fastest (:mod:`~spikingjelly_mulfree.backends.autoselect`). Other backends register themselves
+with :func:`register_backend`; asking for one that cannot run raises — there is no silent fallback.
 """
 from __future__ import annotations
 
 import torch
 
+from .autoselect import AUTO_BACKEND, autoselect_report, clear_autoselect_cache
 from .base import Backend
 from .torch_backend import TorchBackend
 
-_REGISTRY: dict[str, Backend] = {"torch": TorchBackend()}
+_REGISTRY: dict[str, Backend] = {"torch": TorchBackend(), "auto": AUTO_BACKEND}
 
 
 def register_backend(backend: Backend) -> None:

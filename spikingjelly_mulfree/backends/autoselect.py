@@ -1,0 +1,282 @@
+"""``backend='auto'``: time every backend that can run on the input once, keep the fastest.
+
+The first call at a given *situation* times, for each registered backend whose
+``unavailable_reason(x)`` is ``None`` (``'auto'`` itself excluded), ``2m + 1`` runs of the
+operation — forward, plus backward when gradients are needed — and keeps the one with the
+smallest mean over the last ``m`` runs (the first ``m + 1`` are warm-up). When a backward
+follows, the gradient of the input is always computed, as in every layer but a network's first.
+The choice is cached for the life of the process; :func:`autoselect_report` lists every choice,
+the times and the overhead in seconds.
+
+A situation is the operation (``run_layer``, ``charge_fire`` or ``conv_moments``), the input's
+shape, dtype, device and contiguity, the kernel's shape (``C``, ``k``) and dtype, the dilation,
+whether batch moments are needed (a BatchNorm threshold in training), whether a backward pass
+follows (grad mode on and an input requiring grad: training, or a learnable threshold), the
+``mul_free`` flag, the surrogate's type and the set of available backends.
+
+Setting the environment variable ``SPIKINGJELLY_MULFREE_BACKEND=<name>`` forces ``'auto'`` to
+use that backend without timing (read at every call); an unknown name raises ``ValueError``, a
+backend that cannot run on the input raises ``RuntimeError`` — there is no silent fallback.
+Backends asked for by name (``CPSN(backend='torch')``) ignore the variable.
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import torch
+
+from . import base
+from .base import Backend
+
+ENV_VAR = "SPIKINGJELLY_MULFREE_BACKEND"
+AUTO = "auto"
+DEFAULT_M = 2
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One autoselect decision.
+
+    Attributes:
+        op: the backend operation timed. situation: the cache key, as readable text.
+        chosen: the backend used from now on. times_s: mean seconds of the last ``m`` runs per
+        backend timed. skipped: backend name -> why it was not timed (unavailable, or the error
+        it raised). overhead_s: wall seconds the selection took. forced: chosen by ``ENV_VAR``.
+    """
+
+    op: str
+    situation: str
+    chosen: str
+    times_s: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    overhead_s: float = 0.0
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class AutoselectReport:
+    """All choices made so far in this process and their total overhead."""
+
+    choices: tuple[Choice, ...]
+
+    @property
+    def overhead_s(self) -> float:
+        """Total seconds spent timing backends."""
+        return sum(c.overhead_s for c in self.choices)
+
+    def __str__(self) -> str:
+        lines = [f"autoselect: {len(self.choices)} choice(s), overhead {self.overhead_s:.4f} s"]
+        for c in self.choices:
+            ranked = sorted(c.times_s.items(), key=lambda item: item[1])
+            times = ", ".join(f"{n} {t * 1e3:.3f} ms" for n, t in ranked)
+            how = "forced by " + ENV_VAR if c.forced else times or "not timed"
+            lines.append(f"  {c.op} [{c.situation}] -> {c.chosen} ({how})")
+            lines.extend(f"    skipped {n}: {why}" for n, why in c.skipped.items())
+        return "\n".join(lines)
+
+
+def _registry() -> Mapping[str, Backend]:
+    from . import _REGISTRY
+
+    return _REGISTRY
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class AutoBackend:
+    """The ``'auto'`` backend: delegates each call to the fastest backend for its situation.
+
+    Args:
+        candidates: returns the backends to choose from, by name (default: the registry).
+        m: timing runs kept per backend (``2m + 1`` are run).
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> from spikingjelly_mulfree.backends import autoselect_report
+        >>> CPSN(channels=4, k=2, backend="auto")(torch.randn(6, 2, 4)).shape
+        torch.Size([6, 2, 4])
+        >>> autoselect_report().choices[-1].chosen in ("torch", "cpu", "cupy")
+        True
+    """
+
+    name = AUTO
+
+    def __init__(
+        self, candidates: Callable[[], Mapping[str, Backend]] = _registry, m: int = DEFAULT_M
+    ):
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"m: expected an integer >= 1 (runs kept for the mean), got {m!r}")
+        self._candidates = candidates
+        self.m = m
+        self._cache: dict[tuple, str] = {}
+        self._choices: list[Choice] = []
+
+    # --- the contract ----------------------------------------------------------------------
+    def unavailable_reason(self, x: torch.Tensor) -> str | None:
+        forced = self._forced_name()
+        if forced is not None:
+            reason = self._candidate_map()[forced].unavailable_reason(x)
+            return None if reason is None else f"{ENV_VAR}={forced!r}: {reason}"
+        if any(b.unavailable_reason(x) is None for b in self._candidate_map().values()):
+            return None
+        return "no registered backend can run on this input"
+
+    def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
+        def call(backend: Backend, x, weight, bias):
+            return backend.charge_fire(x, weight, bias, dilation, surrogate_function,
+                                       mul_free=mul_free)
+
+        extra = (bias is not None, dilation, mul_free, type(surrogate_function).__qualname__)
+        backend = self._select("charge_fire", (x, weight, bias), extra, call)
+        return call(backend, x, weight, bias)
+
+    def conv_moments(self, x, weight, dilation):
+        def call(backend: Backend, x, weight):
+            return backend.conv_moments(x, weight, dilation)
+
+        backend = self._select("conv_moments", (x, weight), (dilation,), call)
+        return call(backend, x, weight)
+
+    def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
+                  mul_free):
+        def call(backend: Backend, x, weight):
+            return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
+                             surrogate_function, mul_free)[0]
+
+        extra = (dilation, need_moments, mul_free, type(surrogate_function).__qualname__)
+        backend = self._select("run_layer", (x, weight), extra, call)
+        return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
+                         surrogate_function, mul_free)
+
+    # --- report ----------------------------------------------------------------------------
+    def report(self) -> AutoselectReport:
+        """Every choice made so far (see :class:`AutoselectReport`)."""
+        return AutoselectReport(tuple(self._choices))
+
+    def clear(self) -> None:
+        """Forget all choices; the next call at each situation times again."""
+        self._cache.clear()
+        self._choices.clear()
+
+    # --- selection -------------------------------------------------------------------------
+    def _candidate_map(self) -> dict[str, Backend]:
+        return {
+            n: b for n, b in self._candidates().items()
+            if n != AUTO and not isinstance(b, AutoBackend)
+        }
+
+    def _forced_name(self) -> str | None:
+        name = os.environ.get(ENV_VAR)
+        if name is None or name in ("", AUTO):
+            return None
+        allowed = tuple(self._candidate_map())
+        if name not in allowed:
+            raise ValueError(
+                f"{ENV_VAR}: expected one of {allowed + (AUTO,)}, got {name!r}; unset it to "
+                "let backend='auto' time the backends"
+            )
+        return name
+
+    def _select(self, op: str, tensors: tuple, extra: tuple, call: Callable) -> Backend:
+        x, weight = tensors[0], tensors[1]
+        candidates = self._candidate_map()
+        forced = self._forced_name()
+        backward = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in tensors
+        )
+        key = (
+            op, tuple(x.shape), x.dtype, str(x.device), x.is_contiguous(), tuple(weight.shape),
+            weight.dtype, backward, extra, tuple(candidates), forced,
+        )
+        name = self._cache.get(key)
+        if name is None:
+            situation = (
+                f"x {tuple(x.shape)} {x.dtype} {x.device}, kernel {tuple(weight.shape)} "
+                f"{weight.dtype}, backward={backward}, {extra}"
+            )
+            name = self._decide(op, key, situation, candidates, forced, tensors, backward, call)
+        if forced is not None:
+            reason = candidates[name].unavailable_reason(x)
+            if reason is not None:
+                raise RuntimeError(f"{ENV_VAR}={name!r} cannot run on this input: {reason}")
+        return candidates[name]
+
+    def _decide(self, op, key, situation, candidates, forced, tensors, backward, call) -> str:
+        if forced is not None:
+            self._cache[key] = forced
+            self._choices.append(Choice(op, situation, forced, forced=True))
+            return forced
+        if torch.compiler.is_compiling():
+            raise RuntimeError(
+                "backend='auto' cannot time backends while torch.compile traces: run one eager "
+                f"forward first (it caches the choice), or set {ENV_VAR} to a backend name"
+            )
+        start = time.perf_counter()
+        times, skipped = {}, {}
+        x = tensors[0]
+        for name, backend in candidates.items():
+            reason = backend.unavailable_reason(x)
+            if reason is not None:
+                skipped[name] = reason
+                continue
+            try:
+                times[name] = self._time(backend, tensors, backward, call)
+            except Exception as err:  # a candidate that fails is reported, not chosen
+                skipped[name] = f"{type(err).__name__}: {err}"
+                warnings.warn(f"backend='auto': {name!r} failed while being timed: {err}",
+                              RuntimeWarning, stacklevel=4)
+        if not times:
+            raise RuntimeError(f"backend='auto': no backend could run {op} here: {skipped}")
+        chosen = min(times, key=times.get)
+        overhead = time.perf_counter() - start
+        self._cache[key] = chosen
+        self._choices.append(Choice(op, situation, chosen, times, skipped, overhead))
+        return chosen
+
+    def _time(self, backend: Backend, tensors: tuple, backward: bool, call: Callable) -> float:
+        grads = [backward and (i == 0 or t.requires_grad) for i, t in enumerate(tensors)
+                 if t is not None]
+        leaves = tuple(None if t is None else t.detach() for t in tensors)
+        for leaf, grad in zip((t for t in leaves if t is not None), grads):
+            leaf.requires_grad_(grad)
+        wrt = [t for t in leaves if t is not None and t.requires_grad]
+        device = tensors[0].device
+        times = []
+        for _ in range(2 * self.m + 1):
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.set_grad_enabled(backward):
+                out = call(backend, *leaves)
+                outs = [o for o in (out if isinstance(out, tuple) else (out,)) if o.requires_grad]
+                if wrt and outs:
+                    torch.autograd.grad(outs, wrt, [torch.ones_like(o) for o in outs],
+                                        allow_unused=True)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        return sum(times[-self.m:]) / self.m
+
+
+AUTO_BACKEND = AutoBackend()
+
+
+def autoselect_report() -> AutoselectReport:
+    """What ``backend='auto'`` chose so far in this process, what it timed, and the overhead.
+
+    Example:
+        >>> print(autoselect_report())  # doctest: +ELLIPSIS
+        autoselect: ... choice(s), overhead ... s...
+    """
+    return AUTO_BACKEND.report()
+
+
+def clear_autoselect_cache() -> None:
+    """Forget every ``backend='auto'`` choice (the next forward times again)."""
+    AUTO_BACKEND.clear()

@@ -1,0 +1,162 @@
+"""backend='auto': times the available backends once per situation and keeps the fastest."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree import backends
+from spikingjelly_mulfree.backends import autoselect
+from spikingjelly_mulfree.backends.autoselect import ENV_VAR, AutoBackend
+from spikingjelly_mulfree.backends.torch_backend import TorchBackend
+
+
+class Fake:
+    """Torch results, after ``delay`` seconds per call; counts its calls."""
+
+    def __init__(self, name: str, delay: float = 0.0, reason: str | None = None,
+                 fail: bool = False):
+        self.name, self.delay, self.reason, self.fail = name, delay, reason, fail
+        self.calls = 0
+        self._torch = TorchBackend()
+
+    def unavailable_reason(self, x):
+        return self.reason
+
+    def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("fake kernel crashed")
+        time.sleep(self.delay)
+        return self._torch.charge_fire(x, weight, bias, dilation, surrogate_function, mul_free)
+
+    def conv_moments(self, x, weight, dilation):
+        self.calls += 1
+        time.sleep(self.delay)
+        return self._torch.conv_moments(x, weight, dilation)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    autoselect.clear_autoselect_cache()
+    yield
+    autoselect.clear_autoselect_cache()
+
+
+def _layer(backend="auto", threshold=0.5, seed=0):
+    torch.manual_seed(seed)
+    return CPSN(channels=4, k=3, dilation=2, threshold=threshold, init="uniform", backend=backend)
+
+
+def _fwd_bwd(sn, x):
+    x = x.clone().requires_grad_(True)
+    out = sn(x)
+    (out * torch.arange(out.numel()).view(out.shape)).sum().backward()
+    return out, x.grad, sn.weight.grad
+
+
+def test_registered_under_auto_and_default_is_unchanged():
+    assert "auto" in backends.backend_names()
+    assert CPSN(channels=2).backend == "torch"
+
+
+def test_a_slow_fake_is_timed_but_not_chosen_and_the_choice_is_cached(monkeypatch):
+    slow = Fake("fake_slow", delay=0.05)
+    monkeypatch.setitem(backends._REGISTRY, "fake_slow", slow)
+    sn, x = _layer(), torch.randn(6, 2, 4, 3)
+    sn(x)
+    choices = backends.autoselect_report().choices
+    assert len(choices) == 1 and choices[0].chosen == "torch"
+    assert set(choices[0].times_s) == {"torch", "fake_slow"}
+    assert choices[0].times_s["fake_slow"] > choices[0].times_s["torch"]
+    assert slow.calls == 2 * autoselect.DEFAULT_M + 1
+    sn(x)
+    assert slow.calls == 2 * autoselect.DEFAULT_M + 1
+    assert len(backends.autoselect_report().choices) == 1
+    assert backends.autoselect_report().overhead_s >= 0.05 * (2 * autoselect.DEFAULT_M + 1)
+
+
+def test_a_fast_fake_is_chosen_over_a_slowed_torch(monkeypatch):
+    fast = Fake("fake_fast")
+    monkeypatch.setitem(backends._REGISTRY, "torch", Fake("torch", delay=0.05))
+    monkeypatch.setitem(backends._REGISTRY, "fake_fast", fast)
+    sn, x = _layer(), torch.randn(5, 2, 4)
+    _fwd_bwd(sn, x)
+    assert backends.autoselect_report().choices[0].chosen == "fake_fast"
+    calls = fast.calls
+    _fwd_bwd(sn, x)
+    assert fast.calls == calls + 1
+
+
+def test_auto_results_equal_the_torch_backend(monkeypatch):
+    for threshold in (0.5, "learnable", "bn"):
+        x = torch.randn(7, 3, 4, 2)
+        auto, ref = _layer("auto", threshold), _layer("torch", threshold)
+        for got, want in zip(_fwd_bwd(auto, x), _fwd_bwd(ref, x)):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        if threshold == "bn":
+            torch.testing.assert_close(auto.running_var, ref.running_var, rtol=0, atol=0)
+    situations = [c.situation for c in backends.autoselect_report().choices]
+    # a float and a learnable threshold run the same work; bn in training adds the moments
+    assert len(situations) == 2
+
+
+def test_situations_are_cached_separately():
+    sn = _layer()
+    sn(torch.randn(6, 2, 4))
+    with torch.no_grad():
+        sn(torch.randn(6, 2, 4))
+    sn(torch.randn(6, 2, 4, 5))
+    sn.eval()
+    sn(torch.randn(6, 2, 4, 5))
+    assert len(backends.autoselect_report().choices) == 3
+
+
+def test_environment_variable_forces_a_backend(monkeypatch):
+    slow = Fake("fake_slow", delay=0.01)
+    monkeypatch.setitem(backends._REGISTRY, "fake_slow", slow)
+    monkeypatch.setenv(ENV_VAR, "fake_slow")
+    out = _layer()(torch.randn(4, 2, 4))
+    choice = backends.autoselect_report().choices[0]
+    assert choice.forced and choice.chosen == "fake_slow" and choice.times_s == {}
+    assert slow.calls == 1 and out.shape == (4, 2, 4)
+
+
+def test_environment_variable_errors(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, "no_such_backend")
+    with pytest.raises(ValueError, match=f"{ENV_VAR}.*'torch'"):
+        _layer()(torch.randn(4, 2, 4))
+    monkeypatch.setitem(backends._REGISTRY, "fake_off", Fake("fake_off", reason="needs a GPU"))
+    monkeypatch.setenv(ENV_VAR, "fake_off")
+    with pytest.raises(RuntimeError, match="needs a GPU"):
+        _layer()(torch.randn(4, 2, 4))
+    assert _layer("torch")(torch.randn(4, 2, 4)).shape == (4, 2, 4)
+
+
+def test_unavailable_and_failing_backends_are_reported_not_chosen(monkeypatch):
+    monkeypatch.setitem(backends._REGISTRY, "fake_off", Fake("fake_off", reason="needs a GPU"))
+    monkeypatch.setitem(backends._REGISTRY, "fake_bad", Fake("fake_bad", fail=True))
+    with pytest.warns(RuntimeWarning, match="fake_bad"):
+        _layer()(torch.randn(4, 2, 4))
+    choice = backends.autoselect_report().choices[0]
+    assert choice.chosen == "torch"
+    assert choice.skipped["fake_off"] == "needs a GPU" and "crashed" in choice.skipped["fake_bad"]
+    assert "fake_bad" in str(backends.autoselect_report())
+
+
+def test_timing_leaves_parameter_gradients_untouched():
+    for threshold in ("learnable", "bn"):
+        sn = _layer(threshold=threshold)
+        x = torch.randn(5, 2, 4, 1, requires_grad=True)
+        sn(x)
+        assert backends.autoselect_report().choices[-1].times_s
+        assert x.grad is None
+        assert all(p.grad is None for p in sn.parameters())
+
+
+def test_invalid_m():
+    with pytest.raises(ValueError, match="m: expected"):
+        AutoBackend(m=0)
