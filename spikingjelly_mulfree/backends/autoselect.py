@@ -1,7 +1,8 @@
 """``backend='auto'``: time every backend that can run on the input once, keep the fastest.
 
 The first call at a given *situation* times, for each registered backend whose
-``unavailable_reason(x)`` is ``None`` (``'auto'`` itself excluded), ``2m + 1`` runs of the
+``unavailable_reason(x)`` is ``None`` (``'auto'`` itself excluded; when only one can run it is
+taken without timing), ``2m + 1`` runs of the
 operation — forward, plus backward when gradients are needed — and keeps the one with the
 smallest mean over the last ``m`` runs (the first ``m + 1`` are warm-up). When a backward
 follows, the gradient of the input is always computed, as in every layer but a network's first.
@@ -222,11 +223,19 @@ class AutoBackend:
         start = time.perf_counter()
         times, skipped = {}, {}
         x = tensors[0]
+        runnable = {}
         for name, backend in candidates.items():
             reason = backend.unavailable_reason(x)
-            if reason is not None:
+            if reason is None:
+                runnable[name] = backend
+            else:
                 skipped[name] = reason
-                continue
+        if len(runnable) == 1:
+            (only,) = runnable
+            self._cache[key] = only
+            self._choices.append(Choice(op, situation, only, {}, skipped, 0.0))
+            return only
+        for name, backend in runnable.items():
             try:
                 times[name] = self._time(backend, tensors, backward, call)
             except Exception as err:  # a candidate that fails is reported, not chosen

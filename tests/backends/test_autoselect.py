@@ -147,7 +147,14 @@ def test_unavailable_and_failing_backends_are_reported_not_chosen(monkeypatch):
     assert "fake_bad" in str(backends.autoselect_report())
 
 
-def test_timing_leaves_parameter_gradients_untouched():
+def test_a_single_runnable_backend_is_taken_without_timing():
+    _layer()(torch.randn(4, 2, 4))
+    choice = backends.autoselect_report().choices[0]
+    assert choice.chosen == "torch" and choice.times_s == {} and choice.overhead_s == 0.0
+
+
+def test_timing_leaves_parameter_gradients_untouched(monkeypatch):
+    monkeypatch.setitem(backends._REGISTRY, "fake_other", Fake("fake_other"))
     for threshold in ("learnable", "bn"):
         sn = _layer(threshold=threshold)
         x = torch.randn(5, 2, 4, 1, requires_grad=True)
