@@ -27,15 +27,21 @@ class TimeFirstDataset(Dataset):
         name: the registry name (a key of ``DATASETS``).
         split: ``"train"`` or ``"test"``.
         augment: whether per-sample augmentations run.
+        num_classes: number of labels.
+        feature_shape: shape of one time step ``x[t]`` of this instance (options such as
+            digits' ``mode="pixels"`` change it from the registry default).
         collate_fn: stacks items into a time-first batch (pass it to ``DataLoader``).
     """
 
     collate_fn: Collate = staticmethod(stack_time_first)
 
-    def __init__(self, name: str, split: str, augment: bool) -> None:
+    def __init__(self, name: str, split: str, augment: bool, num_classes: int,
+                 feature_shape: tuple[int, ...]) -> None:
         self.name = name
         self.split = check_split(split)
         self.augment = bool(augment)
+        self.num_classes = num_classes
+        self.feature_shape = tuple(feature_shape)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, "

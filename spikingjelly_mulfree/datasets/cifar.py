@@ -36,6 +36,12 @@ import torch
 from .base import TimeFirstDataset
 from .errors import corrupt, missing, require_root
 
+try:
+    from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.transforms import v2
+except ImportError as err:
+    raise ImportError("the CIFAR loaders need torchvision: pip install torchvision") from err
+
 MEAN_STD = {
     10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
@@ -43,18 +49,8 @@ MEAN_STD = {
 READINGS = ("sequential", "pixel")
 
 
-def _torchvision():
-    try:
-        import torchvision
-        from torchvision.transforms import v2
-    except ImportError as err:
-        raise ImportError("CIFAR loaders need torchvision: pip install torchvision") from err
-    return torchvision, v2
-
-
 def image_transform(num_classes: int, augment: bool) -> Callable:
     """The per-sample torchvision pipeline (see the module docstring for the order)."""
-    _, v2 = _torchvision()
     mean, std = MEAN_STD[num_classes]
     steps = [v2.RandomHorizontalFlip(0.5), v2.TrivialAugmentWide()] if augment else []
     steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
@@ -87,6 +83,30 @@ def _layout(num_classes: int) -> tuple[str, list[str], str]:
                 "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-10 python version)")
     return ("cifar-100-python", ["train", "test", "meta"],
             "https://www.cs.toronto.edu/~kriz/cifar.html (CIFAR-100 python version)")
+
+
+class _NoChecksum:
+    """Mixin: accept files without torchvision's MD5 pass (corruption is caught on unpickling)."""
+
+    def _check_integrity(self) -> bool:
+        return True
+
+    def _load_meta(self) -> None:
+        path = os.path.join(self.root, self.base_folder, self.meta["filename"])
+        with open(path, "rb") as f:
+            self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+
+class UncheckedCIFAR10(_NoChecksum, CIFAR10):
+    """torchvision's CIFAR10 without the checksum pass."""
+
+
+class UncheckedCIFAR100(_NoChecksum, CIFAR100):
+    """torchvision's CIFAR100 without the checksum pass."""
+
+
+_UNCHECKED = {CIFAR10: UncheckedCIFAR10, CIFAR100: UncheckedCIFAR100}
 
 
 def _find_bad_file(folder: str, names: list[str]) -> tuple[str, Exception] | None:
@@ -133,12 +153,12 @@ class SequentialCIFAR(TimeFirstDataset):
         if reading not in READINGS:
             raise ValueError(f"reading: expected one of {READINGS}, got {reading!r}")
         name = name or f"{'s' if reading == 'sequential' else 'p'}cifar{num_classes}"
-        super().__init__(name, split, augment)
+        super().__init__(name, split, augment, num_classes,
+                         (3, 32) if reading == "sequential" else (3,))
         root = require_root(name, root)
         folder_name, files, source = _layout(num_classes)
         folder = os.path.join(root, folder_name)
-        torchvision, _ = _torchvision()
-        base = torchvision.datasets.CIFAR10 if num_classes == 10 else torchvision.datasets.CIFAR100
+        base = CIFAR10 if num_classes == 10 else CIFAR100
         if download:
             base(root, train=split == "train", download=True)
         absent = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
@@ -147,15 +167,11 @@ class SequentialCIFAR(TimeFirstDataset):
                           f"{root}/{folder_name}/\n" + "\n".join(f"    {f}" for f in files),
                           source, f"or pass download=True to let torchvision fetch it into {root}")
         self.reading = reading
-        self.num_classes = num_classes
         self.transform = image_transform(num_classes, self.augment)
         self._images = self._load(base, root, folder, files, check_md5)
 
     def _load(self, base: type, root: str, folder: str, files: list[str], check_md5: bool):
-        cls = base if check_md5 else type(base.__name__, (base,), {
-            "_check_integrity": lambda self: True,
-            "_load_meta": _load_meta_unchecked,
-        })
+        cls = base if check_md5 else _UNCHECKED[base]
         try:
             data = cls(root, train=self.split == "train", download=False)
             if len(data.data) != len(data.targets):
@@ -176,13 +192,6 @@ class SequentialCIFAR(TimeFirstDataset):
         img, label = self._images[index]
         x = self.transform(img).as_subclass(torch.Tensor)
         return to_sequence(x, self.reading), int(label)
-
-
-def _load_meta_unchecked(self) -> None:
-    path = os.path.join(self.root, self.base_folder, self.meta["filename"])
-    with open(path, "rb") as f:
-        self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-    self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
 
 def build_scifar10(root=None, split="train", augment=False, **options) -> SequentialCIFAR:

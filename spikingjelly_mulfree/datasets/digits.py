@@ -41,7 +41,8 @@ def _load() -> tuple[np.ndarray, np.ndarray]:
     return images, bunch.target.astype(np.int64)
 
 
-def split_indices(labels: np.ndarray, split: str, test_fraction: float = TEST_FRACTION) -> np.ndarray:
+def split_indices(labels: np.ndarray, split: str,
+                  test_fraction: float = TEST_FRACTION) -> np.ndarray:
     """Indices of ``split``: per class, the last ``round(test_fraction * count)`` go to test.
 
     Example:
@@ -81,9 +82,9 @@ class Digits(TimeFirstDataset):
     """
 
     def __init__(self, split: str = "train", augment: bool = False, mode: str = "columns") -> None:
-        super().__init__("digits", split, augment)
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES} for digits, got {mode!r}")
+        super().__init__("digits", split, augment, 10, (8,) if mode == "columns" else (1,))
         self.mode = mode
         images, labels = _load()
         idx = split_indices(labels, self.split)

@@ -119,7 +119,7 @@ class DVSLipFrames(TimeFirstDataset):
     def __init__(self, root: str | os.PathLike | None, split: str = "train", augment: bool = False,
                  T: int = 90, cache: bool = True, cache_dir: str | os.PathLike | None = None) \
             -> None:
-        super().__init__("dvs-lip", split, augment)
+        super().__init__("dvs-lip", split, augment, len(_TonicDVSLip.classes), (2, 88, 88))
         if isinstance(T, bool) or not isinstance(T, int) or T < 1:
             raise ValueError(f"T: expected an integer >= 1 (frames per clip), got {T!r}")
         root = require_root("dvs-lip", root)

@@ -45,7 +45,8 @@ class DatasetInfo:
 def _lazy(target: str) -> BatchTransform:
     module, attr = target.split(":")
 
-    def call(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def call(x: torch.Tensor, y: torch.Tensor,
+             num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
         fn = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
         return fn(x, y, num_classes)
 

@@ -103,7 +103,7 @@ class SHDFrames(TimeFirstDataset):
 
     def __init__(self, root: str | os.PathLike | None, split: str = "train", augment: bool = False,
                  T: int | None = None, download: bool = False) -> None:
-        super().__init__("shd", split, augment)
+        super().__init__("shd", split, augment, NUM_CLASSES, (CHANNELS,))
         if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
             raise ValueError(f"T: expected None or an integer >= 1, got {T!r}")
         root = require_root("shd", root)

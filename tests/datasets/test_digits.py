@@ -52,7 +52,8 @@ def test_augment_shifts_by_at_most_one_pixel():
         x, y = aug[i]
         assert y == plain[i][1] and x.shape == (8, 8)
         base = plain[i][0]
-        shifts = [torch.roll(torch.nn.functional.pad(base, (1, 1, 1, 1)), (a, b), (0, 1))[1:-1, 1:-1]
+        padded = torch.nn.functional.pad(base, (1, 1, 1, 1))
+        shifts = [torch.roll(padded, (a, b), (0, 1))[1:-1, 1:-1]
                   for a in (-1, 0, 1) for b in (-1, 0, 1)]
         assert any(torch.equal(x, s) for s in shifts)
         changed += not torch.equal(x, base)

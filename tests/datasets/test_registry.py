@@ -13,7 +13,8 @@ def test_metadata_table():
     assert DATASETS["scifar100"].num_classes == 100 and DATASETS["scifar10"].default_T == 32
     assert DATASETS["pcifar10"].feature_shape == (3,) and DATASETS["pcifar10"].default_T == 1024
     assert DATASETS["scifar10"].label_smoothing == 0.1
-    assert callable(DATASETS["scifar10"].batch_transform) and DATASETS["shd"].batch_transform is None
+    assert callable(DATASETS["scifar10"].batch_transform)
+    assert DATASETS["shd"].batch_transform is None
 
 
 def test_unknown_name_and_split():
@@ -47,3 +48,23 @@ def test_pad_time_first():
         pad_time_first([(torch.ones(2, 3), 0), (torch.ones(2, 4), 1)])
     with pytest.raises(ValueError, match="empty"):
         pad_time_first([])
+
+
+
+def test_instances_pickle_and_report_their_shape(cifar10_root, shd_root, lip_root, tmp_path):
+    """DataLoader workers started with 'spawn', and DDP, pickle the dataset."""
+    import pickle
+
+    cases = [
+        (build_dataset("digits", mode="pixels"), (1,), 10),
+        (build_dataset("scifar10", root=cifar10_root), (3, 32), 10),
+        (build_dataset("pcifar10", root=cifar10_root, split="test"), (3,), 10),
+        (build_dataset("shd", root=shd_root), (140,), 20),
+        (build_dataset("dvs-lip", root=lip_root, T=4, cache_dir=tmp_path / "c"), (2, 88, 88), 100),
+    ]
+    for ds, shape, classes in cases:
+        assert ds.feature_shape == shape and ds.num_classes == classes
+        clone = pickle.loads(pickle.dumps(ds))
+        x, y = clone[0]
+        assert tuple(x.shape[1:]) == shape and y == ds[0][1]
+        assert repr(ds).startswith(type(ds).__name__)
