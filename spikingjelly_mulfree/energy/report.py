@@ -1,0 +1,227 @@
+"""One call, one report: per-layer and total operation counts and energy of a model.
+
+:func:`count_energy` runs one inference forward pass (eval mode, no gradients, state reset
+before and after) under SpikingJelly's counter modes:
+
+- neuron layers (:data:`~spikingjelly_mulfree.energy.neuron_counter.NEURON_TYPES`):
+  MUL / ADD / SHIFT from :class:`~spikingjelly_mulfree.energy.NeuronOpCounter` (backend
+  independent);
+- synaptic layers (conv, linear, ...): MAC for real-valued inputs and AC for (pooled) spikes
+  from SpikingJelly's counters (:func:`~spikingjelly_mulfree.energy.synapse.synaptic_counters`);
+  BatchNorm is skipped by default since inference fuses it into the weights.
+
+Energy is ``sum(count * cost)`` with :class:`~spikingjelly_mulfree.energy.EnergyCosts`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from spikingjelly.activation_based import functional as sj_functional
+from spikingjelly.activation_based.neuron.base_node import BaseNode
+from spikingjelly.activation_based.op_counter import DispatchCounterMode, ModuleCounterMode
+from spikingjelly.activation_based.op_counter.base import call_model
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .costs import OPS, EnergyCosts
+from .neuron_counter import NEURON_TYPES, NeuronOpCounter, _multi_step
+from .synapse import synaptic_counters
+
+
+@dataclass
+class LayerOps:
+    """Operation counts of one layer for the whole counted batch.
+
+    ``kind`` is ``"neuron"`` or ``"synapse"``; ``neurons`` the neurons per sample of a neuron
+    layer (features per step); ``firing_rate`` the mean of its output spikes.
+    """
+
+    name: str
+    type: str
+    kind: str
+    mul: int = 0
+    add: int = 0
+    shift: int = 0
+    mac: int = 0
+    ac: int = 0
+    neurons: int = 0
+    firing_rate: float | None = None
+
+    def energy_pj(self, costs: EnergyCosts) -> float:
+        """Energy of these counts in pJ."""
+        return costs.pj(**{op: getattr(self, op) for op in OPS})
+
+
+@dataclass
+class EnergyReport:
+    """Counts and energy of one forward pass; per-sample figures divide by ``batch_size``.
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), CPSN(4, k=2))
+        >>> rep = count_energy(net, torch.rand(3, 1, 3))
+        >>> rep.total("shift"), rep.total("mac")
+        (20, 36)
+        >>> print(rep.to_markdown().splitlines()[0][:22])
+        | layer | type | kind |
+    """
+
+    layers: list[LayerOps]
+    batch_size: int
+    costs: EnergyCosts = field(default_factory=EnergyCosts)
+    uncounted: list[str] = field(default_factory=list)
+
+    def total(self, op: str, kind: str | None = None) -> int:
+        """Sum of ``op`` (one of ``mul add shift mac ac``) over the batch, optionally one kind."""
+        if op not in OPS:
+            raise ValueError(f"op: expected one of {OPS}, got {op!r}")
+        return sum(getattr(r, op) for r in self.layers if kind in (None, r.kind))
+
+    def energy_uj(self, kind: str | None = None) -> float:
+        """Energy per sample in microjoules: ``'neuron'``, ``'synapse'`` or ``None`` (all)."""
+        pj = sum(r.energy_pj(self.costs) for r in self.layers if kind in (None, r.kind))
+        return pj / self.batch_size / 1e6
+
+    @property
+    def neurons(self) -> int:
+        """Spiking neurons per sample in the counted neuron layers."""
+        return sum(r.neurons for r in self.layers if r.kind == "neuron")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (JSON-serialisable)."""
+        return {
+            "batch_size": self.batch_size, "costs_pj": asdict(self.costs),
+            "layers": [asdict(r) for r in self.layers], "uncounted": list(self.uncounted),
+            "energy_uj": {k or "total": self.energy_uj(k) for k in ("neuron", "synapse", None)},
+        }
+
+    def to_markdown(self) -> str:
+        """A markdown table: one row per layer and totals, all per sample; energy in uJ."""
+        n = self.batch_size
+        head = ("| layer | type | kind | neurons | firing rate | MUL | SHIFT | ADD | MAC | AC "
+                "| energy (uJ) |")
+        lines = [head, "|" + "---|" * 11]
+
+        def fmt(v: float) -> str:
+            return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+        def row(name, typ, kind, neurons, rate, counts, uj):
+            cells = [name, typ, kind, fmt(neurons) if neurons else "",
+                     "" if rate is None else f"{rate:.3f}"]
+            cells += [fmt(counts[op] / n) for op in ("mul", "shift", "add", "mac", "ac")]
+            cells.append(f"{uj:.4f}")
+            return "| " + " | ".join(cells) + " |"
+
+        for r in self.layers:
+            lines.append(row(r.name, r.type, r.kind, r.neurons, r.firing_rate,
+                             {op: getattr(r, op) for op in OPS},
+                             r.energy_pj(self.costs) / n / 1e6))
+        for kind in ("neuron", "synapse", None):
+            label = f"**total {kind} layers**" if kind else "**total**"
+            neurons = self.neurons if kind != "synapse" else 0
+            lines.append(row(label, "", "", neurons, None,
+                             {op: self.total(op, kind) for op in OPS}, self.energy_uj(kind)))
+        if self.uncounted:
+            lines.append("")
+            lines.append("Not counted (no rule): " + ", ".join(self.uncounted))
+        return "\n".join(lines)
+
+
+def _leaf_or_neuron(module: nn.Module) -> bool:
+    return isinstance(module, NEURON_TYPES) or next(module.children(), None) is None
+
+
+def count_energy(
+    model: nn.Module,
+    inputs: Any,
+    costs: EnergyCosts | None = None,
+    batch_size: int | None = None,
+    fuse_bn: bool = True,
+) -> EnergyReport:
+    """Count per-layer operations of one inference forward and price them.
+
+    Args:
+        model: any SpikingJelly-style network (restored to its train/eval mode afterwards).
+        inputs: a tensor (or tuple / dict of arguments) for ``model``.
+        costs: energy per operation; default the paper's 45 nm figures.
+        batch_size: samples in ``inputs``; default ``inputs.shape[1]`` (time-first
+            ``[T, N, ...]``), or 1 for a tensor of fewer than two dims.
+        fuse_bn: skip BatchNorm layers (inference folds them into the preceding weights).
+
+    Returns:
+        An :class:`EnergyReport`.
+
+    Example:
+        >>> import torch
+        >>> from spikingjelly_mulfree import CPSN
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), CPSN(4, k=2))
+        >>> round(count_energy(net, torch.rand(3, 2, 3)).energy_uj("neuron") * 1e6, 2)
+        31.4
+    """
+    costs = EnergyCosts() if costs is None else costs
+    if batch_size is None:
+        batch_size = int(inputs.shape[1]) if torch.is_tensor(inputs) and inputs.dim() >= 2 else 1
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    ignore: list[type[nn.Module]] = list(NEURON_TYPES) + [BaseNode]
+    if fuse_bn:
+        ignore.append(_BatchNorm)
+    neuron_counter = NeuronOpCounter()
+    mac, synop = synaptic_counters(ignore)
+
+    rates: dict[nn.Module, list[float]] = {}
+    sizes: dict[nn.Module, int] = {}
+
+    def observe(module, args, out):
+        x = args[0]
+        sizes[module] = int(x[0].numel() if _multi_step(module) else x.numel())
+        if torch.is_tensor(out):
+            rates.setdefault(module, []).append(float(out.float().mean()))
+
+    hooks = [m.register_forward_hook(observe) for m in model.modules()
+             if isinstance(m, NEURON_TYPES)]
+    was_training = model.training
+    model.eval()
+    sj_functional.reset_net(model)
+    try:
+        with torch.no_grad(), ModuleCounterMode([neuron_counter], model=model), \
+                DispatchCounterMode([mac, synop]):
+            call_model(model, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+        sj_functional.reset_net(model)
+        model.train(was_training)
+
+    root = type(model).__name__
+    neuron_rec, mac_rec, syn_rec = (neuron_counter.get_counts(), mac.get_counts(),
+                                    synop.get_counts())
+    layers: list[LayerOps] = []
+    uncounted: list[str] = []
+    for name, module in model.named_modules():
+        if not _leaf_or_neuron(module):
+            continue
+        scope = f"{root}.{name}" if name else root
+        if isinstance(module, NEURON_TYPES):
+            ops = neuron_rec.get(scope, {})
+            r = rates.get(module, [])
+            layers.append(LayerOps(
+                name or root, type(module).__name__, "neuron", mul=ops.get("mul", 0),
+                add=ops.get("add", 0), shift=ops.get("shift", 0),
+                neurons=sizes.get(module, 0) // batch_size,
+                firing_rate=sum(r) / len(r) if r else None,
+            ))
+            continue
+        if isinstance(module, BaseNode):
+            uncounted.append(f"{name or root} ({type(module).__name__})")
+            continue
+        n_mac = sum(mac_rec.get(scope, {}).values())
+        n_ac = sum(syn_rec.get(scope, {}).values())
+        if n_mac or n_ac:
+            layers.append(LayerOps(name or root, type(module).__name__, "synapse",
+                                   mac=int(n_mac), ac=int(n_ac)))
+    return EnergyReport(layers, batch_size, costs, uncounted)
+
