@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import torch
@@ -191,7 +192,13 @@ class DVSLipFrames(TimeFirstDataset):
         frames = centre_crop(events_to_frames(events, self.T), CACHE_CROP)
         frames = frames.astype(np.uint8 if frames.max(initial=0) < 256 else np.uint16)
         if cache_path:
-            self._write_cache(cache_path, np.ascontiguousarray(frames), stamp)
+            try:
+                self._write_cache(cache_path, np.ascontiguousarray(frames), stamp)
+            except OSError as err:
+                warnings.warn(f"dvs-lip: cannot write the frame cache under {self.cache_dir!r} "
+                              f"({err}); continuing without it. Pass cache_dir=A_WRITABLE_PATH "
+                              "to keep frames between epochs", RuntimeWarning, stacklevel=2)
+                self.cache_dir = None
         return frames
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

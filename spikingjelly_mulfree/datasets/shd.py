@@ -3,6 +3,7 @@
 Layout: ``root/SHD/shd_train.h5`` and ``root/SHD/shd_test.h5`` as distributed (unzipped).
 Tonic 1.7 downloads whenever the ``.h5.zip`` archive is absent, even if the ``.h5`` file is
 present; this loader only needs the ``.h5`` files and never downloads unless ``download=True``.
+When only the archive ``root/SHD/shd_{split}.h5.zip`` is there, it is extracted locally.
 
 Preprocessing: events (``t`` in microseconds from the recording start, ``x`` the channel in
 0..699) are counted in 10 ms bins from ``t = 0`` and channels are summed in groups of 5, giving
@@ -30,6 +31,7 @@ try:
     import h5py
     from tonic import transforms as tonic_transforms
     from tonic.datasets import SHD as _TonicSHD
+    from tonic.download_utils import extract_archive
 except ImportError as err:
     raise ImportError("the SHD loader needs Tonic and h5py: pip install tonic h5py") from err
 
@@ -57,6 +59,15 @@ class SHD(_TonicSHD):
         return os.path.isfile(os.path.join(self.location_on_system, self.data_filename))
 
     def download(self) -> None:
+        archive = os.path.join(self.location_on_system, self.filename)
+        if os.path.isfile(archive):
+            try:
+                extract_archive(archive, self.location_on_system)
+            except Exception as err:  # zipfile/OS errors: the archive is unusable
+                raise corrupt(archive, err) from err
+            if self._check_exists():
+                return
+            raise corrupt(archive, f"it does not contain {self.data_filename}")
         if not self.allow_download:
             raise missing("shd", os.path.join(self.location_on_system, self.data_filename),
                           "SHD/shd_train.h5\nSHD/shd_test.h5", SOURCE,

@@ -101,3 +101,20 @@ def test_events_to_frames_counts_everything():
     frames = dvs_lip.events_to_frames(ev, 7)
     assert frames.shape == (7, 2, 128, 128) and frames.sum() == 1000
     assert frames[:, 1].sum() == ev["p"].sum()
+
+
+def test_unwritable_cache_warns_and_continues(lip_root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should go")
+    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=3,
+                       cache_dir=blocker)
+    with pytest.warns(RuntimeWarning, match="cache_dir="):
+        x, _ = ds[1]
+    assert x.shape == (3, 2, 88, 88) and ds.cache_dir is None and float(x.sum()) == 300
+
+
+def test_unknown_word_folder_is_named(tmp_path, make_dvs_lip):
+    base = make_dvs_lip(tmp_path, splits=("test",), events=10)
+    (base / "test" / "notaword").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="notaword"):
+        build_dataset("dvs-lip", root=tmp_path, split="test")

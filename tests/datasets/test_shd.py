@@ -79,3 +79,27 @@ def test_wrong_keys_are_named(tmp_path):
 def test_bad_T(shd_root):
     with pytest.raises(ValueError, match="T: expected"):
         build_dataset("shd", root=shd_root, T=0)
+
+
+def test_archive_only_is_extracted_locally(tmp_path, shd_root):
+    import zipfile
+    folder = tmp_path / "SHD"
+    with zipfile.ZipFile(folder / "shd_test.h5.zip", "w") as z:
+        z.write(folder / "shd_test.h5", "shd_test.h5")
+    (folder / "shd_test.h5").unlink()
+    ds = build_dataset("shd", root=tmp_path, split="test", augment=False)
+    assert len(ds) == 4 and (folder / "shd_test.h5").is_file() and ds[2][1] == 2
+
+
+def test_corrupt_archive_is_named(tmp_path):
+    (tmp_path / "SHD").mkdir()
+    (tmp_path / "SHD" / "shd_train.h5.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CorruptDatasetError, match="shd_train.h5.zip"):
+        build_dataset("shd", root=tmp_path, split="train")
+
+
+def test_slightly_truncated_file_is_named(shd_root):
+    path = shd_root / "SHD" / "shd_test.h5"
+    path.write_bytes(path.read_bytes()[:-64])
+    with pytest.raises(CorruptDatasetError, match="shd_test.h5"):
+        build_dataset("shd", root=shd_root, split="test")
