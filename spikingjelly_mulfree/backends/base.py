@@ -18,7 +18,7 @@ A backend returns tensors differentiable with respect to ``x``, ``weight`` and `
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 
@@ -48,3 +48,37 @@ class Backend(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and biased variance (each ``[C]``) of ``charge(x, weight, None, d)``
         over T, N and S, differentiable in ``x`` and ``weight``."""
+
+
+KernelFn = Callable[
+    [tuple[torch.Tensor, torch.Tensor] | None], tuple[torch.Tensor, torch.Tensor]
+]
+
+
+def run_layer(
+    backend: Backend,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    dilation: int,
+    make_kernel: KernelFn,
+    need_moments: bool,
+    surrogate_function: torch.nn.Module,
+    mul_free: bool,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """One CPSN layer on ``backend``: (moments ->) effective kernel -> spikes.
+
+    ``make_kernel(moments or None)`` turns the latent ``weight`` (and the batch moments of its
+    charge when ``need_moments``) into the effective ``(weight, bias)``. A backend may provide
+    its own ``run_layer`` with the same arguments to share work between the two passes;
+    otherwise this composes ``conv_moments`` and ``charge_fire``.
+
+    Returns:
+        ``(spikes shaped like x, moments or None)``.
+    """
+    fused = getattr(backend, "run_layer", None)
+    if fused is not None:
+        return fused(x, weight, dilation, make_kernel, need_moments, surrogate_function, mul_free)
+    moments = backend.conv_moments(x, weight, dilation) if need_moments else None
+    w, b = make_kernel(moments)
+    spikes = backend.charge_fire(x, w, b, dilation, surrogate_function, mul_free=mul_free)
+    return spikes, moments

@@ -1,23 +1,61 @@
-"""The PyTorch backend: runs anywhere torch runs (CPU, CUDA); the reference fast path."""
+"""The PyTorch backend: runs anywhere torch runs (CPU, CUDA); the reference fast path.
+
+Two strategies, chosen per call from ``(T, k, d)``: a banded GEMM in channel-major layout when
+more than 4 taps touch the sequence and ``T <= 256``
+(:mod:`~spikingjelly_mulfree.functional.charge_gemm`), else shifted multiply-adds with a
+hand-written backward (:mod:`~spikingjelly_mulfree.functional.charge_taps`) and batch moments
+from lagged sums (:mod:`~spikingjelly_mulfree.functional.lag_moments`). Both keep only the
+input for backward and fuse the ATan / Sigmoid / Rational surrogate derivatives.
+"""
 from __future__ import annotations
 
 import torch
 
-from ..functional.charge import charge_torch
-from ..functional.threshold import moments
+from ..functional import charge_gemm as gemm
+from ..functional import charge_taps as taps
+from ..functional.lag_moments import LagMoments
+from ..functional.surrogate_grad import fused_surrogate_grad
+
+
+def use_gemm(T: int, k: int, dilation: int) -> bool:
+    """Whether the banded-GEMM strategy is used for this shape."""
+    live_taps = min(k, (T - 1) // dilation + 1)
+    return live_taps > 4 and T <= 256
 
 
 class TorchBackend:
-    """Plain PyTorch ops; autograd provides the backward."""
+    """Plain PyTorch ops."""
 
     name = "torch"
 
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
         return None
 
+    def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
+                  mul_free):
+        sg_grad = fused_surrogate_grad(surrogate_function)
+        if use_gemm(x.shape[0], weight.shape[1], dilation):
+            xc = gemm.to_channel_major(x, weight.dtype)
+            moments, u = None, None
+            if need_moments:
+                xc, u = gemm.centred(xc)
+                moments = gemm.gemm_moments(xc, u, weight, dilation)
+            w, b = make_kernel(moments)
+            s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad)
+            return gemm.from_channel_major(s, x.shape).to(x.dtype), moments
+        moments = LagMoments.apply(x, weight, dilation) if need_moments else None
+        w, b = make_kernel(moments)
+        if sg_grad is not None:
+            return taps.ChargeFire.apply(x, w, b, dilation, sg_grad), moments
+        return surrogate_function(taps.Charge.apply(x, w, b, dilation)).to(x.dtype), moments
+
     def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
-        h = charge_torch(x.to(weight.dtype), weight, bias, dilation)
-        return surrogate_function(h).to(x.dtype)
+        spikes, _ = self.run_layer(x, weight, dilation, lambda m: (weight, bias), False,
+                                   surrogate_function, mul_free)
+        return spikes
 
     def conv_moments(self, x, weight, dilation):
-        return moments(charge_torch(x.to(weight.dtype), weight, None, dilation))
+        if use_gemm(x.shape[0], weight.shape[1], dilation):
+            xcc, u = gemm.centred(gemm.to_channel_major(x, weight.dtype))
+            return gemm.gemm_moments(xcc, u, weight, dilation)
+        return LagMoments.apply(x, weight, dilation)

@@ -16,6 +16,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
+from ..backends.base import run_layer
 from ..functional.charge import receptive_field
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range, quantize_pow2
 from ..functional.step import push_window, step_charge
@@ -239,17 +240,17 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             dtype = self._compute_dtype(x_seq)
             x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
             backend = backends.get_backend(self.backend, x)
-            stats = None
-            if self.threshold_mode == "bn" and self.training:
-                stats = backend.conv_moments(x, self.weight.to(dtype), self.dilation)
-                update_running_stats(
-                    self.running_mean, self.running_var, stats[0].detach(), stats[1].detach(),
-                    x.numel() // self.channels, self.momentum,
-                )
-            w, b = self._kernel(stats, dtype)
-            spikes = backend.charge_fire(
-                x, w, b, self.dilation, self.surrogate_function, mul_free=self.mul_free
+            need_moments = self.threshold_mode == "bn" and self.training
+            spikes, moments = run_layer(
+                backend, x, self.weight.to(dtype), self.dilation,
+                lambda stats: self._kernel(stats, dtype), need_moments,
+                self.surrogate_function, self.mul_free,
             )
+            if need_moments:
+                update_running_stats(
+                    self.running_mean, self.running_var, moments[0].detach(),
+                    moments[1].detach(), x.numel() // self.channels, self.momentum,
+                )
         return (spikes.reshape(shape),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):

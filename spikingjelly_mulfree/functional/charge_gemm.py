@@ -1,0 +1,105 @@
+"""The banded-GEMM torch path (large ``k``, short ``T``) in channel-major layout.
+
+The charge of channel ``c`` is ``A_c @ X_c`` with ``A_c`` the ``[T, T]`` band matrix of
+:func:`~spikingjelly_mulfree.functional.charge.toeplitz` and ``X_c`` the ``[T, N*S]`` slice of the
+input. One layout copy to ``[C, T, N*S]`` serves both passes of the BatchNorm threshold:
+
+* the moments of the un-biased charge come from the per-step means ``u`` and the per-channel
+  ``[T, T]`` covariance of the centred input (a GEMM that writes no ``[T, N*S]`` output):
+  ``var = mean_t diag(A Cov A^T) + var_t(A u)`` — exact, and free of the cancellation of
+  ``E[H^2] - E[H]^2``;
+* the charge is computed on the centred input plus the rank-one correction ``A u + b``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .charge import toeplitz
+
+
+def to_channel_major(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``[T, N, C, S]`` -> a fresh contiguous ``[C, T, N*S]`` copy in ``dtype`` (one pass)."""
+    T, N, C, S = x.shape
+    out = torch.empty((C, T, N * S), dtype=dtype, device=x.device)
+    out.view(C, T, N, S).copy_(x.permute(2, 0, 1, 3))
+    return out
+
+
+def from_channel_major(y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``[C, T, N*S]`` -> ``[T, N, C, S]`` (a strided view)."""
+    T, N, C, S = shape
+    return y.view(C, T, N, S).permute(1, 2, 0, 3)
+
+
+def centred(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(xc - u, u)`` with ``u [C, T]`` the mean over N*S of each channel and step; ``xc`` is
+    overwritten (it must be a fresh layout copy)."""
+    u = xc.mean(dim=2)
+    return xc.sub_(u.unsqueeze(2)), u
+
+
+class _Gram(torch.autograd.Function):
+    """``xc @ xc^T`` per channel, with the symmetric backward in one GEMM."""
+
+    @staticmethod
+    def forward(ctx, xc):
+        ctx.save_for_backward(xc)
+        return torch.bmm(xc, xc.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (xc,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), xc)
+
+
+def gemm_moments(
+    xcc: torch.Tensor, u: torch.Tensor, weight: torch.Tensor, dilation: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and biased variance ``[C]`` of the un-biased charge from centred input ``xcc``."""
+    C, T, M = xcc.shape
+    a = toeplitz(weight, T, dilation)
+    cov = _Gram.apply(xcc) / M
+    mu_t = torch.bmm(a, u.unsqueeze(2)).squeeze(2)
+    within = (torch.bmm(a, cov) * a).sum(dim=(1, 2)) / T
+    mean = mu_t.mean(dim=1)
+    return mean, within + (mu_t - mean.unsqueeze(1)).square().mean(dim=1)
+
+
+class GemmChargeFire(torch.autograd.Function):
+    """Spikes of ``A @ xc + offset`` (``offset [C, T]``) with a fused surrogate derivative;
+    keeps ``xc`` and recomputes the charge in backward."""
+
+    @staticmethod
+    def forward(ctx, xc, a, offset, sg_grad: Callable):
+        ctx.save_for_backward(xc, a, offset)
+        ctx.sg_grad = sg_grad
+        h = torch.baddbmm(offset.unsqueeze(2), a, xc)
+        return (h >= 0).to(h.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_s):
+        xc, a, offset = ctx.saved_tensors
+        h = torch.baddbmm(offset.unsqueeze(2), a, xc)
+        grad_h = ctx.sg_grad(grad_s.to(h.dtype), h)
+        grad_x = torch.bmm(a.transpose(1, 2), grad_h) if ctx.needs_input_grad[0] else None
+        grad_a = torch.bmm(grad_h, xc.transpose(1, 2)) if ctx.needs_input_grad[1] else None
+        grad_off = grad_h.sum(dim=2) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_a, grad_off, None
+
+
+def gemm_charge_fire(
+    xc: torch.Tensor, u: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor,
+    dilation: int, surrogate_function: torch.nn.Module, sg_grad: Callable | None,
+) -> torch.Tensor:
+    """Spikes ``[C, T, N*S]`` of the charge of ``xc + u`` (``u`` is ``None`` when ``xc`` is not
+    centred)."""
+    T = xc.shape[1]
+    a = toeplitz(weight, T, dilation)
+    offset = bias.unsqueeze(1).expand(-1, T)
+    if u is not None:
+        offset = offset + torch.bmm(a, u.unsqueeze(2)).squeeze(2)
+    if sg_grad is not None:
+        return GemmChargeFire.apply(xc, a, offset, sg_grad)
+    return surrogate_function(torch.baddbmm(offset.unsqueeze(2), a, xc))

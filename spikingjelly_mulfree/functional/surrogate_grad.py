@@ -1,0 +1,61 @@
+"""Closed-form derivatives of the common surrogates, for backward passes that fuse them.
+
+A fused backward recomputes the charge ``h`` and turns the incoming gradient into
+``grad_s * g'(h)`` in two passes instead of keeping the surrogate's autograd graph. Surrogates not listed
+here (or in ``spiking=False`` mode) return ``None`` and go through their own autograd.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from spikingjelly.activation_based import surrogate as sj_surrogate
+
+from ..surrogate import Rational
+
+SurrogateBackward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _atan(alpha: float) -> SurrogateBackward:
+    c2 = (math.pi / 2 * alpha) ** 2
+
+    def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha)
+        return torch.div(grad_s, den, out=den)
+
+    return backward
+
+
+def _sigmoid(alpha: float) -> SurrogateBackward:
+    def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid(alpha * h)
+        return grad_s * (alpha * s * (1 - s))
+
+    return backward
+
+
+def _rational(alpha: float) -> SurrogateBackward:
+    def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha)
+        return torch.div(grad_s, den, out=den)
+
+    return backward
+
+
+_KNOWN: dict[type, Callable[[float], SurrogateBackward]] = {sj_surrogate.ATan: _atan, sj_surrogate.Sigmoid: _sigmoid, Rational: _rational}
+
+
+def fused_surrogate_grad(surrogate_function: torch.nn.Module) -> SurrogateBackward | None:
+    """``(grad_s, h) -> grad_s * g'(h)`` for ATan, Sigmoid and Rational in spiking mode;
+    ``None`` otherwise.
+
+    Example:
+        >>> g = fused_surrogate_grad(sj_surrogate.ATan(alpha=2.0))
+        >>> g(torch.ones(1), torch.zeros(1)).item()
+        1.0
+    """
+    make = _KNOWN.get(type(surrogate_function))
+    if make is None or not getattr(surrogate_function, "spiking", False):
+        return None
+    return make(float(surrogate_function.alpha))
