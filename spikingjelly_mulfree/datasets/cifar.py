@@ -194,16 +194,19 @@ class SequentialCIFAR(TimeFirstDataset):
         return to_sequence(x, self.reading), int(label)
 
 
-def build_scifar10(root=None, split="train", augment=False, **options) -> SequentialCIFAR:
+def build_scifar10(root: str | os.PathLike | None = None, split: str = "train",
+                   augment: bool = False, **options: object) -> SequentialCIFAR:
     """Registry builder for ``"scifar10"``: ``x [32, 3, 32]``, 10 classes."""
     return SequentialCIFAR(root, 10, "sequential", split, augment, **options)
 
 
-def build_scifar100(root=None, split="train", augment=False, **options) -> SequentialCIFAR:
+def build_scifar100(root: str | os.PathLike | None = None, split: str = "train",
+                    augment: bool = False, **options: object) -> SequentialCIFAR:
     """Registry builder for ``"scifar100"``: ``x [32, 3, 32]``, 100 classes."""
     return SequentialCIFAR(root, 100, "sequential", split, augment, **options)
 
 
-def build_pcifar10(root=None, split="train", augment=False, **options) -> SequentialCIFAR:
+def build_pcifar10(root: str | os.PathLike | None = None, split: str = "train",
+                   augment: bool = False, **options: object) -> SequentialCIFAR:
     """Registry builder for ``"pcifar10"``: ``x [1024, 3]``, 10 classes."""
     return SequentialCIFAR(root, 10, "pixel", split, augment, **options)

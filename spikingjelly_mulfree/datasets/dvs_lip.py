@@ -206,6 +206,7 @@ class DVSLipFrames(TimeFirstDataset):
         return self.transform(frames), int(self._events.targets[index])
 
 
-def build_dvs_lip(root=None, split="train", augment=False, **options) -> DVSLipFrames:
+def build_dvs_lip(root: str | os.PathLike | None = None, split: str = "train",
+                  augment: bool = False, **options: object) -> DVSLipFrames:
     """Registry builder for ``"dvs-lip"``: ``x [T, 2, 88, 88]``, 100 classes, ``T=90``."""
     return DVSLipFrames(root, split, augment, **options)

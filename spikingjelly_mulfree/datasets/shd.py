@@ -151,6 +151,7 @@ class SHDFrames(TimeFirstDataset):
         return torch.from_numpy(frames), int(label)
 
 
-def build_shd(root=None, split="train", augment=False, **options) -> SHDFrames:
+def build_shd(root: str | os.PathLike | None = None, split: str = "train",
+              augment: bool = False, **options: object) -> SHDFrames:
     """Registry builder for ``"shd"``: ``x [T, 140]``, 20 classes, variable ``T``."""
     return SHDFrames(root, split, augment, **options)
