@@ -6,24 +6,36 @@ r"""The integer charge: left shifts and additions only (derivation in
     H^{int}[t, n, c, s] = \sum_{i:\, s_{c,i} \ne 0} \pm
     \bigl(q[t - (k-1-i)d,\, n, c, s] \ll \mathrm{shift}_{c,i}\bigr), \qquad q[t < 0] = 0
 
-The sign of a tap selects between adding and subtracting the shifted input; a zero tap selects
-nothing. No multiplication is performed. All arithmetic is in the accumulator dtype, which the
-plan has checked cannot overflow.
+A negative tap negates the shifted input in two's complement (flip the bits, add one) before it
+is added; a zero tap is masked to 0 with a bitwise and. No multiplication is performed. All
+arithmetic is in the accumulator dtype, which the plan has checked cannot overflow.
 """
 from __future__ import annotations
 
 import torch
 
 
-def _signed_term(
-    q: torch.Tensor, shift: torch.Tensor, sign: torch.Tensor, accumulator: torch.dtype
-) -> torch.Tensor:
-    """``+-(q << shift)`` per channel (``q`` is ``[..., C, S]``; ``shift``/``sign`` are ``[C]``)."""
-    view = (1,) * (q.dim() - 2) + (-1, 1)
-    term = torch.bitwise_left_shift(q.to(accumulator), shift.to(accumulator).view(view))
-    zero = torch.zeros((), dtype=accumulator, device=q.device)
-    term = torch.where(sign.view(view) == 0, zero, term)
-    return torch.where(sign.view(view) < 0, zero - term, term)
+class _Taps:
+    """Per-tap broadcast views ``[C, 1]`` of the shifts and of two bit masks, in the accumulator
+    dtype: ``keep`` is all ones for a non-zero tap and 0 for a zero tap; ``neg`` is all ones for
+    a negative tap. ``((t & keep) ^ neg) - neg`` is ``+t``, ``-t`` or ``0`` (two's complement
+    negation: flip every bit, add one)."""
+
+    def __init__(self, shift: torch.Tensor, sign: torch.Tensor, accumulator: torch.dtype):
+        self.shift = shift.to(accumulator).unsqueeze(-1)
+        self.keep = -(sign != 0).to(accumulator).unsqueeze(-1)
+        self.neg = -(sign < 0).to(accumulator).unsqueeze(-1)
+        self.any_zero = (sign == 0).any(dim=0).tolist()
+        self.any_neg = (sign < 0).any(dim=0).tolist()
+
+    def apply(self, q: torch.Tensor, i: int, out: torch.Tensor) -> torch.Tensor:
+        """``out = +-(q << shift[:, i])`` (0 for zero taps), with ``q`` ``[..., C, S]``."""
+        torch.bitwise_left_shift(q, self.shift[:, i], out=out)
+        if self.any_zero[i]:
+            out.bitwise_and_(self.keep[:, i])
+        if self.any_neg[i]:
+            out.bitwise_xor_(self.neg[:, i]).sub_(self.neg[:, i])
+        return out
 
 
 def integer_charge(
@@ -50,13 +62,16 @@ def integer_charge(
         [1, 0, -1]
     """
     T = q.shape[0]
+    taps = _Taps(shift, sign, accumulator)
+    wide = q.to(accumulator)
+    h = torch.zeros_like(wide)
+    buf = torch.empty_like(wide)
     k = shift.shape[1]
-    h = torch.zeros(q.shape, dtype=accumulator, device=q.device)
     for i in range(k):
         lag = (k - 1 - i) * dilation
         if lag >= T:
             continue
-        h[lag:] += _signed_term(q[: T - lag], shift[:, i], sign[:, i], accumulator)
+        h[lag:] += taps.apply(wide[: T - lag], i, buf[: T - lag])
     return h
 
 
@@ -79,8 +94,10 @@ def integer_step_charge(
         >>> integer_step_charge(w, shift, sign, 1, torch.int32).flatten().tolist()
         [-1]
     """
-    taps = window[::dilation]
-    h = torch.zeros(window.shape[1:], dtype=accumulator, device=window.device)
+    steps = window[::dilation].to(accumulator)
+    taps = _Taps(shift, sign, accumulator)
+    h = torch.zeros_like(steps[0])
+    buf = torch.empty_like(h)
     for i in range(shift.shape[1]):
-        h += _signed_term(taps[i], shift[:, i], sign[:, i], accumulator)
+        h += taps.apply(steps[i], i, buf)
     return h
