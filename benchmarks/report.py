@@ -9,8 +9,8 @@ SpikingJelly's PSN, MaskedPSN, SlidingPSN and multi-step LIF:
 * step-by-step inference: state memory and steps per second of sliding PSN k = 32 against CPSN
   k = 4 at T = 32 (the analogue of the paper's Table 5).
 
-Each run writes ``results.json`` (raw numbers), markdown tables, ``report.md`` (all tables) and
-PNG plots. Memory is the real peak allocation on CUDA; on the CPU, which has no peak counter,
+Each run writes ``results.json`` (raw numbers), markdown tables, ``meta.md`` (device, date,
+command), ``report.md`` (all of it) and PNG plots. Memory is the real peak allocation on CUDA; on the CPU, which has no peak counter,
 it is the bytes autograd saves for backward plus the output (see ``_timing.saved_bytes``).
 
 Usage::
@@ -344,8 +344,10 @@ def write_report(results: dict, out: Path) -> None:
     plot_single_step(results["single_step"],
                      f"Step-by-step inference, T={cfg['step_T']}, [N, C, L]=[{N}, {C}, {L}] - {dev}",
                      out / "single_step.png")
-    header = (f"# Benchmark report\n\nDevice: **{dev}**; torch {results['torch']}; "
-              f"{results['date']}; command `{results['command']}`.\n\n")
+    meta = (f"Measured on **{dev}** with torch {results['torch']}, {results['date']}, by "
+            f"`{results['command']}`; CPSN backends: {', '.join(results.get('backends', []))}.\n")
+    (out / "meta.md").write_text(meta)
+    header = "# Benchmark report\n\n" + meta + "\n"
     shape_T = ", ".join(str(v) for v in cfg["T_shape"])
     shape_k = ", ".join(str(v) for v in cfg["k_shape"])
     body = (f"## Against T (k={cfg['T_k']}, input [T, {shape_T}])\n\n"
@@ -393,6 +395,7 @@ def main(argv: list[str] | None = None) -> Path:
         "command": "python benchmarks/report.py" + (" --quick" if args.quick else "")
         + (f" --device {args.device}" if args.device != "cpu" else ""),
         "memory_label": mem_label,
+        "backends": cpsn_backends(device),
         "config": {k: v for k, v in cfg.__dict__.items()},
     }
     log("sweep over T")

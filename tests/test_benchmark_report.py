@@ -21,7 +21,7 @@ def test_quick_report_writes_tables_and_plots(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "cpu-quick"
-    for name in ("results.json", "report.md", "sweep_T.md", "sweep_k.md", "headline.md",
+    for name in ("results.json", "report.md", "meta.md", "sweep_T.md", "sweep_k.md", "headline.md",
                  "single_step.md", "sweep_T.png", "sweep_k.png", "single_step.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     for png in out.glob("*.png"):

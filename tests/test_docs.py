@@ -29,12 +29,14 @@ def test_docs_build_without_warnings(tmp_path):
     assert "quantize_pow2" in api and "effective_kernel" in api
 
 
-def test_figures_referenced_by_the_docs_exist():
+def test_files_referenced_by_the_docs_exist():
     missing = []
     for page in DOCS.glob("*.md"):
         for line in page.read_text(encoding="utf-8").splitlines():
-            if "_static/" in line and ".png" in line:
-                name = line.split("_static/", 1)[1].split(".png", 1)[0] + ".png"
-                if not (DOCS / "_static" / name).is_file():
-                    missing.append(f"{page.name}: _static/{name}")
+            for marker in ("_static/", "../benchmarks/results/"):
+                if marker in line and (".png" in line or line.startswith("```{include}")):
+                    ref = line.split("}", 1)[-1].strip() if line.startswith("```{") else \
+                        marker + line.split(marker, 1)[1].split(".png", 1)[0] + ".png"
+                    if not (DOCS / ref).is_file():
+                        missing.append(f"{page.name}: {ref}")
     assert not missing, missing
