@@ -61,31 +61,36 @@ def zoom(frames: torch.Tensor, max_zoom: int) -> torch.Tensor:
     return out
 
 
-def spatial_masks(frames: torch.Tensor, count: int, max_size: int) -> torch.Tensor:
-    """Zero ``count`` random squares (sides up to ``max_size``) in every frame."""
+def spatial_masks_(frames: torch.Tensor, count: int, max_size: int) -> torch.Tensor:
+    """Zero ``count`` random squares (sides up to ``max_size``) in every frame, in place.
+
+    Example:
+        >>> x = spatial_masks_(torch.ones(2, 1, 30, 30), count=1, max_size=30)
+        >>> bool((x[0] == x[1]).all()), bool((x <= 1).all())
+        (True, True)
+    """
     h, w = frames.shape[-2:]
-    out = frames.clone()
     for _ in range(count):
         side = _randint(0, max_size)
         top, left = _randint(0, h - side), _randint(0, w - side)
-        out[..., top: top + side, left: left + side] = 0
-    return out
+        frames[..., top: top + side, left: left + side] = 0
+    return frames
 
 
-def temporal_masks(frames: torch.Tensor, count: int, max_len: int) -> torch.Tensor:
-    """Zero ``count`` random runs of whole frames (lengths up to ``max_len``)."""
+def temporal_masks_(frames: torch.Tensor, count: int, max_len: int) -> torch.Tensor:
+    """Zero ``count`` random runs of whole frames (lengths up to ``max_len``), in place."""
     steps = frames.shape[0]
-    out = frames.clone()
     for _ in range(count):
         length = _randint(0, min(max_len, steps))
         start = _randint(0, steps - length)
-        out[start: start + length] = 0
-    return out
+        frames[start: start + length] = 0
+    return frames
 
 
 @dataclass(frozen=True)
 class LipReadingAugment:
-    """The DVS-Lip pipeline on ``[T, P, H, W]`` clips; output ``[T, P, size, size]``.
+    """The DVS-Lip pipeline on ``[T, P, H, W]`` clips; output ``[T, P, size, size]``, a new
+    contiguous tensor (the input is never modified).
 
     Example:
         >>> aug = LipReadingAugment(train=True)
@@ -107,9 +112,9 @@ class LipReadingAugment:
         if not self.train:
             return centre_crop(frames, self.size).contiguous()
         frames = random_crop(frames, self.size)
-        if torch.rand(()) < self.flip_p:
-            frames = frames.flip(-1)
+        frames = frames.flip(-1) if torch.rand(()) < self.flip_p else frames.clone(
+            memory_format=torch.contiguous_format)
         if torch.rand(()) < self.zoom_p:
             frames = zoom(frames, self.max_zoom)
-        frames = spatial_masks(frames, self.spatial_count, self.spatial_max)
-        return temporal_masks(frames, self.temporal_count, self.temporal_max).contiguous()
+        spatial_masks_(frames, self.spatial_count, self.spatial_max)
+        return temporal_masks_(frames, self.temporal_count, self.temporal_max)
