@@ -27,7 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .costs import OPS, EnergyCosts
 from .neuron_counter import NEURON_TYPES, NeuronOpCounter, _multi_step
-from .synapse import synaptic_counters
+from .synapse import DENSE_TYPES, _raw, dense_weight_uses, synaptic_counters
 
 
 @dataclass
@@ -35,7 +35,9 @@ class LayerOps:
     """Operation counts of one layer for the whole counted batch.
 
     ``kind`` is ``"neuron"`` or ``"synapse"``; ``neurons`` the neurons per sample of a neuron
-    layer (features per step); ``firing_rate`` the mean of its output spikes.
+    layer (features per step); ``firing_rate`` the mean of its output spikes; ``dense`` the
+    weight uses of a conv / linear layer had every input been non-zero (so ``ac / dense`` is
+    the synaptic activity of a spike-fed layer).
     """
 
     name: str
@@ -48,6 +50,7 @@ class LayerOps:
     ac: int = 0
     neurons: int = 0
     firing_rate: float | None = None
+    dense: int | None = None
 
     def energy_pj(self, costs: EnergyCosts) -> float:
         """Energy of these counts in pJ."""
@@ -65,7 +68,7 @@ class EnergyReport:
         >>> rep = count_energy(net, torch.rand(3, 1, 3))
         >>> rep.total("shift"), rep.total("mac")
         (20, 36)
-        >>> print(rep.to_markdown().splitlines()[0][:22])
+        >>> print(rep.to_markdown().splitlines()[0][:23])
         | layer | type | kind |
     """
 
@@ -89,6 +92,12 @@ class EnergyReport:
     def neurons(self) -> int:
         """Spiking neurons per sample in the counted neuron layers."""
         return sum(r.neurons for r in self.layers if r.kind == "neuron")
+
+    def dense_synaptic_ops(self, spike_fed_only: bool = True) -> int:
+        """Weight uses of the conv / linear layers had every input been non-zero (batch total);
+        by default only layers fed by (pooled) spikes, i.e. those without MACs."""
+        return sum(r.dense or 0 for r in self.layers
+                   if r.kind == "synapse" and not (spike_fed_only and r.mac))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (JSON-serialisable)."""
@@ -177,12 +186,21 @@ def count_energy(
 
     def observe(module, args, out):
         x = args[0]
-        sizes[module] = int(x[0].numel() if _multi_step(module) else x.numel())
-        if torch.is_tensor(out):
-            rates.setdefault(module, []).append(float(out.float().mean()))
+        with _raw():
+            sizes[module] = int(x[0].numel() if _multi_step(module) else x.numel())
+            if torch.is_tensor(out):
+                rates.setdefault(module, []).append(float(out.float().mean()))
+
+    dense: dict[nn.Module, int] = {}
+
+    def observe_synapse(module, args, out):
+        with _raw():
+            dense[module] = dense.get(module, 0) + dense_weight_uses(module, args[0])
 
     hooks = [m.register_forward_hook(observe) for m in model.modules()
              if isinstance(m, NEURON_TYPES)]
+    hooks += [m.register_forward_hook(observe_synapse) for m in model.modules()
+              if isinstance(m, DENSE_TYPES) and not isinstance(m, NEURON_TYPES)]
     was_training = model.training
     model.eval()
     sj_functional.reset_net(model)
@@ -220,8 +238,8 @@ def count_energy(
             continue
         n_mac = sum(mac_rec.get(scope, {}).values())
         n_ac = sum(syn_rec.get(scope, {}).values())
-        if n_mac or n_ac:
+        if n_mac or n_ac or module in dense:
             layers.append(LayerOps(name or root, type(module).__name__, "synapse",
-                                   mac=int(n_mac), ac=int(n_ac)))
+                                   mac=int(n_mac), ac=int(n_ac), dense=dense.get(module)))
     return EnergyReport(layers, batch_size, costs, uncounted)
 

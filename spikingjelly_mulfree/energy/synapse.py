@@ -21,11 +21,13 @@ from spikingjelly.activation_based.op_counter import MACCounter, SynOpCounter
 from spikingjelly.activation_based.op_counter import ac as sj_ac
 from spikingjelly.activation_based.op_counter import mac as sj_mac
 from spikingjelly.activation_based.op_counter.neuromorphic_memory_access import (
+    _spike_conv_weight_uses,
     _spike_conv_weight_uses_from_tensors,
 )
 from torch import nn
 
 aten = torch.ops.aten
+DENSE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 MAX_POOL = 16
 _TOL = 1e-4
 
@@ -150,3 +152,23 @@ def synaptic_counters(
         extra_ignore_modules=ignore,
     )
     return mac, synop
+
+
+def dense_weight_uses(module: nn.Module, x: torch.Tensor) -> int:
+    """Weight uses of a linear / conv layer on ``x`` if every input element were non-zero
+    (padding excluded): the AC count at 100 % activity.
+
+    Example:
+        >>> import torch
+        >>> dense_weight_uses(torch.nn.Linear(4, 3), torch.zeros(2, 4))
+        24
+        >>> dense_weight_uses(torch.nn.Conv1d(1, 1, 3, padding=1), torch.zeros(1, 1, 4))
+        10
+    """
+    if not isinstance(module, DENSE_TYPES):
+        raise TypeError(f"module: expected one of {[t.__name__ for t in DENSE_TYPES]}, got "
+                        f"{type(module).__name__}")
+    with torch.no_grad(), _raw():
+        if isinstance(module, nn.Linear):
+            return int(x.numel()) * int(module.out_features)
+        return _spike_conv_weight_uses(module, torch.ones_like(x, dtype=torch.float32))

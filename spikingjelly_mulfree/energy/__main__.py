@@ -1,0 +1,146 @@
+"""``python -m spikingjelly_mulfree.energy``: the paper's Table 6, or the report of any model.
+
+Examples::
+
+    python -m spikingjelly_mulfree.energy                      # Table 6 (PSN vs CPSN k=16)
+    python -m spikingjelly_mulfree.energy --neurons cpsn sliding_psn lif --k 4 --layers
+    python -m spikingjelly_mulfree.energy --model my_pkg.nets:build --input-shape 16,1,2,34
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from ..models import NEURONS
+from .costs import EnergyCosts
+from .report import count_energy
+from .table6 import (
+    PAPER_TABLE6, TABLE6_K, TABLE6_T, implied_activity, matches_paper, table6_markdown,
+    table6_reports,
+)
+
+
+def _dilations(text: str | None) -> str | list[int] | None:
+    if text is None or text == "none":
+        return None
+    if text == "sawtooth":
+        return text
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--dilations: expected 'none', 'sawtooth' or comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--input-shape: expected comma-separated integers such as 32,1,3,32, got {text!r}"
+        ) from None
+
+
+def _costs(pairs: Sequence[str]) -> EnergyCosts:
+    values = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        field = f"{name}_pj"
+        if field not in EnergyCosts.__dataclass_fields__ or not value:
+            raise SystemExit(
+                f"--cost: expected NAME=PJ with NAME one of mul, add, shift, mac, ac; got {pair!r}"
+            )
+        values[field] = float(value)
+    return EnergyCosts(**values)
+
+
+def _load_model(spec: str) -> torch.nn.Module:
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise SystemExit(f"--model: expected 'package.module:factory', got {spec!r}")
+    factory = getattr(importlib.import_module(module_name), attr)
+    model = factory() if not isinstance(factory, torch.nn.Module) else factory
+    if not isinstance(model, torch.nn.Module):
+        raise SystemExit(f"--model: {spec} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    p = argparse.ArgumentParser(
+        prog="python -m spikingjelly_mulfree.energy",
+        description="Neuron and synaptic operation counts and 45 nm energy per sample. Without "
+                    "--model: the sequential CIFAR network of the paper's Table 6.",
+    )
+    p.add_argument("--neurons", nargs="+", default=["psn", "cpsn"], choices=NEURONS,
+                   help="neuron types of the sequential CIFAR network (default: psn cpsn)")
+    p.add_argument("--T", type=int, default=TABLE6_T, help="time steps (default 32)")
+    p.add_argument("--k", type=int, default=TABLE6_K, help="CPSN / sliding PSN order (16)")
+    p.add_argument("--dilations", type=_dilations, default=None,
+                   help="CPSN dilations: none, sawtooth or e.g. 1,2,3,1,2,3,1")
+    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--layers", action="store_true", help="also print per-layer reports")
+    p.add_argument("--model", help="'package.module:factory' returning an nn.Module to count "
+                                   "instead (needs --input-shape)")
+    p.add_argument("--input-shape", type=_shape, help="shape of the random example input, "
+                                                       "time-first, e.g. 32,1,3,32")
+    p.add_argument("--batch-size", type=int, help="samples in the input (default dim 1)")
+    p.add_argument("--cost", nargs="*", default=[], metavar="NAME=PJ",
+                   help="override energies, e.g. shift=0.13 mul=3.7")
+    p.add_argument("--json", help="also write the reports to this JSON file")
+    p.add_argument("--check", action="store_true",
+                   help="exit with status 1 unless the Table 6 neuron figures match the paper")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    costs = _costs(args.cost)
+    if args.model:
+        if args.input_shape is None:
+            raise SystemExit("--model needs --input-shape (e.g. --input-shape 32,1,3,32)")
+        torch.manual_seed(0)
+        report = count_energy(_load_model(args.model), torch.rand(args.input_shape), costs=costs,
+                              batch_size=args.batch_size)
+        print(report.to_markdown())
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report.to_dict(), f, indent=2)
+        return 0
+
+    reports = table6_reports(tuple(args.neurons), T=args.T, k=args.k,
+                             num_classes=args.num_classes, dilations=args.dilations, costs=costs)
+    print(f"Sequential CIFAR-{args.num_classes} network, T={args.T}, energy per image "
+          f"(45 nm: MUL {costs.mul_pj}, ADD {costs.add_pj}, SHIFT {costs.shift_pj}, "
+          f"MAC {costs.mac_pj}, AC {costs.ac_pj} pJ)\n")
+    print(table6_markdown(reports, T=args.T, k=args.k))
+    print("\nCounts print as the paper does (truncated to 3 significant digits), exact in "
+          "brackets. Synaptic figures of this run come from an untrained network on a random "
+          "image; the paper's depend on its trained networks' spikes.")
+    for name in ("psn", "cpsn"):
+        if name in reports and args.T == TABLE6_T:
+            share = implied_activity(reports[name], PAPER_TABLE6[name], costs)
+            print(f"- {PAPER_TABLE6[name].label}: the paper's synaptic share read as ACs alone "
+                  f"is {share:.2%} of the dense spike-driven weight uses.")
+    if args.layers:
+        for name, rep in reports.items():
+            print(f"\n### {name}\n\n{rep.to_markdown()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({name: rep.to_dict() for name, rep in reports.items()}, f, indent=2)
+    if args.check:
+        ok = all(matches_paper(reports[n], PAPER_TABLE6[n]) for n in ("psn", "cpsn")
+                 if n in reports)
+        return 0 if ok and args.T == TABLE6_T and args.k == TABLE6_K else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
