@@ -117,4 +117,4 @@ class LipReadingAugment:
         if torch.rand(()) < self.zoom_p:
             frames = zoom(frames, self.max_zoom)
         spatial_masks_(frames, self.spatial_count, self.spatial_max)
-        return temporal_masks_(frames, self.temporal_count, self.temporal_max)
+        return temporal_masks_(frames, self.temporal_count, self.temporal_max).contiguous()
