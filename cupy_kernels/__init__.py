@@ -1,0 +1,30 @@
+"""The CUDA sources of the CPSN kernels, shipped as package data.
+
+The same files are compiled by NVRTC (through CuPy) for the GPU and by the host C++ compiler
+(through :data:`HOST_SHIM`) for the CPU; see :mod:`spikingjelly_mulfree.kernels`.
+
+Example:
+    >>> import cupy_kernels
+    >>> [p.name for p in cupy_kernels.SOURCES]
+    ['cpsn_train.cu', 'cpsn_step.cu']
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+KERNEL_DIR: Path = Path(__file__).resolve().parent
+"""Folder holding the sources (the include path of every compilation)."""
+
+COMMON_HEADER: Path = KERNEL_DIR / "sjm_common.cuh"
+"""Storage types, conversions, taps and surrogate derivatives shared by the kernels."""
+
+HOST_SHIM: Path = KERNEL_DIR / "sjm_host_shim.h"
+"""Header that turns the CUDA sources into host C++ (qualifiers, thread indices, launcher)."""
+
+SOURCES: tuple[Path, ...] = (KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_step.cu")
+"""Kernel translation units, in the order they are included into one compilation."""
+
+
+def all_files() -> tuple[Path, ...]:
+    """Every file that takes part in a build (sources and headers), for hashing."""
+    return (COMMON_HEADER, HOST_SHIM, *SOURCES)

@@ -1,0 +1,288 @@
+// CPSN training kernels on the native [T, M] layout (see sjm_common.cuh).
+//
+// Thread tiling shared by the kernels below: blockIdx.x * blockDim.x + threadIdx.x picks the
+// SJM_COLS consecutive columns j0.. of one sample's [C * S] slab, blockIdx.y picks a contiguous
+// range of samples n (gridDim.y ranges cover N). The thread walks its columns through all T steps.
+//
+//   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
+//
+// Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
+// (no atomics) and a second kernel sums the partials of a channel in a fixed order.
+#include "sjm_common.cuh"
+
+// The columns and sample range a thread owns; false if it owns none.
+struct sjm_tile {
+    sjm_i64 cs, m_stride, j0;
+    int nc, n_begin, n_end;
+};
+
+SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
+    tl.cs = (sjm_i64)C * S;
+    tl.m_stride = (sjm_i64)N * tl.cs;
+    tl.j0 = ((sjm_i64)blockIdx.x * blockDim.x + threadIdx.x) * SJM_COLS;
+    if (tl.j0 >= tl.cs) return false;
+    const sjm_i64 left = tl.cs - tl.j0;
+    tl.nc = SJM_COLS == 1 ? 1 : (int)(left < SJM_COLS ? left : SJM_COLS);
+    const int per = (N + (int)gridDim.y - 1) / (int)gridDim.y;
+    tl.n_begin = (int)blockIdx.y * per;
+    tl.n_end = tl.n_begin + per < N ? tl.n_begin + per : N;
+    return tl.n_begin < tl.n_end;
+}
+
+// Charge of one time step for the tile's columns into h[0..nc).
+template <typename TX, bool MF>
+SJM_INLINE void sjm_charge_row(
+    typename sjm_io<TX>::acc* h, const TX* __restrict__ xc, sjm_i64 M, int t,
+    const typename sjm_io<TX>::acc* __restrict__ w, const int* __restrict__ codes,
+    const typename sjm_io<TX>::acc* __restrict__ b, const int* ch, int nc, int k, int d) {
+    typedef typename sjm_io<TX>::acc A;
+    for (int j = 0; j < nc; ++j) h[j] = b ? b[ch[j]] : (A)0;
+    for (int i = 0; i < k; ++i) {
+        const int src = t - (k - 1 - i) * d;
+        if (src < 0) continue;
+        const TX* __restrict__ xr = xc + src * M;
+        for (int j = 0; j < nc; ++j) {
+            const int wi = ch[j] * k + i;
+            h[j] += sjm_tap<MF, A>(sjm_io<TX>::ld(xr[j]), w[wi], MF ? codes[wi] : 0);
+        }
+    }
+}
+
+// Forward: spikes (H >= 0, in TX) into `spikes`, or the charge H (accumulator type) into
+// `charge`; exactly one of the two is non-null.
+template <typename TX, bool MF>
+SJM_INLINE void cpsn_forward(
+    const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
+    const int* __restrict__ codes, const typename sjm_io<TX>::acc* __restrict__ b,
+    TX* __restrict__ spikes, typename sjm_io<TX>::acc* __restrict__ charge,
+    int T, int N, int C, int S, int k, int d) {
+    typedef typename sjm_io<TX>::acc A;
+    sjm_tile tl;
+    if (!sjm_make_tile(tl, T, N, C, S)) return;
+    int ch[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
+    A h[SJM_COLS];
+    for (int n = tl.n_begin; n < tl.n_end; ++n) {
+        const sjm_i64 m0 = n * tl.cs + tl.j0;
+        for (int t = 0; t < T; ++t) {
+            sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w, codes, b, ch, tl.nc, k, d);
+            const sjm_i64 row = t * tl.m_stride + m0;
+            if (spikes) {
+                for (int j = 0; j < tl.nc; ++j) spikes[row + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
+            } else {
+                for (int j = 0; j < tl.nc; ++j) charge[row + j] = h[j];
+            }
+        }
+    }
+}
+
+// Backward of the charge (and its fused consumers), three phases per column:
+//   1. recompute H, form g = dL/dH by `mode` (see sjm_common.cuh), store g in `gh`;
+//   2. dW partials: sum_t g[t] X[t - (k-1-i) d]; db partial: sum_t g[t];
+//   3. dX[t] = sum_i w_i g[t + (k-1-i) d] (anti-causal correlation), written to `dx`.
+// `gh` may alias `dx` when TX is the accumulator type (phase 3 reads rows >= t before writing
+// row t). Partials: part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the
+// thread adds to its own slots (zero-initialised by the launcher).
+template <typename TX, bool MF>
+SJM_INLINE void cpsn_backward(
+    const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
+    const int* __restrict__ codes, const typename sjm_io<TX>::acc* __restrict__ b,
+    const TX* __restrict__ grad_s, const typename sjm_io<TX>::acc* __restrict__ grad_h,
+    const typename sjm_io<TX>::acc* __restrict__ mu, const typename sjm_io<TX>::acc* __restrict__ ca,
+    const typename sjm_io<TX>::acc* __restrict__ cb,
+    typename sjm_io<TX>::acc* gh, TX* dx, typename sjm_io<TX>::acc* __restrict__ part,
+    int T, int N, int C, int S, int k, int d, int mode, float alpha) {
+    typedef typename sjm_io<TX>::acc A;
+    sjm_tile tl;
+    if (!sjm_make_tile(tl, T, N, C, S)) return;
+    const sjm_i64 M = tl.m_stride;
+    int ch[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
+    A h[SJM_COLS], s[SJM_COLS];
+    A* __restrict__ pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
+    const A al = (A)alpha;
+    for (int n = tl.n_begin; n < tl.n_end; ++n) {
+        const sjm_i64 m0 = n * tl.cs + tl.j0;
+        const TX* __restrict__ xc = x + m0;
+        A* gc = gh + m0;
+        for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
+        for (int t = 0; t < T; ++t) {
+            if (mode != SJM_GIVEN) sjm_charge_row<TX, MF>(h, xc, M, t, w, codes, b, ch, tl.nc, k, d);
+            const sjm_i64 row = t * M;
+            if (mode == SJM_GIVEN) {
+                for (int j = 0; j < tl.nc; ++j) h[j] = grad_h[row + m0 + j];
+            } else if (mode == SJM_MOMENTS) {
+                for (int j = 0; j < tl.nc; ++j) h[j] = ca[ch[j]] * (h[j] - mu[ch[j]]) + cb[ch[j]];
+            } else {
+                for (int j = 0; j < tl.nc; ++j)
+                    h[j] = sjm_io<TX>::ld(grad_s[row + m0 + j]) * sjm_surrogate_grad<A>(mode, h[j], al);
+            }
+            for (int j = 0; j < tl.nc; ++j) {
+                gc[row + j] = h[j];
+                s[j] += h[j];
+            }
+        }
+        for (int j = 0; j < tl.nc; ++j) pt[j * (k + 1) + k] += s[j];
+        for (int i = 0; i < k; ++i) {
+            const int lag = (k - 1 - i) * d;
+            for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
+            for (int t = lag; t < T; ++t) {
+                const A* gr = gc + t * M;
+                const TX* __restrict__ xr = xc + (t - lag) * M;
+                for (int j = 0; j < tl.nc; ++j) s[j] += gr[j] * sjm_io<TX>::ld(xr[j]);
+            }
+            for (int j = 0; j < tl.nc; ++j) pt[j * (k + 1) + i] += s[j];
+        }
+        for (int t = 0; t < T; ++t) {
+            for (int j = 0; j < tl.nc; ++j) h[j] = (A)0;
+            for (int i = 0; i < k; ++i) {
+                const int dst = t + (k - 1 - i) * d;
+                if (dst >= T) continue;
+                const A* gr = gc + dst * M;
+                for (int j = 0; j < tl.nc; ++j) {
+                    const int wi = ch[j] * k + i;
+                    h[j] += sjm_tap<MF, A>(gr[j], w[wi], MF ? codes[wi] : 0);
+                }
+            }
+            TX* dr = dx + t * M + m0;
+            for (int j = 0; j < tl.nc; ++j) dr[j] = sjm_io<TX>::st(h[j]);
+        }
+    }
+}
+
+// Batch moments of the un-biased charge H0: per column, shifted sums over its samples and steps
+// (shift = the column's first H0 value), stored as (count, mean, M2) in
+// part[(blockIdx.y * C*S + j) * 3 + {0, 1, 2}].
+template <typename TX>
+SJM_INLINE void cpsn_moments(
+    const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
+    typename sjm_io<TX>::acc* __restrict__ part, int T, int N, int C, int S, int k, int d) {
+    typedef typename sjm_io<TX>::acc A;
+    sjm_tile tl;
+    if (!sjm_make_tile(tl, T, N, C, S)) return;
+    int ch[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
+    A h[SJM_COLS], pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) s1[j] = s2[j] = (A)0;
+    for (int n = tl.n_begin; n < tl.n_end; ++n) {
+        const sjm_i64 m0 = n * tl.cs + tl.j0;
+        for (int t = 0; t < T; ++t) {
+            sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w, 0, 0, ch, tl.nc, k, d);
+            if (n == tl.n_begin && t == 0) {
+                for (int j = 0; j < tl.nc; ++j) pilot[j] = h[j];
+            }
+            for (int j = 0; j < tl.nc; ++j) {
+                const A v = h[j] - pilot[j];
+                s1[j] += v;
+                s2[j] += v * v;
+            }
+        }
+    }
+    const A cnt = (A)T * (A)(tl.n_end - tl.n_begin);
+    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * 3;
+    for (int j = 0; j < tl.nc; ++j) {
+        pt[j * 3 + 0] = cnt;
+        pt[j * 3 + 1] = pilot[j] + s1[j] / cnt;
+        pt[j * 3 + 2] = s2[j] - s1[j] * s1[j] / cnt;
+    }
+}
+
+// Second stage of the dW/db reduction: one thread per (c, q), q <= k; sums the partials of the
+// channel's columns over blocks y (outer) and spatial positions s (inner), in that fixed order.
+template <typename A>
+SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw, A* __restrict__ db,
+                                 int ny, int C, int S, int k) {
+    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (sjm_i64)C * (k + 1)) return;
+    const int c = (int)(id / (k + 1));
+    const int q = (int)(id % (k + 1));
+    const sjm_i64 cs = (sjm_i64)C * S;
+    A acc = (A)0;
+    for (int y = 0; y < ny; ++y) {
+        const A* p = part + (y * cs + (sjm_i64)c * S) * (k + 1) + q;
+        for (int s = 0; s < S; ++s) acc += p[(sjm_i64)s * (k + 1)];
+    }
+    if (q < k) {
+        dw[c * k + q] = acc;
+    } else if (db) {
+        db[c] = acc;
+    }
+}
+
+// Second stage of the moments: one thread per channel merges the (count, mean, M2) partials
+// (Chan et al.'s pairwise update) in a fixed order; writes mean[c] and biased var[c].
+template <typename A>
+SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ mean,
+                                    A* __restrict__ var, int ny, int C, int S) {
+    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    const sjm_i64 cs = (sjm_i64)C * S;
+    A n = (A)0, mu = (A)0, m2 = (A)0;
+    for (int y = 0; y < ny; ++y) {
+        const A* p = part + (y * cs + c * S) * 3;
+        for (int s = 0; s < S; ++s) {
+            const A nb = p[s * 3 + 0];
+            if (nb == (A)0) continue;
+            const A tot = n + nb;
+            const A delta = p[s * 3 + 1] - mu;
+            mu += delta * (nb / tot);
+            m2 += p[s * 3 + 2] + delta * delta * (n * nb / tot);
+            n = tot;
+        }
+    }
+    mean[c] = mu;
+    var[c] = m2 / n;
+}
+
+#define SJM_DEF_TRAIN(SUF, TX, MF)                                                              \
+    extern "C" __global__ void cpsn_forward_##SUF(                                              \
+        const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
+        TX* spikes, sjm_io<TX>::acc* charge, int T, int N, int C, int S, int k, int d) {        \
+        cpsn_forward<TX, MF>(x, w, codes, b, spikes, charge, T, N, C, S, k, d);                 \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_forward_##SUF)                                                              \
+    extern "C" __global__ void cpsn_backward_##SUF(                                             \
+        const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
+        const TX* grad_s, const sjm_io<TX>::acc* grad_h, const sjm_io<TX>::acc* mu,             \
+        const sjm_io<TX>::acc* ca, const sjm_io<TX>::acc* cb, sjm_io<TX>::acc* gh, TX* dx,      \
+        sjm_io<TX>::acc* part, int T, int N, int C, int S, int k, int d, int mode,              \
+        float alpha) {                                                                          \
+        cpsn_backward<TX, MF>(x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, part, T, N,   \
+                              C, S, k, d, mode, alpha);                                         \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_backward_##SUF)
+
+#define SJM_DEF_STATS(SUF, TX)                                                                  \
+    extern "C" __global__ void cpsn_moments_##SUF(const TX* x, const sjm_io<TX>::acc* w,        \
+                                                  sjm_io<TX>::acc* part, int T, int N, int C,   \
+                                                  int S, int k, int d) {                        \
+        cpsn_moments<TX>(x, w, part, T, N, C, S, k, d);                                         \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_moments_##SUF)
+
+#define SJM_DEF_REDUCE(SUF, A)                                                                  \
+    extern "C" __global__ void cpsn_reduce_grad_##SUF(const A* part, A* dw, A* db, int ny,      \
+                                                      int C, int S, int k) {                    \
+        cpsn_reduce_grad<A>(part, dw, db, ny, C, S, k);                                         \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_grad_##SUF)                                                          \
+    extern "C" __global__ void cpsn_reduce_moments_##SUF(const A* part, A* mean, A* var,        \
+                                                         int ny, int C, int S) {                \
+        cpsn_reduce_moments<A>(part, mean, var, ny, C, S);                                      \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_moments_##SUF)
+
+SJM_DEF_TRAIN(f16_mul, sjm_half, false)
+SJM_DEF_TRAIN(f16_shift, sjm_half, true)
+SJM_DEF_TRAIN(bf16_mul, sjm_bf16, false)
+SJM_DEF_TRAIN(bf16_shift, sjm_bf16, true)
+SJM_DEF_TRAIN(f32_mul, float, false)
+SJM_DEF_TRAIN(f32_shift, float, true)
+SJM_DEF_TRAIN(f64_mul, double, false)
+SJM_DEF_TRAIN(f64_shift, double, true)
+SJM_DEF_STATS(f16, sjm_half)
+SJM_DEF_STATS(bf16, sjm_bf16)
+SJM_DEF_STATS(f32, float)
+SJM_DEF_STATS(f64, double)
+SJM_DEF_REDUCE(f32, float)
+SJM_DEF_REDUCE(f64, double)

@@ -1,0 +1,115 @@
+// Host shim: lets the host C++ compiler build the CUDA kernel sources in this folder.
+//
+// CUDA qualifiers become plain C++, threadIdx / blockIdx / blockDim / gridDim become
+// thread-local variables, and every kernel exported with SJM_EXPORT is entered in a table that
+// `sjm_launch` runs: OpenMP over blocks, each block's threads one after the other. The kernels
+// use no __syncthreads or warp intrinsics, so running a block's threads in sequence is exact.
+// Each thread owns SJM_COLS columns so the inner column loops vectorise.
+#ifndef SJM_HOST_SHIM_H
+#define SJM_HOST_SHIM_H
+
+#define SJM_HOST 1
+#ifndef SJM_COLS
+#define SJM_COLS 32
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include <map>
+#include <string>
+#include <utility>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+
+struct dim3 {
+    unsigned x, y, z;
+};
+
+inline thread_local dim3 threadIdx;
+inline thread_local dim3 blockIdx;
+inline thread_local dim3 blockDim;
+inline thread_local dim3 gridDim;
+
+namespace sjm_host {
+
+typedef void (*invoker_t)(void*, void**);
+
+struct entry {
+    void* fn;
+    invoker_t invoke;
+};
+
+inline std::map<std::string, entry>& table() {
+    static std::map<std::string, entry> t;
+    return t;
+}
+
+// Calls fn with its arguments read from args[i] (each a pointer to the value, as for
+// cuLaunchKernel).
+template <typename... A, size_t... I>
+void call(void (*fn)(A...), void** args, std::index_sequence<I...>) {
+    fn(*static_cast<A*>(args[I])...);
+}
+
+template <typename... A>
+void invoke(void* fn, void** args) {
+    call(reinterpret_cast<void (*)(A...)>(fn), args, std::index_sequence_for<A...>{});
+}
+
+struct registrar {
+    template <typename... A>
+    registrar(const char* name, void (*fn)(A...)) {
+        table()[name] = entry{reinterpret_cast<void*>(fn), &invoke<A...>};
+    }
+};
+
+}  // namespace sjm_host
+
+#define SJM_EXPORT(name) static sjm_host::registrar sjm_registrar_##name(#name, &name);
+
+// Runs kernel `name` on a grid of blocks; returns 0, or 1 if no such kernel exists.
+extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                          unsigned by, unsigned bz, int threads, void** args) {
+    const auto it = sjm_host::table().find(name);
+    if (it == sjm_host::table().end()) return 1;
+    const sjm_host::entry e = it->second;
+    const long long nblocks = (long long)gx * gy * gz;
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads(threads);
+#pragma omp parallel for schedule(static)
+#endif
+    for (long long bi = 0; bi < nblocks; ++bi) {
+        gridDim = dim3{gx, gy, gz};
+        blockDim = dim3{bx, by, bz};
+        blockIdx = dim3{(unsigned)(bi % gx), (unsigned)((bi / gx) % gy), (unsigned)(bi / ((long long)gx * gy))};
+        for (unsigned tz = 0; tz < bz; ++tz)
+            for (unsigned ty = 0; ty < by; ++ty)
+                for (unsigned tx = 0; tx < bx; ++tx) {
+                    threadIdx = dim3{tx, ty, tz};
+                    e.invoke(e.fn, args);
+                }
+    }
+    return 0;
+}
+
+// Columns per thread of this build (the launcher sizes its grids with it).
+extern "C" int sjm_cols() { return SJM_COLS; }
+
+// Number of kernels in the table, and the i-th name (for listing).
+extern "C" int sjm_kernel_count() { return (int)sjm_host::table().size(); }
+
+extern "C" const char* sjm_kernel_name(int i) {
+    auto it = sjm_host::table().begin();
+    for (int j = 0; j < i && it != sjm_host::table().end(); ++j) ++it;
+    return it == sjm_host::table().end() ? nullptr : it->first.c_str();
+}
+
+#endif  // SJM_HOST_SHIM_H

@@ -1,0 +1,126 @@
+"""GPU target: the kernel sources compiled by NVRTC through CuPy, launched on torch's stream.
+
+One :class:`cupy.RawModule` per device is compiled on first use and cached (CuPy also keeps
+its own on-disk cache of the compiled binaries). Launches go to PyTorch's *current* CUDA stream
+of the tensor's device, read at every call.
+
+:func:`nvrtc_ptx` compiles the sources for a given architecture without any GPU (used by the
+tests to check every kernel builds for sm_80 and sm_90).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+import torch
+
+import cupy_kernels
+
+from .launch import Arg, launch_counts
+
+INSTALL_HINT = (
+    "backend='cupy' needs CuPy: pip install cupy-cuda12x (CUDA 12) or pip install cupy-cuda13x "
+    "(CUDA 13), matching torch.version.cuda"
+)
+
+_lock = threading.Lock()
+_launcher: "CupyLauncher | None" = None
+
+
+def import_cupy():
+    """``import cupy``, or an ImportError that says how to install it."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return cupy
+
+
+def translation_unit() -> str:
+    """The source handed to NVRTC: every kernel file, included from :data:`KERNEL_DIR`."""
+    return "".join(f'#include "{p.name}"\n' for p in cupy_kernels.SOURCES)
+
+
+def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
+    opts = (f"-I{cupy_kernels.KERNEL_DIR}", "--std=c++17")
+    return opts + ((f"--gpu-architecture={arch}",) if arch else ())
+
+
+def nvrtc_ptx(arch: str) -> str:
+    """PTX of all kernels for ``arch`` (e.g. ``'compute_80'``), compiled without a GPU.
+
+    Raises:
+        RuntimeError: the compilation failed (with NVRTC's log).
+    """
+    nvrtc = import_cupy().cuda.nvrtc
+    prog = nvrtc.createProgram(translation_unit(), "cpsn_kernels.cu", [], [])
+    try:
+        try:
+            nvrtc.compileProgram(prog, list(nvrtc_options(arch)))
+        except nvrtc.NVRTCError as e:
+            raise RuntimeError(f"NVRTC ({arch}):\n{nvrtc.getProgramLog(prog)}") from e
+        ptx = nvrtc.getPTX(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+    return ptx.decode() if isinstance(ptx, bytes) else ptx
+
+
+def _kernel_arg(a: Arg):
+    if isinstance(a, torch.Tensor):
+        if not a.is_cuda:
+            raise ValueError(f"the CUDA kernels need CUDA tensors, got one on {a.device}")
+        return np.uint64(a.data_ptr())
+    if a is None:
+        return np.uint64(0)
+    if isinstance(a, (bool, int)):
+        return np.int32(int(a))
+    if isinstance(a, float):
+        return np.float32(a)
+    raise TypeError(f"unsupported kernel argument {type(a).__name__}")
+
+
+class CupyLauncher:
+    """Runs the kernels with CuPy (see :mod:`.launch` for the interface)."""
+
+    target = "cuda"
+    cols = 1
+    block = 256
+
+    def __init__(self):
+        self.cupy = import_cupy()
+        self._modules: dict[int, object] = {}
+        self._functions: dict[tuple[int, str], object] = {}
+
+    def _function(self, index: int, name: str):
+        key = (index, name)
+        fn = self._functions.get(key)
+        if fn is None:
+            module = self._modules.get(index)
+            if module is None:
+                module = self.cupy.RawModule(code=translation_unit(), options=nvrtc_options())
+                self._modules[index] = module
+            fn = self._functions[key] = module.get_function(name)
+        return fn
+
+    def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
+               device: torch.device) -> None:
+        if grid[0] * grid[1] == 0:
+            return
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        values = tuple(_kernel_arg(a) for a in args)
+        with self.cupy.cuda.Device(index):
+            fn = self._function(index, name)
+            stream = self.cupy.cuda.ExternalStream(torch.cuda.current_stream(index).cuda_stream)
+            with stream:
+                fn(tuple(grid), (self.block,), values)
+        launch_counts[name] += 1
+
+
+def cupy_launcher() -> CupyLauncher:
+    """The process-wide CuPy launcher. Raises ImportError (with the install command)."""
+    global _launcher
+    with _lock:
+        if _launcher is None:
+            _launcher = CupyLauncher()
+        return _launcher

@@ -1,0 +1,158 @@
+"""Host target: the kernel sources built with the system C++ compiler and OpenMP.
+
+The sources of :mod:`cupy_kernels` are compiled as one translation unit behind
+``sjm_host_shim.h`` into a shared library, loaded with :mod:`ctypes`. The library is cached on
+disk, keyed by a hash of the sources, the compiler's version, the flags and the CPU model, in
+``$SPIKINGJELLY_MULFREE_CACHE`` (default ``~/.cache/spikingjelly_mulfree``). ``$CXX`` picks the
+compiler (default ``g++``).
+
+Example:
+    >>> launcher = host_launcher()        # builds once (about 10 s), then loads from the cache
+    >>> launcher.cols > 1
+    True
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+import cupy_kernels
+
+from .launch import Arg, launch_counts
+
+CACHE_ENV = "SPIKINGJELLY_MULFREE_CACHE"
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17")
+
+_lock = threading.Lock()
+_launcher: "HostLauncher | None" = None
+
+
+def cache_dir() -> Path:
+    """Folder of the built libraries (``$SPIKINGJELLY_MULFREE_CACHE`` or ``~/.cache/...``)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "spikingjelly_mulfree"
+
+
+def compiler() -> str | None:
+    """Path of the host C++ compiler, or ``None`` if there is none."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _translation_unit() -> str:
+    names = [cupy_kernels.HOST_SHIM.name, *(p.name for p in cupy_kernels.SOURCES)]
+    return "".join(f'#include "{n}"\n' for n in names)
+
+
+def build_key(cxx: str) -> str:
+    """Hash of everything the library depends on."""
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    h = hashlib.sha256()
+    for part in (version, " ".join(FLAGS), _cpu_model(), _translation_unit()):
+        h.update(part.encode())
+    for path in cupy_kernels.all_files():
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def build(force: bool = False) -> Path:
+    """Compile the host library unless the cache has it; returns its path.
+
+    Raises:
+        RuntimeError: no compiler, or the compilation failed (with the compiler's output).
+    """
+    cxx = compiler()
+    if cxx is None:
+        raise RuntimeError(
+            "no host C++ compiler found (looked for $CXX or g++): install g++ with OpenMP "
+            "(e.g. apt-get install g++) or use backend='torch'"
+        )
+    out = cache_dir() / f"cpsn_host_{build_key(cxx)}.so"
+    if out.exists() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        tmp_lib = Path(tmp) / out.name
+        cmd = [cxx, *FLAGS, f"-I{cupy_kernels.KERNEL_DIR}", "-x", "c++", "-", "-o", str(tmp_lib)]
+        proc = subprocess.run(cmd, input=_translation_unit(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"building the host kernels failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}"
+            )
+        os.replace(tmp_lib, out)
+    return out
+
+
+class HostLauncher:
+    """Runs kernels of the host library (see :mod:`.launch` for the interface)."""
+
+    target = "host"
+    block = 1
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lib = ctypes.CDLL(str(path))
+        self.lib.sjm_launch.restype = ctypes.c_int
+        self.lib.sjm_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [
+            ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
+        self.lib.sjm_kernel_name.restype = ctypes.c_char_p
+        self.cols = int(self.lib.sjm_cols())
+
+    def kernel_names(self) -> list[str]:
+        """Every kernel the library exports."""
+        n = self.lib.sjm_kernel_count()
+        return [self.lib.sjm_kernel_name(i).decode() for i in range(n)]
+
+    def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
+               device: torch.device | None = None) -> None:
+        values = []
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                if a.device.type != "cpu":
+                    raise ValueError(f"{name}: the host kernels need CPU tensors, got {a.device}")
+                values.append(ctypes.c_void_p(a.data_ptr()))
+            elif a is None:
+                values.append(ctypes.c_void_p(0))
+            elif isinstance(a, (bool, int)):
+                values.append(ctypes.c_int32(int(a)))
+            elif isinstance(a, float):
+                values.append(ctypes.c_float(a))
+            else:
+                raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
+        ptrs = (ctypes.c_void_p * len(values))(*(ctypes.addressof(v) for v in values))
+        gx, gy = grid
+        if gx * gy == 0:
+            return
+        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1,
+                                 torch.get_num_threads(), ptrs)
+        if rc != 0:
+            raise KeyError(f"kernel {name!r} is not in the host library {self.path}")
+        launch_counts[name] += 1
+
+
+def host_launcher() -> HostLauncher:
+    """The process-wide host launcher (built or loaded on first use)."""
+    global _launcher
+    with _lock:
+        if _launcher is None:
+            _launcher = HostLauncher(build())
+        return _launcher

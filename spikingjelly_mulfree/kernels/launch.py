@@ -1,0 +1,68 @@
+"""The launcher interface shared by the GPU (CuPy/NVRTC) and host (g++/OpenMP) targets.
+
+A launcher runs a kernel of ``cupy_kernels/`` by name on a 2-D grid of blocks:
+
+* ``launcher.cols`` — columns of the ``[T, M]`` layout one thread owns (1 on the GPU);
+* ``launcher.block`` — threads per block;
+* ``launcher.launch(name, grid, args, device)`` — ``grid = (gx, gy)`` blocks; ``args`` are
+  passed in order: a tensor as its ``data_ptr()``, ``None`` as a null pointer, a python
+  ``int`` as ``int32`` and a ``float`` as ``float32`` (the kernels take nothing else).
+
+Every launch increments :data:`launch_counts` ``[name]``, so tests can prove a fast path ran.
+
+Example:
+    >>> import torch
+    >>> from spikingjelly_mulfree.kernels import get_launcher
+    >>> get_launcher(torch.device("cpu")).target
+    'host'
+"""
+from __future__ import annotations
+
+import collections
+from typing import Protocol, Sequence, Union
+
+import torch
+
+Arg = Union[torch.Tensor, int, float, None]
+
+launch_counts: collections.Counter = collections.Counter()
+"""Number of launches per kernel name in this process."""
+
+
+class Launcher(Protocol):
+    """Runs the kernels of one target (see the module docstring)."""
+
+    target: str
+    cols: int
+    block: int
+
+    def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
+               device: torch.device) -> None:
+        """Run kernel ``name`` on ``grid`` blocks of ``self.block`` threads."""
+
+
+def get_launcher(device: torch.device) -> Launcher:
+    """The launcher for tensors on ``device``: the host build on CPU, CuPy on CUDA.
+
+    Raises:
+        RuntimeError: no host compiler / the build failed (CPU); ImportError: CuPy missing
+        (CUDA); ValueError: another device type.
+    """
+    if device.type == "cpu":
+        from .host import host_launcher
+
+        return host_launcher()
+    if device.type == "cuda":
+        from .cuda import cupy_launcher
+
+        return cupy_launcher()
+    raise ValueError(
+        f"device: the CPSN kernels run on 'cpu' (host build) or 'cuda' (CuPy), got {device}; "
+        f"use backend='torch' there"
+    )
+
+
+def grid_for(launcher: Launcher, columns: int, rows: int = 1) -> tuple[int, int]:
+    """Blocks covering ``columns`` along x (``launcher.cols`` per thread) and ``rows`` along y."""
+    threads = -(-columns // launcher.cols)
+    return -(-threads // launcher.block), rows

@@ -1,0 +1,190 @@
+"""Tensor-level entry points of the kernels: shapes, dtypes, workspaces, grids.
+
+Every function takes ``x`` as ``[T, N, C, S]`` (any strides; a contiguous copy is made when
+needed) in float16, bfloat16, float32 or float64, and weights ``[C, k]`` / bias ``[C]``, which
+are cast to the accumulator type: float64 for float64 inputs, else float32. The equation is in
+:mod:`spikingjelly_mulfree.functional.charge`. Targets are picked by ``x.device`` through
+:func:`~.launch.get_launcher`: CPU tensors run the host build, CUDA tensors run CuPy.
+
+Example:
+    >>> import torch
+    >>> x = torch.randn(5, 2, 3, 4)
+    >>> w, b = torch.randn(3, 2), torch.randn(3)
+    >>> from spikingjelly_mulfree.functional.charge import charge_reference
+    >>> torch.allclose(charge(x, w, b, 2), charge_reference(x, w, b, 2), atol=1e-5)
+    True
+"""
+from __future__ import annotations
+
+import torch
+
+from .launch import Launcher, get_launcher, grid_for
+
+SUFFIX = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32",
+          torch.float64: "f64"}
+
+# Backward modes (must match the enum in sjm_common.cuh).
+GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
+
+# Threads (x columns) the reductions aim for before splitting the batch across grid rows.
+_TARGET_THREADS = {"cuda": 65536, "host": 64}
+
+
+def acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulator type of an input dtype: float64 for float64, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
+    """Raise a clear error unless ``x`` ``[T, N, C, S]`` and ``weight`` ``[C, k]`` fit."""
+    if x.dtype not in SUFFIX:
+        raise TypeError(f"x: expected float16, bfloat16, float32 or float64, got {x.dtype}")
+    if x.dim() != 4:
+        raise ValueError(f"x: expected [T, N, C, S], got shape {tuple(x.shape)}")
+    if weight.dim() != 2 or weight.shape[0] != x.shape[2]:
+        raise ValueError(
+            f"weight: expected [C={x.shape[2]}, k], got shape {tuple(weight.shape)}"
+        )
+    if weight.device != x.device:
+        raise ValueError(f"weight: expected it on {x.device} like x, got {weight.device}")
+
+
+def tap_codes(weight: torch.Tensor) -> torch.Tensor:
+    """Encode power-of-two weights for the shift kernels: ``int32 [C, k]``.
+
+    ``0`` for a zero weight, else ``((e + 512) << 1) | (w < 0)`` for ``w = +-2**e``. Weights
+    that are not 0 or a signed power of two are not representable (the caller's promise).
+
+    Example:
+        >>> tap_codes(torch.tensor([[0.5, -4.0, 0.0]])).tolist()
+        [[1022, 1029, 0]]
+    """
+    mantissa, exponent = torch.frexp(weight)
+    code = ((exponent.to(torch.int32) - 1 + 512) << 1) | (mantissa < 0).to(torch.int32)
+    return torch.where(weight == 0, torch.zeros_like(code), code).contiguous()
+
+
+def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    check_input(x, weight)
+    acc = acc_dtype(x.dtype)
+    w = weight.detach().to(acc).contiguous()
+    b = None if bias is None else bias.detach().to(acc).contiguous()
+    return x.detach().contiguous(), w, b, get_launcher(x.device)
+
+
+def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
+    """Grid covering ``C*S`` columns along x and batch chunks along y."""
+    T, N, C, S = x.shape
+    gx, _ = grid_for(launcher, C * S)
+    if not reduce:
+        return gx, min(N, 65535)
+    threads = gx * launcher.block
+    target = _TARGET_THREADS[launcher.target]
+    if launcher.target == "host":
+        target *= torch.get_num_threads()
+    return gx, max(1, min(N, 65535, -(-target // threads)))
+
+
+def _variant(x: torch.Tensor, mul_free: bool) -> str:
+    return f"{SUFFIX[x.dtype]}_{'shift' if mul_free else 'mul'}"
+
+
+def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                dilation: int, mul_free: bool = False) -> torch.Tensor:
+    """Spikes ``H >= 0`` in ``x.dtype``, contiguous ``[T, N, C, S]`` (no autograd).
+
+    ``mul_free=True`` applies the taps as exponent adds; every weight must then be 0 or
+    ``+-2**e``.
+    """
+    x, w, b, launcher = _prep(x, weight, bias)
+    T, N, C, S = x.shape
+    out = torch.empty_like(x)
+    codes = tap_codes(w) if mul_free else None
+    launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
+                    (x, w, codes, b, out, None, T, N, C, S, w.shape[1], dilation), x.device)
+    return out
+
+
+def charge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+           dilation: int, mul_free: bool = False) -> torch.Tensor:
+    """The charge ``H`` in the accumulator type, ``[T, N, C, S]`` (no autograd)."""
+    x, w, b, launcher = _prep(x, weight, bias)
+    T, N, C, S = x.shape
+    out = torch.empty(x.shape, dtype=w.dtype, device=x.device)
+    codes = tap_codes(w) if mul_free else None
+    launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
+                    (x, w, codes, b, None, out, T, N, C, S, w.shape[1], dilation), x.device)
+    return out
+
+
+def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int,
+             mode: int, *, grad_s: torch.Tensor | None = None,
+             grad_h: torch.Tensor | None = None, alpha: float = 0.0,
+             moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+             mul_free: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dX in x.dtype, dW [C, k], db [C])`` of the charge, with ``dL/dH`` formed by ``mode``.
+
+    Args:
+        mode: ``GIVEN`` (``grad_h`` is ``dL/dH``), ``ATAN`` / ``SIGMOID`` / ``RATIONAL``
+            (``dL/dH = grad_s * g'(H)`` with sharpness ``alpha``, H recomputed), or ``MOMENTS``
+            (``dL/dH = ca (H - mu) + cb`` per channel, ``moments = (mu, ca, cb)``, no bias).
+    """
+    x, w, b, launcher = _prep(x, weight, bias)
+    T, N, C, S = x.shape
+    k = w.shape[1]
+    acc = w.dtype
+    if grad_s is not None:
+        grad_s = grad_s.to(x.dtype).contiguous()
+    if grad_h is not None:
+        grad_h = grad_h.to(acc).contiguous()
+    mu = ca = cb = None
+    if moments is not None:
+        mu, ca, cb = (m.detach().to(acc).contiguous() for m in moments)
+    dx = torch.empty_like(x)
+    gh = dx if x.dtype == acc else torch.empty(x.shape, dtype=acc, device=x.device)
+    grid = _rows(launcher, x, True)
+    part = torch.zeros(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
+    codes = tap_codes(w) if mul_free else None
+    launcher.launch(
+        f"cpsn_backward_{_variant(x, mul_free)}", grid,
+        (x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, part, T, N, C, S, k, dilation,
+         mode, float(alpha)), x.device)
+    dw = torch.empty(C, k, dtype=acc, device=x.device)
+    db = torch.empty(C, dtype=acc, device=x.device)
+    launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}",
+                    grid_for(launcher, C * (k + 1)) if launcher.cols == 1 else (C * (k + 1), 1),
+                    (part, dw, db, grid[1], C, S, k), x.device)
+    return dx, dw, db
+
+
+def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of the un-biased charge over T, N and S."""
+    x, w, _, launcher = _prep(x, weight, None)
+    T, N, C, S = x.shape
+    acc = w.dtype
+    grid = _rows(launcher, x, True)
+    part = torch.empty(grid[1] * C * S * 3, dtype=acc, device=x.device)
+    launcher.launch(f"cpsn_moments_{SUFFIX[x.dtype]}", grid,
+                    (x, w, part, T, N, C, S, w.shape[1], dilation), x.device)
+    mean = torch.empty(C, dtype=acc, device=x.device)
+    var = torch.empty(C, dtype=acc, device=x.device)
+    launcher.launch(f"cpsn_reduce_moments_{SUFFIX[acc]}",
+                    grid_for(launcher, C) if launcher.cols == 1 else (C, 1),
+                    (part, mean, var, grid[1], C, S), x.device)
+    return mean, var
+
+
+def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean: torch.Tensor,
+                     grad_mean: torch.Tensor | None, grad_var: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs."""
+    C = weight.shape[0]
+    n = x.numel() // C
+    acc = acc_dtype(x.dtype)
+    zeros = torch.zeros(C, dtype=acc, device=x.device)
+    gm = zeros if grad_mean is None else grad_mean.to(acc)
+    gv = zeros if grad_var is None else grad_var.to(acc)
+    dx, dw, _ = backward(x, weight, None, dilation, MOMENTS,
+                         moments=(mean, gv * (2.0 / n), gm / n))
+    return dx, dw
