@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["collate", "registry", "digits", "cifar", "mixing", "shd", "dvs_lip",
+MODULES = ["__main__", "collate", "registry", "digits", "cifar", "mixing", "shd", "dvs_lip",
            "event_augment", "frame_augment"]
 
 

@@ -68,3 +68,14 @@ def test_instances_pickle_and_report_their_shape(cifar10_root, shd_root, lip_roo
         x, y = clone[0]
         assert tuple(x.shape[1:]) == shape and y == ds[0][1]
         assert repr(ds).startswith(type(ds).__name__)
+
+
+def test_check_command(shd_root, tmp_path, capsys):
+    from spikingjelly_mulfree.datasets.__main__ import main
+
+    assert main(["shd", "--data-root", str(shd_root), "--option", "T=20"]) == 0
+    out = capsys.readouterr().out
+    assert "shd train: 6 samples, x[0] (20, 140) float32, label 0" in out
+    assert "shd test: 4 samples" in out
+    assert main(["scifar10", "--data-root", str(tmp_path / "nowhere")]) == 1
+    assert "cifar-10-batches-py" in capsys.readouterr().err
