@@ -86,3 +86,13 @@ def test_label_count_mismatch_is_named(cifar100_root):
 def test_check_md5_rejects_synthetic_files(cifar10_root):
     with pytest.raises(CorruptDatasetError, match="checksum"):
         build_dataset("scifar10", root=cifar10_root, split="test", check_md5=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, shape", [("scifar10", (32, 4, 3, 32)), ("pcifar10", (1024, 4, 3))])
+def test_batch_transform_on_cuda(name, shape):
+    x = torch.rand(shape, device="cuda")
+    y = torch.tensor([0, 1, 2, 3], device="cuda")
+    xm, soft = DATASETS[name].batch_transform(x, y, 10)
+    assert xm.device == x.device and soft.device == x.device and xm.shape == x.shape
+    torch.testing.assert_close(soft.sum(1), torch.ones(4, device="cuda"))
