@@ -31,7 +31,9 @@ def check_frac_bits(frac_bits: object) -> int:
     return int(frac_bits)
 
 
-def quantize_input(x: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.int16) -> torch.Tensor:
+def quantize_input(
+    x: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.int16
+) -> torch.Tensor:
     """Round a real tensor to the fixed-point grid (nearest, ties to even) and saturate.
 
     Args:

@@ -20,7 +20,8 @@ class IntegerCPSN(base.MemoryModule):
     """Spikes of a power-of-two CPSN computed exactly from fixed-point integer inputs.
 
     Args:
-        plan: shifts, signs and thresholds from :func:`~spikingjelly_mulfree.integer.plan.make_plan`.
+        plan: shifts, signs and thresholds from
+            :func:`~spikingjelly_mulfree.integer.plan.make_plan`.
         dilation: tap spacing ``d``. frac_bits: fractional bits of the input.
         dtype: input dtype (int8, int16 or int32); inputs of another dtype are refused.
         step_mode: ``'m'`` (``[T, N, C, *]``) or ``'s'`` (``[N, C, *]``, keeping a window of the
@@ -87,7 +88,8 @@ class IntegerCPSN(base.MemoryModule):
                 f"spikingjelly_mulfree.integer.quantize_input(x, {self.frac_bits}, {self.in_dtype})"
             )
         cdim = checks.channel_dim(step_mode)
-        if not cdim + 1 <= q.dim() <= cdim + 1 + checks.MAX_SPATIAL_DIMS or q.shape[cdim] != self.channels:
+        rank_ok = cdim + 1 <= q.dim() <= cdim + 1 + checks.MAX_SPATIAL_DIMS
+        if not rank_ok or q.shape[cdim] != self.channels:
             raise ValueError(
                 f"x: expected {layout} with {self.channels} channels at dim {cdim} and 0 to "
                 f"{checks.MAX_SPATIAL_DIMS} trailing dims, got shape {tuple(q.shape)}"

@@ -97,7 +97,8 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f"{idx}; integer inference needs a CPSN built with mul_free=True"
         )
     sign = torch.sign(w).to(torch.int8)
-    exp = torch.where(nonzero, exponent.to(torch.int64) - 1, torch.zeros_like(exponent, dtype=torch.int64))
+    exp = exponent.to(torch.int64) - 1
+    exp = torch.where(nonzero, exp, torch.zeros_like(exp))
     return sign, exp
 
 

@@ -18,7 +18,9 @@ def pow2_kernel(C: int, k: int, exp_lo: int, exp_hi: int, gen: torch.Generator) 
     return sign * torch.exp2(exp)
 
 
-def full_range_input(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> torch.Tensor:
+def full_range_input(
+    shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator
+) -> torch.Tensor:
     """Integers over the whole range of ``dtype``, with the extremes and small values mixed in."""
     info = torch.iinfo(dtype)
     q = torch.randint(info.min, info.max + 1, shape, generator=gen, dtype=torch.int64)

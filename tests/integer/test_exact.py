@@ -66,7 +66,8 @@ def test_extreme_inputs_reach_the_bound_without_overflow():
         info = torch.iinfo(dtype)
         plan = make_plan(weight, torch.zeros(1), 0, dtype)
         module = IntegerCPSN(plan, 1, 0, dtype)
-        for value, expect in ((info.min, -plan.bound), (info.max, plan.bound // 2**(info.bits - 1) * info.max)):
+        top = plan.bound // 2 ** (info.bits - 1) * info.max
+        for value, expect in ((info.min, -plan.bound), (info.max, top)):
             q = torch.full((6, 1, 1), value, dtype=dtype)
             assert module.charge(q)[-1].item() == expect
 

@@ -65,7 +65,8 @@ def test_step_mode_and_accumulator_arguments():
     sn.step_mode = "s"
     isn = to_integer(sn, 3, torch.int8)
     assert isn.step_mode == "s" and isn.accumulator == torch.int32
-    assert to_integer(sn, 3, torch.int8, step_mode="m", accumulator=torch.int64).accumulator == torch.int64
+    wide = to_integer(sn, 3, torch.int8, step_mode="m", accumulator=torch.int64)
+    assert wide.accumulator == torch.int64 and wide.step_mode == "m"
 
 
 def test_refuses_weights_that_are_not_powers_of_two():
