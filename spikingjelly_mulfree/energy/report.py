@@ -140,7 +140,8 @@ class EnergyReport:
 
 
 def _leaf_or_neuron(module: nn.Module) -> bool:
-    return isinstance(module, NEURON_TYPES) or next(module.children(), None) is None
+    return (isinstance(module, (*NEURON_TYPES, BaseNode))
+            or next(module.children(), None) is None)
 
 
 def count_energy(

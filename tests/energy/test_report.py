@@ -1,0 +1,77 @@
+"""count_energy: one report with per-layer rows, totals, per-sample energy."""
+import json
+
+import pytest
+import torch
+from spikingjelly.activation_based import layer, neuron as sj_neuron
+from torch import nn
+
+from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree.energy import EnergyCosts, count_energy, sliding_ops
+
+
+def small_net(neuron=None):
+    sn = neuron if neuron is not None else CPSN(4, k=3)
+    return nn.Sequential(
+        layer.Conv1d(2, 4, 3, padding=1, bias=False, step_mode="m"),
+        layer.BatchNorm1d(4, step_mode="m"),
+        sn,
+        layer.AvgPool1d(2, 2, step_mode="m"),
+        layer.Flatten(step_mode="m"),
+        layer.Linear(4 * 4, 5, step_mode="m"),
+    )
+
+
+def test_rows_totals_and_energy_per_sample():
+    T, N = 6, 3
+    net = small_net().train()
+    rep = count_energy(net, torch.rand(T, N, 2, 8))
+    assert net.training  # mode restored
+    kinds = [(r.name, r.kind) for r in rep.layers]
+    assert kinds == [("0", "synapse"), ("2", "neuron"), ("5", "synapse")]
+    per = sliding_ops(T, 3, mul_free=True)
+    sn = rep.layers[1]
+    assert sn.neurons == 4 * 8 and rep.neurons == 32
+    assert (sn.shift, sn.add, sn.mul) == (per.shift * 32 * N, per.add * 32 * N, 0)
+    assert 0.0 <= sn.firing_rate <= 1.0
+    conv, fc = rep.layers[0], rep.layers[2]
+    assert conv.mac == T * N * 4 * 2 * 3 * 8 and conv.ac == 0
+    assert fc.mac == 0 and fc.dense == T * N * 16 * 5
+    costs = EnergyCosts()
+    neuron_pj = per.shift * 32 * costs.shift_pj + per.add * 32 * costs.add_pj
+    assert rep.energy_uj("neuron") == pytest.approx(neuron_pj / 1e6)
+    assert rep.energy_uj() == pytest.approx(rep.energy_uj("neuron") + rep.energy_uj("synapse"))
+    assert rep.total("mac") == conv.mac
+    with pytest.raises(ValueError, match="op: expected one of"):
+        rep.total("flop")
+
+
+def test_batch_norm_counts_only_when_not_fused():
+    net = small_net()
+    x = torch.rand(4, 1, 2, 8)
+    fused = count_energy(net, x)
+    unfused = count_energy(net, x, fuse_bn=False)
+    assert unfused.total("mac") > fused.total("mac")
+    assert "1" in [r.name for r in unfused.layers]
+
+
+def test_unknown_neurons_are_listed_not_counted():
+    rep = count_energy(small_net(sj_neuron.LIFNode(step_mode="m")), torch.rand(4, 1, 2, 8))
+    assert rep.uncounted == ["2 (LIFNode)"]
+    assert rep.total("add", "neuron") == 0
+    assert "Not counted" in rep.to_markdown()
+
+
+def test_markdown_and_dict():
+    rep = count_energy(small_net(), torch.rand(4, 2, 2, 8), costs=EnergyCosts(shift_pj=1.0))
+    md = rep.to_markdown()
+    assert md.splitlines()[0].startswith("| layer | type | kind | neurons")
+    assert "**total neuron layers**" in md and "| 2 | CPSN | neuron |" in md
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert d["costs_pj"]["shift_pj"] == 1.0 and d["batch_size"] == 2
+    assert d["energy_uj"]["total"] == pytest.approx(rep.energy_uj())
+
+
+def test_batch_size_is_checked():
+    with pytest.raises(ValueError, match="batch_size"):
+        count_energy(small_net(), torch.rand(4, 1, 2, 8), batch_size=0)
