@@ -10,6 +10,8 @@ import torch
 
 from .autoselect import AUTO_BACKEND, autoselect_report, clear_autoselect_cache
 from .base import Backend
+from .cupy_backend import CupyBackend
+from .host_backend import HostBackend
 from .torch_backend import TorchBackend
 
 _REGISTRY: dict[str, Backend] = {"torch": TorchBackend(), "auto": AUTO_BACKEND}
@@ -18,6 +20,10 @@ _REGISTRY: dict[str, Backend] = {"torch": TorchBackend(), "auto": AUTO_BACKEND}
 def register_backend(backend: Backend) -> None:
     """Make ``backend`` selectable by its ``name``."""
     _REGISTRY[backend.name] = backend
+
+
+register_backend(CupyBackend())
+register_backend(HostBackend())
 
 
 def backend_names() -> tuple[str, ...]:

@@ -1,0 +1,106 @@
+"""The kernel backend: the shift-and-add kernels of ``cupy_kernels/`` behind the backend contract.
+
+:class:`KernelBackend` is the whole Python path — custom ops, autograd, surrogate dispatch —
+and is the same for both targets; only the device it accepts differs:
+
+* ``backend='cupy'`` (:class:`CupyBackend`): CUDA tensors, kernels compiled by NVRTC and
+  launched by CuPy on PyTorch's current stream;
+* ``backend='cpu'`` (:class:`~.host_backend.HostBackend`): CPU tensors, the same kernel sources
+  built by the host C++ compiler.
+
+ATan, Sigmoid and :class:`~spikingjelly_mulfree.surrogate.Rational` (spiking mode) have their
+derivative fused into the backward kernel; any other surrogate runs on the kernel's charge
+through its own autograd. A backend asked for by name that cannot run raises; nothing falls
+back silently.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+from spikingjelly.activation_based import surrogate as sj_surrogate
+
+from ..kernels import library  # noqa: F401  (registers the custom ops)
+from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX
+from ..surrogate import Rational
+
+_OPS = torch.ops.spikingjelly_mulfree
+_FUSED = {sj_surrogate.ATan: ATAN, sj_surrogate.Sigmoid: SIGMOID, Rational: RATIONAL}
+
+
+def surrogate_mode(surrogate_function: torch.nn.Module) -> int | None:
+    """Kernel mode of a surrogate whose derivative is fused, else ``None`` (generic path).
+
+    Example:
+        >>> surrogate_mode(sj_surrogate.ATan()) == ATAN, surrogate_mode(sj_surrogate.Erf())
+        (True, None)
+    """
+    mode = _FUSED.get(type(surrogate_function))
+    if mode is None or not getattr(surrogate_function, "spiking", False):
+        return None
+    return mode
+
+
+class KernelBackend:
+    """Backend contract (:mod:`.base`) on the shift-and-add kernels for one device type.
+
+    Args:
+        name: registry name. device_type: ``'cuda'`` or ``'cpu'``.
+        use_shift: apply power-of-two taps as exponent adds when the caller says the weights
+            are mul-free; ``False`` multiplies (bit-identical results: multiplying by ``2**e``
+            is exact).
+    """
+
+    def __init__(self, name: str, device_type: str, use_shift: bool):
+        self.name = name
+        self.device_type = device_type
+        self.use_shift = use_shift
+
+    def _target_reason(self) -> str | None:
+        return None
+
+    def unavailable_reason(self, x: torch.Tensor) -> str | None:
+        if x.device.type != self.device_type:
+            other = "cupy" if self.device_type == "cpu" else "cpu"
+            return (
+                f"backend={self.name!r} runs on {self.device_type} tensors, but x is on "
+                f"{x.device}: move the model and input, or use backend={other!r} or 'torch'"
+            )
+        if x.dtype not in SUFFIX:
+            return (f"x has dtype {x.dtype}; the kernels take float16, bfloat16, float32 or "
+                    f"float64")
+        return self._target_reason()
+
+    def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                    dilation: int, surrogate_function: torch.nn.Module,
+                    mul_free: bool = False) -> torch.Tensor:
+        """Spikes in ``x.dtype`` (see :class:`~.base.Backend`)."""
+        if bias is None:
+            bias = weight.new_zeros(weight.shape[0])
+        shift = bool(mul_free and self.use_shift)
+        mode = surrogate_mode(surrogate_function)
+        if mode is not None:
+            return _OPS.charge_fire(x, weight, bias, dilation, mode,
+                                    float(surrogate_function.alpha), shift)
+        h = _OPS.charge(x, weight, bias, dilation, shift)
+        return surrogate_function(h).to(x.dtype)
+
+    def conv_moments(self, x: torch.Tensor, weight: torch.Tensor, dilation: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and biased variance of the un-biased charge (fused kernel)."""
+        return tuple(_OPS.moments(x, weight, dilation))
+
+
+class CupyBackend(KernelBackend):
+    """``backend='cupy'``: the kernels on CUDA tensors through CuPy."""
+
+    def __init__(self):
+        super().__init__("cupy", "cuda", use_shift=True)
+        self._has_cupy = importlib.util.find_spec("cupy") is not None
+
+    def _target_reason(self) -> str | None:
+        if not self._has_cupy:
+            from ..kernels.cuda import INSTALL_HINT
+
+            return INSTALL_HINT
+        return None

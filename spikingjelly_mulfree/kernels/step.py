@@ -1,0 +1,75 @@
+"""Single-step update on a ring buffer, in place: the kernel counterpart of
+:mod:`spikingjelly_mulfree.functional.step`.
+
+The state is :class:`RingState`: a window ``[R, M]`` (``R = (k-1)d + 1``, accumulator type,
+zero before the sequence) and the slot the next input goes to. Each :func:`step_fire` writes
+the input into that slot, fires on the charge of the newest step and advances the slot, so a
+step reads ``k`` rows and writes one — no copy of the window.
+
+Example:
+    >>> import torch
+    >>> x = torch.randn(6, 2, 3)
+    >>> w, b = torch.tensor([[0.5, 1.0]] * 3), torch.zeros(3)
+    >>> state = RingState.zeros(x[0], k=2, dilation=1)
+    >>> s = torch.stack([step_fire(x[t], state, w, b, 1) for t in range(6)])
+    >>> s.shape
+    torch.Size([6, 2, 3])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import ops
+from .launch import get_launcher, grid_for
+
+
+@dataclass
+class RingState:
+    """Window ``[R, M]`` of the last ``R`` inputs and the slot the next one is written to."""
+
+    window: torch.Tensor
+    pos: int = 0
+
+    @classmethod
+    def zeros(cls, x: torch.Tensor, k: int, dilation: int) -> "RingState":
+        """A fresh, all-zero past for inputs shaped like ``x`` ``[N, C, *]``."""
+        R = (k - 1) * dilation + 1
+        acc = ops.acc_dtype(x.dtype)
+        return cls(torch.zeros(R, x.numel(), dtype=acc, device=x.device))
+
+
+def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
+              bias: torch.Tensor | None, dilation: int, mul_free: bool = False,
+              charge: torch.Tensor | None = None) -> torch.Tensor:
+    """Spikes of the current step ``x`` ``[N, C, *]`` (in ``x.dtype``); updates ``state``.
+
+    Args:
+        state: from :meth:`RingState.zeros`; modified in place.
+        weight: ``[C, k]``; bias: ``[C]`` or ``None``; mul_free: see :func:`.ops.charge_fire`.
+        charge: optional ``[N, C, *]`` accumulator-typed tensor that receives ``H``.
+    """
+    if x.dim() < 2 or x.shape[1] != weight.shape[0]:
+        raise ValueError(f"x: expected [N, C={weight.shape[0]}, *], got {tuple(x.shape)}")
+    C, k = weight.shape
+    R = (k - 1) * dilation + 1
+    acc = ops.acc_dtype(x.dtype)
+    if state.window.shape != (R, x.numel()) or state.window.dtype != acc:
+        raise ValueError(
+            f"state: expected a window of shape {(R, x.numel())} and dtype {acc}, got "
+            f"{tuple(state.window.shape)} {state.window.dtype}; build it with RingState.zeros"
+        )
+    xc = x.detach().contiguous()
+    S = xc[0, 0].numel()
+    w = weight.detach().to(acc).contiguous()
+    b = None if bias is None else bias.detach().to(acc).contiguous()
+    codes = ops.tap_codes(w) if mul_free else None
+    out = torch.empty_like(xc)
+    launcher = get_launcher(x.device)
+    variant = f"{ops.SUFFIX[x.dtype]}_{'shift' if mul_free else 'mul'}"
+    launcher.launch(f"cpsn_step_{variant}", grid_for(launcher, xc.numel()),
+                    (xc, state.window, w, codes, b, out, charge, xc.numel(), C, S, k,
+                     dilation, state.pos), x.device)
+    state.pos = (state.pos + 1) % R
+    return out
