@@ -1,0 +1,54 @@
+"""``python -m spikingjelly_mulfree.train``: train one neuron, and optionally baselines, on
+one data set, then print the results side by side."""
+from __future__ import annotations
+
+import sys
+
+from . import distributed as dist_utils
+from .config import build_parser, resolve
+from .trainer import fit
+
+
+def summary_table(results: list[dict[str, object]]) -> str:
+    """The final side-by-side summary of several runs.
+
+    Example:
+        >>> print(summary_table([{"neuron": "cpsn", "dataset": "digits", "final_test_acc": 0.97,
+        ...     "best_test_acc": 0.98, "parameters": 10, "epochs_done": 3,
+        ...     "seconds_this_invocation": 1.0}]))  # doctest: +NORMALIZE_WHITESPACE
+        data set  neuron  test acc (final)  test acc (best)  parameters  epochs  seconds
+        digits    cpsn    97.00%            98.00%           10          3       1
+    """
+    def pct(v: object) -> str:
+        return "n/a" if v is None else f"{100 * float(v):.2f}%"
+
+    lines = [f"{'data set':<9} {'neuron':<12} {'test acc (final)':<17} {'test acc (best)':<16} "
+             f"{'parameters':<11} {'epochs':<7} seconds"]
+    for r in results:
+        lines.append(
+            f"{r['dataset']:<9} {r['neuron']:<12} {pct(r['final_test_acc']):<17} "
+            f"{pct(r['best_test_acc']):<16} {r['parameters']:<11,} {r['epochs_done']:<7} "
+            f"{float(r['seconds_this_invocation']):.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    """Parse ``argv``, train every requested neuron, print the summary; returns the results."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configs = resolve(args)
+    except ValueError as err:
+        parser.error(str(err))
+    results = []
+    try:
+        for cfg in configs:
+            results.append(fit(cfg))
+        ctx = dist_utils.setup(configs[0].device)
+        if ctx.is_main:
+            print("\n" + summary_table(results), flush=True)
+            print(f"results: {', '.join(c.out + '/results.json' for c in configs)}",
+                  file=sys.stderr)
+    finally:
+        dist_utils.cleanup()
+    return results

@@ -1,0 +1,138 @@
+"""Every network runs forward and backward on tiny inputs; the neuron factory and its errors."""
+import pytest
+import torch
+from spikingjelly.activation_based import functional as sj_functional
+
+from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree.models import (
+    NEURONS, DigitsNet, DVSLipNet, PixelCIFARNet, SequentialCIFARNet, SHDNet, build_model,
+    count_neurons, count_parameters, make_surrogate, neuron_factory,
+)
+
+
+def _fwd_bwd(net, x, num_classes):
+    net.train()
+    x = x.clone().requires_grad_(True)
+    out = net(x)
+    assert out.shape == (x.shape[1], num_classes)
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    sj_functional.reset_net(net)
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    return out
+
+
+@pytest.mark.parametrize("neuron", NEURONS)
+def test_digits_net_every_neuron(neuron):
+    net = DigitsNet(neuron=neuron, hidden=16, k=2)
+    _fwd_bwd(net, torch.rand(8, 4, 8), 10)
+    has_cpsn = any(isinstance(m, CPSN) for m in net.modules())
+    assert has_cpsn == (neuron == "cpsn")
+    assert net.dilations == ([1, 2] if neuron == "cpsn" else [])
+
+
+@pytest.mark.parametrize("neuron", ["cpsn", "psn", "lif"])
+def test_sequential_cifar_net(neuron):
+    net = SequentialCIFARNet(100, neuron=neuron, k=4, channels=8)
+    _fwd_bwd(net, torch.rand(32, 2, 3, 32), 100)
+
+
+def test_sequential_cifar_net_has_the_papers_neuron_count():
+    net = SequentialCIFARNet(10)
+    assert count_neurons(net, torch.zeros(32, 1, 3, 32)) == 128 * (3 * 32 + 3 * 16) + 256
+    assert [m.k for m in net.modules() if isinstance(m, CPSN)] == [16] * 7
+    assert net.dilations == [1] * 7
+
+
+def test_sequential_cifar_sawtooth_dilations():
+    net = SequentialCIFARNet(10, k=2, dilations="sawtooth", channels=4)
+    assert net.dilations == [1, 2, 3, 4, 5, 6, 7]
+    assert [m.dilation for m in net.modules() if isinstance(m, CPSN)] == net.dilations
+
+
+@pytest.mark.parametrize("neuron", ["cpsn", "sliding_psn", "plif"])
+def test_pixel_cifar_net(neuron):
+    net = PixelCIFARNet(10, neuron=neuron, k=3, T=64, widths=(8, 16))
+    _fwd_bwd(net, torch.rand(64, 2, 3), 10)
+
+
+def test_pixel_cifar_psn_layers_get_pooled_length():
+    net = PixelCIFARNet(10, neuron="psn", T=64, widths=(4, 8))
+    sizes = sorted({m.T for m in net.modules() if type(m).__name__ == "PSN"})
+    assert sizes == [16, 64]
+    _fwd_bwd(net, torch.rand(64, 2, 3), 10)
+
+
+@pytest.mark.parametrize("neuron", ["cpsn", "psn", "lif"])
+def test_shd_net_trains_delays(neuron):
+    net = SHDNet(hidden=8, k=2, max_delay=5, T=20, neuron=neuron)
+    _fwd_bwd(net, torch.rand(12, 3, 140), 20)
+    positions = [m.dcls.P for m in net.delay_layers()]
+    assert len(positions) == 3 and all(p.grad is not None for p in positions)
+
+
+def test_shd_net_delay_groups_schedule_and_clamp():
+    net = SHDNet(hidden=8, max_delay=5, T=20)
+    groups = net.parameter_groups(lr=1e-3, delay_lr=0.05, weight_decay=1e-5)
+    assert [g["lr"] for g in groups] == [1e-3, 0.05]
+    assert sum(p.numel() for g in groups for p in g["params"]) == count_parameters(net)
+    net.epoch_hook(0, 8)
+    sig0 = net.delay_layers()[0].dcls.SIG.abs().max().item()
+    net.epoch_hook(2, 8)
+    assert net.delay_layers()[0].dcls.SIG.abs().max().item() == pytest.approx(0.0)
+    assert sig0 == pytest.approx(2.5 - 0.27)
+    with torch.no_grad():
+        net.delay_layers()[0].dcls.P.fill_(100.0)
+    net.after_optimizer_step()
+    assert net.delay_layers()[0].dcls.P.max().item() == 2
+
+
+def test_shd_delay_is_causal():
+    from spikingjelly_mulfree.models import DelayedLinear
+
+    layer = DelayedLinear(3, 2, max_delay=5)
+    x = torch.zeros(10, 1, 3)
+    x[6] = 1.0
+    y = layer(x)
+    assert y[:6].abs().max() == 0 and y[6:].abs().max() > 0
+
+
+@pytest.mark.parametrize("neuron", ["cpsn", "lif"])
+def test_dvs_lip_net(neuron):
+    net = DVSLipNet(7, neuron=neuron, k=2, T=4, widths=(4, 4, 8, 8, 8))
+    _fwd_bwd(net, torch.rand(4, 2, 2, 24, 24), 7)
+    if neuron == "cpsn":
+        assert len(net.dilations) == 17
+
+
+def test_build_model_uses_network_defaults():
+    net = build_model("scifar10", 10, neuron="cpsn", k=None, channels=8)
+    assert isinstance(net, SequentialCIFARNet)
+    assert {m.k for m in net.modules() if isinstance(m, CPSN)} == {16}
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        build_model("mnist", 10)
+
+
+def test_neuron_factory_errors_and_fresh_surrogates():
+    with pytest.raises(ValueError, match="neuron: expected one of"):
+        neuron_factory("izhikevich")
+    with pytest.raises(ValueError, match="T: neuron='psn' needs"):
+        neuron_factory("psn")
+    with pytest.raises(ValueError, match="only apply to neuron='cpsn'"):
+        neuron_factory("lif", mul_free=False)
+    with pytest.raises(ValueError, match="surrogate: expected one of"):
+        make_surrogate("relu")
+    make = neuron_factory("cpsn", k=2)
+    a, b = make(4), make(4)
+    assert a.surrogate_function is not b.surrogate_function
+
+
+def test_bad_dilations_and_inputs_are_named():
+    with pytest.raises(ValueError, match="dilations: expected None, 'sawtooth'"):
+        DigitsNet(dilations="log")
+    with pytest.raises(ValueError, match="dilations: expected 2 values"):
+        DigitsNet(dilations=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"x: expected \[T, N, 3, 32\]"):
+        SequentialCIFARNet(10, channels=4)(torch.rand(32, 3, 32))
