@@ -59,7 +59,11 @@ class LayerOps:
 
 @dataclass
 class EnergyReport:
-    """Counts and energy of one forward pass; per-sample figures divide by ``batch_size``.
+    """Counts and energy of one forward pass.
+
+    Layer counts (:class:`LayerOps`) and :meth:`total` are for the whole batch unless asked
+    ``per_sample``; :meth:`energy_uj` is per sample unless asked otherwise; :meth:`to_markdown`
+    shows everything per sample.
 
     Example:
         >>> import torch
@@ -77,16 +81,21 @@ class EnergyReport:
     costs: EnergyCosts = field(default_factory=EnergyCosts)
     uncounted: list[str] = field(default_factory=list)
 
-    def total(self, op: str, kind: str | None = None) -> int:
-        """Sum of ``op`` (one of ``mul add shift mac ac``) over the batch, optionally one kind."""
+    def total(self, op: str, kind: str | None = None, per_sample: bool = False) -> float:
+        """Sum of ``op`` (one of ``mul add shift mac ac``) over the layers of ``kind``
+        (``'neuron'``, ``'synapse'`` or ``None`` for all): the whole batch as an ``int``, or
+        divided by ``batch_size`` with ``per_sample=True``."""
         if op not in OPS:
             raise ValueError(f"op: expected one of {OPS}, got {op!r}")
-        return sum(getattr(r, op) for r in self.layers if kind in (None, r.kind))
+        n = sum(getattr(r, op) for r in self.layers if kind in (None, r.kind))
+        return n / self.batch_size if per_sample else n
 
-    def energy_uj(self, kind: str | None = None) -> float:
-        """Energy per sample in microjoules: ``'neuron'``, ``'synapse'`` or ``None`` (all)."""
+    def energy_uj(self, kind: str | None = None, per_sample: bool = True) -> float:
+        """Energy in microjoules of the layers of ``kind`` (``'neuron'``, ``'synapse'`` or
+        ``None`` for all): per sample by default (as the paper reports it), or the whole batch
+        with ``per_sample=False``."""
         pj = sum(r.energy_pj(self.costs) for r in self.layers if kind in (None, r.kind))
-        return pj / self.batch_size / 1e6
+        return pj / 1e6 / (self.batch_size if per_sample else 1)
 
     @property
     def neurons(self) -> int:

@@ -42,6 +42,8 @@ def test_rows_totals_and_energy_per_sample():
     assert rep.energy_uj("neuron") == pytest.approx(neuron_pj / 1e6)
     assert rep.energy_uj() == pytest.approx(rep.energy_uj("neuron") + rep.energy_uj("synapse"))
     assert rep.total("mac") == conv.mac
+    assert rep.total("shift", "neuron", per_sample=True) == per.shift * 32
+    assert rep.energy_uj(per_sample=False) == pytest.approx(rep.energy_uj() * N)
     with pytest.raises(ValueError, match="op: expected one of"):
         rep.total("flop")
 
