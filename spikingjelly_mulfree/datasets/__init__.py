@@ -5,11 +5,12 @@
 ``(x [T, N, *features], labels [N] int64)``; :data:`DATASETS` holds each data set's metadata
 (classes, feature shape, default ``T``, label smoothing, batch-level MixUp/CutMix).
 """
+from .base import TimeFirstDataset
 from .collate import pad_time_first, stack_time_first
 from .errors import CorruptDatasetError, DatasetNotFoundError
 from .registry import DATASETS, DatasetInfo, build_dataset
 
 __all__ = [
-    "DATASETS", "DatasetInfo", "build_dataset", "pad_time_first", "stack_time_first",
-    "DatasetNotFoundError", "CorruptDatasetError",
+    "DATASETS", "DatasetInfo", "TimeFirstDataset", "build_dataset", "pad_time_first",
+    "stack_time_first", "DatasetNotFoundError", "CorruptDatasetError",
 ]
