@@ -10,10 +10,11 @@ Preprocessing: events (``t`` in microseconds from the recording start, ``x`` the
 ``x [T, 140]`` float32 counts with ``T`` up to the last event (about 100-140 steps); the
 ``collate_fn`` zero-pads a batch to its longest sample. ``T=`` fixes the length (crop/pad).
 
-Training augmentations (``augment=True``), in this order, on the raw 700-channel events:
-Tonic ``DropEvent(p=0.05)``; a dropped time chunk (probability 0.3, at most 2 % of the
-duration, Tonic ``DropEventByTime``); channel jitter with variance 0.55; Tonic
-``UniformNoise(n=35)``. See :mod:`.event_augment`.
+Training augmentations (``augment=True``), in this order, on the raw 700-channel events, with
+the recipe's numbers read as the event-SSM reference implementation uses them: Tonic
+``DropEvent(p=0.05)``; one dropped run of consecutive events (probability 0.3, at most 2 % of
+the events); channel jitter (normal scale 0.55, truncated); Tonic ``UniformNoise`` adding a
+uniformly drawn number in ``[0, 35)`` of noise events. See :mod:`.event_augment`.
 """
 from __future__ import annotations
 
@@ -129,8 +130,8 @@ class SHDFrames(TimeFirstDataset):
         self.transform = Chain([
             tonic_transforms.DropEvent(p=0.05),
             RandomDropChunk(p=0.3, max_ratio=0.02),
-            ChannelJitter(channels=SENSOR_CHANNELS, var=0.55),
-            tonic_transforms.UniformNoise(sensor_size=sensor, n=35),
+            ChannelJitter(channels=SENSOR_CHANNELS, scale=0.55),
+            tonic_transforms.UniformNoise(sensor_size=sensor, n=(0, 35)),
         ]) if self.augment else None
 
     def __len__(self) -> int:
