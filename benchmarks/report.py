@@ -71,10 +71,10 @@ FULL = Config(
     time_budget_s=2.0,
 )
 QUICK = Config(
-    T_values=(2, 4, 8),
+    T_values=(2, 8),
     T_shape=(2, 4, 2),
     T_k=2,
-    k_values=(1, 2, 4),
+    k_values=(1, 4),
     k_T=8,
     k_shape=(2, 4, 2),
     step_T=4,
@@ -136,7 +136,7 @@ def measure(layer: torch.nn.Module, x: torch.Tensor, budget_s: float) -> tuple[f
         return layer(inp)
 
     probe = time_fwd_bwd(run, x, repeats=1, warmup=1)
-    repeats = max(3, min(15, int(budget_s / max(probe, 1e-6))))
+    repeats = max(1 if budget_s < 0.1 else 3, min(15, int(budget_s / max(probe, 1e-6))))
     seconds = time_fwd_bwd(run, x, repeats=repeats, warmup=0)
     x.grad = None
     memory = peak_cuda_bytes(run, x) if x.is_cuda else saved_bytes(run, x)

@@ -62,7 +62,7 @@ def accuracy(x: torch.Tensor, y: torch.Tensor) -> float:
     return (pred == y).float().mean().item()
 
 
-for epoch in range(4):
+for epoch in range(3):
     order = torch.randperm(x_train.shape[1])
     for start in range(0, len(order), 100):
         idx = order[start:start + 100]

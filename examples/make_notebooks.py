@@ -6,6 +6,7 @@ root::
 
     python examples/make_notebooks.py            # rebuild and execute every notebook
     python examples/make_notebooks.py --no-run   # rebuild without executing
+    python examples/make_notebooks.py 01 03      # only the notebooks whose names start so
 """
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def build(source: Path, execute: bool = True, timeout: int = 300) -> nbformat.No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-run", action="store_true", help="do not execute the notebooks")
+    parser.add_argument("names", nargs="*", help="name prefixes to rebuild (default: all)")
     args = parser.parse_args()
     for source in sources():
+        if args.names and not any(source.name.startswith(n) for n in args.names):
+            continue
         nb = build(source, execute=not args.no_run)
         target = source.with_suffix(".ipynb")
         nbformat.write(nb, target)
