@@ -1,0 +1,179 @@
+"""Every kernel (through the host build) against the torch reference, over stacked
+parametrizations: dtype x k x dilation x T (1, shorter than the receptive field, longer) x
+odd C x trailing dims, contiguous or not."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spikingjelly_mulfree.kernels import launch_counts, ops
+
+from _kernel_cases import (
+    ACC_TOL, DTYPES, OUT_TOL, acc_of, assert_close, assert_spikes, make_input, reference_charge,
+    reference_grads,
+)
+
+SHAPES = [(2, 3, 1), (3, 5, 6)]  # (N, C odd, S)
+
+
+def pow2_weight(C, k):
+    """Signed powers of two with some zeros."""
+    e = torch.randint(-4, 2, (C, k)).float()
+    w = torch.where(torch.rand(C, k) < 0.5, -1.0, 1.0) * torch.pow(2.0, e)
+    return torch.where(torch.rand(C, k) < 0.15, torch.zeros_like(w), w)
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("NCS", SHAPES)
+@pytest.mark.parametrize("T", [1, 4, 13])
+@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward(host, dtype, k, d, T, NCS, contiguous):
+    x = make_input(T, *NCS, dtype, contiguous)
+    C = NCS[1]
+    w, b = torch.randn(C, k), torch.randn(C)
+    h_ref = reference_charge(x, w, b, d)
+    before = launch_counts.copy()
+    h = ops.charge(x, w, b, d)
+    assert h.dtype == acc_of(dtype)
+    assert_close(h, h_ref, ACC_TOL[dtype])
+    assert_spikes(ops.charge_fire(x, w, b, d), h_ref, dtype)
+    suffix = ops.SUFFIX[dtype]
+    assert launch_counts[f"cpsn_forward_{suffix}_mul"] == before[f"cpsn_forward_{suffix}_mul"] + 2
+
+
+@pytest.mark.parametrize("T", [1, 6, 17])
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("k", [1, 3, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_shift_equals_multiply(host, dtype, k, d, T):
+    """Exponent-add taps give the same charge as multiplied taps (2**e products are exact)."""
+    x = make_input(T, 2, 5, 3, dtype)
+    w, b = pow2_weight(5, k), torch.randn(5)
+    h_mul = ops.charge(x, w, b, d, mul_free=False)
+    h_shift = ops.charge(x, w, b, d, mul_free=True)
+    assert torch.equal(h_mul, h_shift)
+    assert torch.equal(ops.charge_fire(x, w, b, d, True), ops.charge_fire(x, w, b, d, False))
+
+
+def test_shift_edge_values(host):
+    """Zeros, subnormals, overflow and infinities go through the slow path correctly."""
+    tiny = torch.finfo(torch.float32).tiny
+    vals = torch.tensor([0.0, -0.0, tiny, tiny / 8, -3e38, 3e38, float("inf"), 1.5, -2.25])
+    x = vals.view(-1, 1, 1, 1).expand(-1, 1, 3, 1).contiguous()
+    w = torch.tensor([[0.25], [-8.0], [2.0 ** -20]])
+    h_shift = ops.charge(x, w, None, 1, mul_free=True)
+    h_mul = ops.charge(x, w, None, 1, mul_free=False)
+    assert torch.equal(h_shift, h_mul)
+
+
+SURROGATES = {
+    ops.ATAN: lambda h, a: (a / 2) / (1 + (math.pi / 2 * a * h) ** 2),
+    ops.SIGMOID: lambda h, a: a * torch.sigmoid(a * h) * (1 - torch.sigmoid(a * h)),
+    ops.RATIONAL: lambda h, a: 1 / (1 + a * h * h),
+}
+
+
+@pytest.mark.parametrize("mode,mul_free", [(ops.ATAN, False), (ops.ATAN, True),
+                                            (ops.SIGMOID, True), (ops.RATIONAL, False)])
+@pytest.mark.parametrize("NCS", SHAPES)
+@pytest.mark.parametrize("T", [1, 4, 13])
+@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_fused_surrogate(host, dtype, k, d, T, NCS, mul_free, mode):
+    x = make_input(T, *NCS, dtype)
+    C = NCS[1]
+    w = pow2_weight(C, k) if mul_free else torch.randn(C, k)
+    b = torch.randn(C)
+    gs = torch.randn(x.shape).to(dtype)
+    alpha = 2.5
+    fn = SURROGATES[mode]
+    expected = reference_grads(x, w, b, d, lambda h: gs.to(h.dtype) * fn(h, alpha))
+    dx, dw, db = ops.backward(x, w, b, d, mode, grad_s=gs, alpha=alpha, mul_free=mul_free)
+    assert dx.dtype == dtype and dw.dtype == db.dtype == acc_of(dtype)
+    assert_close(dx, expected[0], OUT_TOL[dtype])
+    assert_close(dw, expected[1], ACC_TOL[dtype])
+    assert_close(db, expected[2], ACC_TOL[dtype])
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("T", [1, 5, 16])
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("k", [1, 3, 6])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_given_grad(host, dtype, k, d, T, contiguous):
+    x = make_input(T, 3, 5, 2, dtype, contiguous)
+    w, b = torch.randn(5, k), torch.randn(5)
+    g = torch.randn(x.shape, dtype=acc_of(dtype))
+    expected = reference_grads(x, w, b, d, lambda h: g)
+    dx, dw, db = ops.backward(x, w, b, d, ops.GIVEN, grad_h=g)
+    assert_close(dx, expected[0], OUT_TOL[dtype])
+    assert_close(dw, expected[1], ACC_TOL[dtype])
+    assert_close(db, expected[2], ACC_TOL[dtype])
+
+
+@pytest.mark.parametrize("NCS", SHAPES)
+@pytest.mark.parametrize("T", [1, 4, 13])
+@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_moments_and_backward(host, dtype, k, d, T, NCS):
+    x = make_input(T, *NCS, dtype) + 3.0  # an offset: the shifted sums must cope
+    x = x.to(dtype)
+    C = NCS[1]
+    acc = acc_of(dtype)
+    xr = x.to(acc).requires_grad_()
+    wr = torch.randn(C, k, dtype=acc, requires_grad=True)
+    h0 = reference_charge(xr, wr, None, d)
+    var, mean = torch.var_mean(h0, dim=(0, 1, 3), unbiased=False)
+    m, v = ops.moments(x, wr.detach(), d)
+    assert_close(m, mean.detach(), ACC_TOL[dtype])
+    tol = (ACC_TOL[dtype][0] * 10, ACC_TOL[dtype][1] * 10)
+    assert_close(v, var.detach(), tol)
+    gm, gv = torch.randn(C, dtype=acc), torch.randn(C, dtype=acc)
+    ((mean * gm).sum() + (var * gv).sum()).backward()
+    dx, dw = ops.moments_backward(x, wr.detach(), d, m, gm, gv)
+    assert_close(dx, xr.grad, OUT_TOL[dtype])
+    assert_close(dw, wr.grad, tol)
+
+
+@pytest.mark.parametrize("target", [1, 2, 1000])
+def test_batch_chunks_reduce_deterministically(host, monkeypatch, target):
+    """However the batch is split across grid rows, the two-stage reductions agree, and a
+    repeated call is bit-identical (no order-dependent atomics)."""
+    x = make_input(9, 7, 3, 5, torch.float32)
+    w, b = torch.randn(3, 4), torch.randn(3)
+    g = torch.randn(x.shape)
+    expected = reference_grads(x, w, b, 2, lambda h: g)
+    monkeypatch.setitem(ops._TARGET_THREADS, "host", target)
+    first = ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g)
+    second = ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g)
+    for a, e, again in zip(first, expected, second):
+        assert_close(a, e, (1e-5, 1e-5))
+        assert torch.equal(a, again)
+    m1, v1 = ops.moments(x, w, 2)
+    h0 = reference_charge(x, w, None, 2)
+    assert_close(m1, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
+    assert_close(v1, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
+
+
+def test_tap_codes_roundtrip():
+    w = pow2_weight(4, 6)
+    codes = ops.tap_codes(w)
+    e = (codes >> 1) - 512
+    sign = torch.where((codes & 1) == 1, -1.0, 1.0)
+    decoded = torch.where(codes == 0, torch.zeros_like(w), sign * torch.pow(2.0, e.float()))
+    assert torch.equal(decoded, w)
+
+
+def test_input_errors(host):
+    with pytest.raises(TypeError, match="x: expected float16"):
+        ops.charge(torch.zeros(2, 1, 1, 1, dtype=torch.int32), torch.ones(1, 1), None, 1)
+    with pytest.raises(ValueError, match=r"weight: expected \[C=3, k\]"):
+        ops.charge(torch.zeros(2, 1, 3, 1), torch.ones(2, 1), None, 1)
+    with pytest.raises(ValueError, match=r"x: expected \[T, N, C, S\]"):
+        ops.charge(torch.zeros(2, 3), torch.ones(3, 1), None, 1)
