@@ -20,10 +20,12 @@ from spikingjelly.activation_based.neuron import PSN, MaskedPSN, SlidingPSN
 from spikingjelly.activation_based.op_counter import ModuleCounter
 from torch import nn
 
+from ..integer.module import IntegerCPSN
 from ..neuron.cpsn import CPSN
 from .costs import NeuronOps, masked_psn_ops, psn_ops, sliding_ops, streaming_step_ops
 
-NEURON_TYPES: tuple[type[nn.Module], ...] = (CPSN, PSN, MaskedPSN, SlidingPSN)
+NEURON_TYPES: tuple[type[nn.Module], ...] = (CPSN, IntegerCPSN, PSN, MaskedPSN, SlidingPSN)
+_SHIFT_NEURONS = (CPSN, IntegerCPSN)
 METRICS = ("mul", "add", "shift")
 
 
@@ -44,7 +46,9 @@ def neuron_layer_ops(module: nn.Module, x: torch.Tensor) -> NeuronOps:
     """Inference ops of one forward of a neuron layer on input ``x``.
 
     Args:
-        module: a :class:`~spikingjelly_mulfree.CPSN`, or SpikingJelly's ``PSN``,
+        module: a :class:`~spikingjelly_mulfree.CPSN` (its integer export
+            :class:`~spikingjelly_mulfree.integer.IntegerCPSN` counts the same: shifts, adds
+            and a threshold compare per step), or SpikingJelly's ``PSN``,
             ``MaskedPSN`` or ``SlidingPSN``. Read *after* the forward for streaming layers
             (their step index lives in their state).
         x: ``[T, N, ...]`` in multi-step mode, ``[N, ...]`` in single-step mode.
@@ -65,8 +69,9 @@ def neuron_layer_ops(module: nn.Module, x: torch.Tensor) -> NeuronOps:
         )
     if _multi_step(module):
         T, neurons = int(x.shape[0]), int(x[0].numel())
-        if isinstance(module, CPSN):
-            per = sliding_ops(T, module.k, module.dilation, mul_free=module.mul_free)
+        if isinstance(module, _SHIFT_NEURONS):
+            per = sliding_ops(T, module.k, module.dilation,
+                              mul_free=getattr(module, "mul_free", True))
         elif isinstance(module, PSN):
             per = psn_ops(T)
         elif isinstance(module, MaskedPSN):
@@ -75,8 +80,8 @@ def neuron_layer_ops(module: nn.Module, x: torch.Tensor) -> NeuronOps:
             per = sliding_ops(T, module.k)
         return per.scale(neurons)
     neurons = int(x.numel())
-    if isinstance(module, CPSN):
-        return streaming_step_ops(module.k, module.mul_free).scale(neurons)
+    if isinstance(module, _SHIFT_NEURONS):
+        return streaming_step_ops(module.k, getattr(module, "mul_free", True)).scale(neurons)
     if isinstance(module, MaskedPSN):
         taps = min(int(module.time_step), module.k)
     else:

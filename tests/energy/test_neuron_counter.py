@@ -73,6 +73,17 @@ def test_counts_do_not_depend_on_what_the_forward_computes(monkeypatch):
     assert ref["Global"]["shift"] == tap_count(7, 4) * 6
 
 
+def test_integer_export_counts_like_cpsn():
+    from spikingjelly_mulfree.integer import quantize_input, to_integer
+
+    sn = CPSN(4, k=3, dilation=2, threshold=0.5).eval()
+    isn = to_integer(sn, frac_bits=6, dtype=torch.int16)
+    x = torch.rand(9, 2, 4)
+    ref = count(nn.Sequential(sn), x)
+    assert count(nn.Sequential(isn), quantize_input(x, 6, torch.int16)) == ref
+    assert ref["Global"]["shift"] == tap_count(9, 3, 2) * 8 and ref["Global"]["mul"] == 0
+
+
 def test_scopes_follow_the_module_tree():
     net = nn.Sequential(nn.Sequential(CPSN(2, k=2)), CPSN(2, k=2)).eval()
     counts = count(net, torch.randn(4, 1, 2))
