@@ -13,7 +13,10 @@ from ..functional.step import push_window
 from ..neuron import checks
 from .charge import integer_charge, integer_step_charge
 from .fixed_point import check_input_dtype
+from .kernel import kernel_fire
 from .plan import IntegerPlan, make_plan
+
+BACKENDS = ("torch", "kernel")
 
 
 class IntegerCPSN(base.MemoryModule):
@@ -28,6 +31,9 @@ class IntegerCPSN(base.MemoryModule):
             last ``(k-1)d + 1`` integer inputs as state, cleared by
             ``spikingjelly.activation_based.functional.reset_net``).
         spike_dtype: dtype of the returned spikes (0/1); ``None`` means the input dtype.
+        backend: ``'torch'`` (torch integer ops, any device) or ``'kernel'`` (one fused kernel of
+            ``cupy_kernels/integer_charge.cu``: CuPy on CUDA, the host build on CPU; raises if it
+            cannot run). Both give identical results.
 
     Shapes:
         like :class:`~spikingjelly_mulfree.CPSN`: spikes have the input's shape.
@@ -50,8 +56,12 @@ class IntegerCPSN(base.MemoryModule):
         dtype: torch.dtype,
         step_mode: str = "m",
         spike_dtype: torch.dtype | None = None,
+        backend: str = "torch",
     ):
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
         self.dilation = checks.positive_int("dilation", dilation)
         self.frac_bits = int(frac_bits)
         self.in_dtype = check_input_dtype(dtype)
@@ -75,7 +85,7 @@ class IntegerCPSN(base.MemoryModule):
         return (
             f"channels={self.channels}, k={self.k}, dilation={self.dilation}, "
             f"frac_bits={self.frac_bits}, dtype={self.in_dtype}, accumulator={self.accumulator}, "
-            f"bound={self.bound}, step_mode={self.step_mode}"
+            f"bound={self.bound}, step_mode={self.step_mode}, backend={self.backend!r}"
         )
 
     def _check(self, q: object, step_mode: str) -> None:
@@ -99,21 +109,32 @@ class IntegerCPSN(base.MemoryModule):
         view = (1,) * (h.dim() - 2) + (-1, 1)
         return (h >= self.threshold.view(view)).to(self.spike_dtype or dtype)
 
-    def _charge_flat(self, q_seq: torch.Tensor) -> torch.Tensor:
-        self._check(q_seq, "m")
-        shape = q_seq.shape
-        q = q_seq.reshape(shape[0], shape[1], shape[2], -1)
-        return integer_charge(q, self.shift, self.sign, self.dilation, self.accumulator)
+    def _run(self, q: torch.Tensor, first_step: int, want_charge: bool):
+        """``(spikes or None, H_int or None)`` of steps ``first_step..`` of ``q`` [T, N, C, S]."""
+        if self.backend == "kernel":
+            spikes, h = kernel_fire(q, self.shift, self.sign, self.threshold, self.dilation,
+                                    self.accumulator, first_step, want_charge)
+            return spikes.to(self.spike_dtype or q.dtype), h
+        if first_step == 0:
+            h = integer_charge(q, self.shift, self.sign, self.dilation, self.accumulator)
+        else:
+            h = integer_step_charge(q, self.shift, self.sign, self.dilation,
+                                    self.accumulator).unsqueeze(0)
+        return (None if want_charge else self._fire(h, q.dtype)), h
 
     def charge(self, q_seq: torch.Tensor) -> torch.Tensor:
         """Integer charge ``H_int`` of a sequence ``[T, N, C, *]`` (same shape, accumulator
         dtype); the real charge is ``2**(min_exp[c] - frac_bits) * H_int + bias[c]``."""
-        return self._charge_flat(q_seq).reshape(q_seq.shape)
+        self._check(q_seq, "m")
+        s = q_seq.shape
+        return self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, True)[1].reshape(s)
 
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         q_seq = inputs[0]
-        spikes = self._fire(self._charge_flat(q_seq), q_seq.dtype)
-        return (spikes.reshape(q_seq.shape),), states
+        self._check(q_seq, "m")
+        s = q_seq.shape
+        spikes, _ = self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, False)
+        return (spikes.reshape(s),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         q = inputs[0]
@@ -126,8 +147,8 @@ class IntegerCPSN(base.MemoryModule):
             )
         window = push_window(window, q, self.receptive_field)
         flat = window.reshape(window.shape[0], q.shape[0], q.shape[1], -1)
-        h = integer_step_charge(flat, self.shift, self.sign, self.dilation, self.accumulator)
-        return (self._fire(h, q.dtype).reshape(q.shape),), (window,)
+        spikes, _ = self._run(flat, flat.shape[0] - 1, False)
+        return (spikes.reshape(q.shape),), (window,)
 
 
 def to_integer(
@@ -137,6 +158,7 @@ def to_integer(
     accumulator: str | torch.dtype = "auto",
     step_mode: str | None = None,
     spike_dtype: torch.dtype | None = None,
+    backend: str = "torch",
 ) -> IntegerCPSN:
     """Integer-input copy of a ``mul_free=True`` CPSN's eval-mode neuron.
 
@@ -153,6 +175,7 @@ def to_integer(
             naming the worst-case bound if it cannot be held.
         step_mode: ``'m'`` or ``'s'``; ``None`` copies ``cpsn.step_mode``.
         spike_dtype: dtype of the spikes; ``None`` returns the input dtype.
+        backend: ``'torch'`` or ``'kernel'`` (see :class:`IntegerCPSN`).
 
     Returns:
         An :class:`IntegerCPSN` on the device of ``cpsn``'s weights.
@@ -175,6 +198,6 @@ def to_integer(
     module = IntegerCPSN(
         plan, cpsn.dilation, frac_bits, dtype,
         step_mode=cpsn.step_mode if step_mode is None else step_mode,
-        spike_dtype=spike_dtype,
+        spike_dtype=spike_dtype, backend=backend,
     )
     return module.to(weight.device)

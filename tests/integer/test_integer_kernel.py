@@ -1,0 +1,100 @@
+"""The integer kernel (cupy_kernels/integer_charge.cu) through the host build and, with a GPU,
+through CuPy: identical charge and spikes to the torch integer path and to the float64 oracle."""
+from __future__ import annotations
+
+import pytest
+import torch
+from _integer_cases import float64_spikes, full_range_input, pow2_kernel, tie_biases
+from spikingjelly.activation_based import functional as sj_functional
+
+from spikingjelly_mulfree.integer import IntegerCPSN, make_plan
+from spikingjelly_mulfree.integer.kernel import kernel_name
+from spikingjelly_mulfree.kernels import launch_counts
+from spikingjelly_mulfree.kernels.host import compiler
+
+needs_compiler = pytest.mark.skipif(compiler() is None, reason="no host C++ compiler")
+
+# dtype, k, dilation, T, frac_bits, (exp_lo, exp_hi), trailing dims, accumulator
+CASES = [
+    (torch.int8, 3, 2, 9, 7, (-24, 8), (2, 3), torch.int64),
+    (torch.int8, 16, 1, 20, 5, (-6, 0), (1,), torch.int32),
+    (torch.int16, 1, 1, 3, 10, (0, 0), (3,), torch.int32),
+    (torch.int16, 4, 3, 11, 12, (-17, 0), (2,), torch.int64),
+    (torch.int32, 2, 1, 5, 16, (-3, 3), (), torch.int64),
+    (torch.int32, 3, 2, 8, 20, (-8, 0), (2,), torch.int64),
+    (torch.int32, 2, 1, 6, 2, (0, 0), (33,), torch.int64),
+]
+
+
+def _modules(case, seed, step_mode="m"):
+    dtype, k, d, T, f, (lo, hi), trailing, acc = case
+    gen = torch.Generator().manual_seed(seed)
+    weight = pow2_kernel(5, k, lo, hi, gen)
+    q = full_range_input((T, 3, 5, *trailing), dtype, gen)
+    bias = tie_biases(weight, q, f, d, gen)
+    plan = make_plan(weight, bias, f, dtype, accumulator=acc)
+    build = [IntegerCPSN(plan, d, f, dtype, step_mode=step_mode, backend=b)
+             for b in ("torch", "kernel")]
+    return q, weight, bias, build
+
+
+@needs_compiler
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-k{c[1]}-d{c[2]}-{c[7]}")
+def test_host_kernel_equals_torch_path_and_oracle(case):
+    for seed in range(2):
+        q, weight, bias, (ref, fast) = _modules(case, seed)
+        name = kernel_name(case[0], case[7])
+        before = launch_counts[name]
+        assert torch.equal(fast.charge(q), ref.charge(q))
+        spikes = fast(q)
+        assert launch_counts[name] == before + 2
+        assert spikes.dtype == case[0] and torch.equal(spikes, ref(q))
+        oracle, _ = float64_spikes(q, weight, bias, case[4], case[2])
+        assert torch.equal(spikes.bool(), oracle)
+
+
+@needs_compiler
+def test_host_kernel_single_step_window():
+    q, _, _, (ref, fast) = _modules(CASES[3], 0, step_mode="s")
+    name = kernel_name(CASES[3][0], CASES[3][7])
+    before = launch_counts[name]
+    for _ in range(2):
+        got = torch.stack([fast(q[t]) for t in range(q.shape[0])])
+        want = torch.stack([ref(q[t]) for t in range(q.shape[0])])
+        assert torch.equal(got, want)
+        sj_functional.reset_net(fast)
+        sj_functional.reset_net(ref)
+        assert fast.x_window is None
+    assert launch_counts[name] == before + 2 * q.shape[0]
+
+
+@needs_compiler
+def test_kernel_backend_non_contiguous_and_spike_dtype():
+    gen = torch.Generator().manual_seed(7)
+    weight = pow2_kernel(4, 3, -4, 2, gen)
+    q = full_range_input((6, 8, 4), torch.int16, gen).transpose(0, 1)
+    bias = tie_biases(weight, q.contiguous(), 6, 1, gen)
+    plan = make_plan(weight, bias, 6, torch.int16)
+    fast = IntegerCPSN(plan, 1, 6, torch.int16, backend="kernel", spike_dtype=torch.float32)
+    oracle, _ = float64_spikes(q.contiguous(), weight, bias, 6, 1)
+    out = fast(q)
+    assert out.dtype == torch.float32 and torch.equal(out.bool(), oracle)
+
+
+def test_unknown_backend_is_refused():
+    plan = make_plan(torch.ones(2, 1), torch.zeros(2), 0, torch.int8)
+    with pytest.raises(ValueError, match="backend"):
+        IntegerCPSN(plan, 1, 0, torch.int8, backend="cupy")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-k{c[1]}-d{c[2]}-{c[7]}")
+def test_cuda_kernel_equals_torch_path(case):
+    q, weight, bias, (ref, fast) = _modules(case, 0)
+    fast = fast.cuda()
+    name = kernel_name(case[0], case[7])
+    before = launch_counts[name]
+    spikes = fast(q.cuda())
+    assert launch_counts[name] == before + 1
+    assert torch.equal(spikes.cpu(), ref(q))
+    assert torch.equal(fast.charge(q.cuda()).cpu(), ref.charge(q))
