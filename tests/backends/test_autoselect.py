@@ -38,9 +38,21 @@ class Fake:
         return self._torch.conv_moments(x, weight, dilation)
 
 
+def real_registry(test):
+    """Let ``test`` see every registered backend (the others see only 'torch' and their fakes)."""
+    test.real_registry = True
+    return test
+
+
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
+def _fresh(monkeypatch, request):
+    """A clean cache and no forcing; unless a test is decorated with :func:`real_registry`, only
+    'torch' and the fakes a test adds are candidates, so outcomes do not depend on the machine."""
     monkeypatch.delenv(ENV_VAR, raising=False)
+    if not getattr(request.function, "real_registry", False):
+        for name in list(backends._REGISTRY):
+            if name not in ("torch", "auto"):
+                monkeypatch.delitem(backends._REGISTRY, name)
     autoselect.clear_autoselect_cache()
     yield
     autoselect.clear_autoselect_cache()
@@ -167,3 +179,15 @@ def test_timing_leaves_parameter_gradients_untouched(monkeypatch):
 def test_invalid_m():
     with pytest.raises(ValueError, match="m: expected"):
         AutoBackend(m=0)
+
+
+@real_registry
+def test_with_every_registered_backend_auto_matches_torch():
+    x = torch.randn(9, 3, 4, 5)
+    auto, ref = _layer("auto", "bn"), _layer("torch", "bn")
+    (s_a, gx_a, gw_a), (s_t, gx_t, gw_t) = _fwd_bwd(auto, x), _fwd_bwd(ref, x)
+    choice = backends.autoselect_report().choices[0]
+    assert choice.chosen in backends.backend_names()
+    assert (s_a != s_t).float().mean() <= 1e-3
+    torch.testing.assert_close(gx_a, gx_t, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gw_a, gw_t, rtol=1e-4, atol=1e-4)
