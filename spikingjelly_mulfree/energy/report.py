@@ -251,5 +251,9 @@ def count_energy(
         if n_mac or n_ac or module in dense:
             layers.append(LayerOps(name or root, type(module).__name__, "synapse",
                                    mac=int(n_mac), ac=int(n_ac), dense=dense.get(module)))
+    rest_mac = mac.get_total() - sum(r.mac for r in layers)
+    rest_ac = synop.get_total() - sum(r.ac for r in layers)
+    if rest_mac or rest_ac:  # ops a container module ran itself (not inside a leaf)
+        layers.append(LayerOps("(other ops)", root, "synapse", mac=rest_mac, ac=rest_ac))
     return EnergyReport(layers, batch_size, costs, uncounted)
 

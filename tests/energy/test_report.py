@@ -77,3 +77,18 @@ def test_markdown_and_dict():
 def test_batch_size_is_checked():
     with pytest.raises(ValueError, match="batch_size"):
         count_energy(small_net(), torch.rand(4, 1, 2, 8), batch_size=0)
+
+
+def test_ops_outside_leaf_modules_are_kept():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3))
+            self.sn = CPSN(4, k=2)
+
+        def forward(self, x):
+            return self.sn(x @ self.w.t())
+
+    rep = count_energy(Net(), torch.randn(5, 2, 3))
+    assert rep.layers[-1].name == "(other ops)" and rep.layers[-1].mac == 5 * 2 * 3 * 4
+    assert rep.total("mac") == 5 * 2 * 3 * 4
