@@ -103,3 +103,14 @@ def test_extra_rules_and_type_errors():
     assert counter.get_counts()["Global"]["mul"] == 9
     with pytest.raises(TypeError, match="module: expected one of"):
         neuron_layer_ops(nn.ReLU(), torch.zeros(2))
+
+
+@pytest.mark.gpu
+def test_every_backend_on_cuda_counts_like_the_cpu_reference():
+    from spikingjelly_mulfree import backends
+
+    x = torch.randn(12, 2, 8, 3)
+    ref = count(nn.Sequential(CPSN(8, k=5, dilation=2)).eval(), x)
+    for name in backends.backend_names():
+        net = nn.Sequential(CPSN(8, k=5, dilation=2, backend=name)).eval().cuda()
+        assert count(net, x.cuda()) == ref, name
