@@ -37,6 +37,7 @@ autodoc_typehints = "description"
 autodoc_default_options = {"show-inheritance": False}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+napoleon_use_ivar = True
 
 autodoc_inherit_docstrings = False
 
