@@ -31,9 +31,9 @@ Products per neuron:
   mask keeps ``min(t+1, k)`` entries of row ``t``, i.e. ``P(T, k, 1)``; with ``lambda < 1``
   (its training warm-up) every entry of the mask is non-zero and ``P = T^2``.
 
-Streaming (``step_mode='s'``) CPSN and sliding PSN run their whole window every step, so a
-step costs ``k`` products however many steps came before; masked PSN keeps the step index and
-costs ``min(t+1, k)``.
+Streaming (``step_mode='s'``): CPSN runs its whole zero-initialised window every step, so a
+step costs ``k`` products however many steps came before; SpikingJelly's sliding and masked
+PSN keep a growing queue (or the step index) and cost ``min(t+1, k)`` at step ``t``.
 """
 from __future__ import annotations
 
