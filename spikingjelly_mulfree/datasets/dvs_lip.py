@@ -6,13 +6,19 @@ Layout (Tonic 1.7): ``root/DVSLip/DVS-Lip/{train,test}/<word>/<clip>.npy`` for t
 Tonic ends the whole process (``exit()``) when a split has fewer than 100 clips; this loader
 checks first and raises instead.
 
-Preprocessing: the events of a clip are counted into ``T`` frames of equal duration spanning
-its first to its last event (``[T, 2 polarities, 128, 128]``) and centre-cropped to 96 x 96.
-These frames are cached on disk (one compressed ``.npz`` per clip, keyed by ``T`` and the
-source file's size and modification time, written atomically), so epochs after the first read
-the cache instead of re-binning. Then :class:`~.frame_augment.LipReadingAugment` gives
-``x [T, 2, 88, 88]`` float32 counts: random 88 crop, flip, zoom, spatial and temporal masks for
-training; the centre 88 crop for evaluation.
+Preprocessing, following the DVS-Lip pipeline of the strongest baseline the paper compares with
+(SpikGRU, T = 90): a clip spans 1.2 s (30 video frames of 40 ms); time is cut into ``T`` frames
+of ``1.2 s / T`` from ``t = 0`` (µs), each event going to the frame nearest to its timestamp;
+events from frame ``T`` on are dropped. Events are counted per polarity and pixel
+(``[T, 2, 128, 128]``) and centre-cropped to 96 x 96. These counts are cached on disk (one
+compressed ``.npz`` per clip, keyed by ``T`` and the source file's size and modification time,
+written atomically), so epochs after the first read the cache instead of re-binning.
+
+Representation (``polarity=``): ``"signed"`` (default, as the baseline) puts ON events in
+channel 0 counted +1 and OFF events in channel 1 counted -1; ``"counts"`` keeps Tonic's
+convention, channel ``p`` counting the events of polarity ``p`` (both non-negative). Then
+:class:`~.frame_augment.LipReadingAugment` gives ``x [T, 2, 88, 88]`` float32: random 88 crop,
+flip, spatial masks, zoom and temporal masks for training; the centre 88 crop for evaluation.
 """
 from __future__ import annotations
 
@@ -33,7 +39,10 @@ except ImportError as err:
     raise ImportError("the DVS-Lip loader needs Tonic: pip install tonic") from err
 
 SENSOR = (128, 128)
+CLIP_US = 1_200_000
 CACHE_CROP = 96
+POLARITY = ("signed", "counts")
+CACHE_FORMAT = 2
 MIN_CLIPS = 100
 SOURCE = "https://sites.google.com/view/event-based-lipreading (DVS-Lip.zip)"
 LAYOUT = "DVSLip/DVS-Lip/train/<word>/*.npy\nDVSLip/DVS-Lip/test/<word>/*.npy\n" \
@@ -44,37 +53,54 @@ class DVSLip(_TonicDVSLip):
     """Tonic's reader, named like Tonic's class so files live under ``save_to/DVSLip``."""
 
 
-def events_to_frames(events: np.ndarray, T: int, sensor: tuple[int, int] = SENSOR) -> np.ndarray:
-    """Count events into ``T`` equal-duration frames from the first to the last event.
+def events_to_frames(events: np.ndarray, T: int, clip_us: float = CLIP_US,
+                     sensor: tuple[int, int] = SENSOR) -> np.ndarray:
+    """Count events into ``T`` frames of ``clip_us / T`` microseconds each, from ``t = 0``.
+
+    Each event goes to the frame nearest to ``t / (clip_us / T)``; frames ``>= T`` are dropped.
 
     Args:
-        events: structured array with fields ``x`` (column), ``y`` (row), ``p``, ``t``.
+        events: structured array with fields ``x`` (column), ``y`` (row), ``p``, ``t`` (µs).
         T: number of frames.
+        clip_us: duration the ``T`` frames cover.
         sensor: ``(height, width)``.
 
     Returns:
-        ``int64 [T, 2, height, width]`` counts; events off the sensor are ignored.
+        ``int64 [T, 2, height, width]`` counts, channel = polarity ``p``; events off the sensor
+        are ignored.
 
     Example:
         >>> ev = np.zeros(3, dtype=[("x", "i2"), ("y", "i2"), ("p", "?"), ("t", "i8")])
-        >>> ev["t"] = [0, 4, 9]; ev["x"] = [1, 2, 3]; ev["p"] = [0, 1, 1]
-        >>> f = events_to_frames(ev, 2, (4, 4))
-        >>> f.shape, int(f[0].sum()), int(f[1, 1, 0, 3])
-        ((2, 2, 4, 4), 2, 1)
+        >>> ev["t"] = [0, 400_000, 1_300_000]; ev["x"] = [1, 2, 3]; ev["p"] = [0, 1, 1]
+        >>> f = events_to_frames(ev, 3, sensor=(4, 4))
+        >>> f.shape, int(f[0, 0, 0, 1]), int(f[1, 1, 0, 2]), int(f.sum())
+        ((3, 2, 4, 4), 1, 1, 2)
     """
     height, width = sensor
     frames = np.zeros(T * 2 * height * width, dtype=np.int64)
     if len(events) == 0:
         return frames.reshape(T, 2, height, width)
-    t = events["t"].astype(np.int64)
-    t0 = t.min()
-    bins = (t - t0) * T // (t.max() - t0 + 1)
+    bins = np.rint(events["t"].astype(np.float64) / (clip_us / T)).astype(np.int64)
     x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
     p = events["p"].astype(np.int64)
-    ok = (x >= 0) & (x < width) & (y >= 0) & (y < height) & (p >= 0) & (p < 2)
+    ok = (bins >= 0) & (bins < T) & (x >= 0) & (x < width) & (y >= 0) & (y < height) \
+        & (p >= 0) & (p < 2)
     flat = ((bins * 2 + p) * height + y) * width + x
     frames += np.bincount(flat[ok], minlength=frames.size)
     return frames.reshape(T, 2, height, width)
+
+
+def to_representation(counts: torch.Tensor, polarity: str) -> torch.Tensor:
+    """``counts [T, 2, H, W]`` (channel = polarity) -> the ``polarity`` representation.
+
+    Example:
+        >>> c = torch.tensor([[[[2.]], [[3.]]]])
+        >>> to_representation(c, "signed").flatten().tolist()
+        [3.0, -2.0]
+    """
+    if polarity == "counts":
+        return counts
+    return torch.stack([counts[:, 1], -counts[:, 0]], dim=1)
 
 
 def _check_tree(location: str, split: str) -> None:
@@ -107,7 +133,8 @@ class DVSLipFrames(TimeFirstDataset):
         root: the folder that holds ``DVSLip/``.
         split: ``"train"`` or ``"test"``.
         augment: the training augmentations (otherwise the centre crop).
-        T: number of frames per clip (default 90).
+        T: number of frames per clip (default 90), each ``1.2 s / T`` long.
+        polarity: ``"signed"`` (ON +1 in channel 0, OFF -1 in channel 1) or ``"counts"``.
         cache: keep binned frames on disk.
         cache_dir: where; default ``root/DVSLip/frames_T{T}``.
 
@@ -118,11 +145,14 @@ class DVSLipFrames(TimeFirstDataset):
     """
 
     def __init__(self, root: str | os.PathLike | None, split: str = "train", augment: bool = False,
-                 T: int = 90, cache: bool = True, cache_dir: str | os.PathLike | None = None) \
-            -> None:
+                 T: int = 90, polarity: str = "signed", cache: bool = True,
+                 cache_dir: str | os.PathLike | None = None) -> None:
         super().__init__("dvs-lip", split, augment, len(_TonicDVSLip.classes), (2, 88, 88))
         if isinstance(T, bool) or not isinstance(T, int) or T < 1:
             raise ValueError(f"T: expected an integer >= 1 (frames per clip), got {T!r}")
+        if polarity not in POLARITY:
+            raise ValueError(f"polarity: expected one of {POLARITY}, got {polarity!r}")
+        self.polarity = polarity
         root = require_root("dvs-lip", root)
         location = os.path.join(root, "DVSLip")
         _check_tree(location, self.split)
@@ -173,13 +203,15 @@ class DVSLipFrames(TimeFirstDataset):
             raise
 
     def cropped_frames(self, index: int) -> np.ndarray:
-        """Binned, 96 x 96 centre-cropped counts ``[T, 2, 96, 96]`` (from the cache if valid)."""
+        """Binned, 96 x 96 centre-cropped counts ``[T, 2, 96, 96]``, channel = polarity ``p``
+        (from the cache when it is valid)."""
         source = self._events.data[index]
         try:
             info = os.stat(source)
         except OSError as err:
             raise corrupt(source, err) from err
-        stamp = np.array([info.st_size, info.st_mtime_ns, self.T], dtype=np.int64)
+        stamp = np.array([info.st_size, info.st_mtime_ns, self.T, CLIP_US, CACHE_FORMAT],
+                         dtype=np.int64)
         cache_path = self._cache_path(source) if self.cache_dir else None
         if cache_path and os.path.exists(cache_path):
             cached = self._read_cache(cache_path, stamp)
@@ -202,7 +234,8 @@ class DVSLipFrames(TimeFirstDataset):
         return frames
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        frames = torch.from_numpy(self.cropped_frames(index).astype(np.float32))
+        counts = torch.from_numpy(self.cropped_frames(index).astype(np.float32))
+        frames = to_representation(counts, self.polarity)
         return self.transform(frames), int(self._events.targets[index])
 
 

@@ -1,15 +1,19 @@
 """Augmentations of event-frame clips ``[T, P, H, W]`` (DVS-Lip), drawn from torch's RNG.
 
-Training order (:class:`LipReadingAugment`): random crop to ``size``, horizontal flip (p 0.5),
-zoom in or out (p 0.5), spatial masks, temporal masks. Evaluation: centre crop only.
+The numbers and their meaning follow the DVS-Lip pipeline of the strongest baseline the paper
+compares with (SpikGRU, T = 90). Training order (:class:`LipReadingAugment`): random crop to
+``size``, horizontal flip (p 0.5), spatial masks, zoom, temporal masks. Evaluation: the
+centre crop only.
 
-* zoom: the clip is resized (bilinear) to ``s x s`` with ``s`` uniform in
-  ``[size - max_zoom, size + max_zoom]``, then centre-cropped (zoom in) or zero-padded around
-  the centre (zoom out) back to ``size x size``.
-* spatial masks: ``count`` squares with sides uniform in ``[0, max_size]`` at uniform
-  positions are zeroed in every frame (the same squares over the whole clip).
-* temporal masks: ``count`` runs of whole frames with lengths uniform in ``[0, max_len]`` at
-  uniform starts are zeroed (runs may overlap).
+* spatial masks: ``count`` squares, each centred at a uniform pixel with side ``2 * (l // 2)``
+  for ``l`` uniform in ``[1, max_size)``, clipped at the border, zeroed in every frame (the
+  same squares for the whole clip).
+* zoom: always applied, in or out with probability 1/2 each. In: the central ``s x s`` with
+  ``s`` uniform in ``[size - max_zoom, size)`` is resized up to ``size``. Out: ``z`` zero
+  pixels, ``z`` uniform in ``[0, max_zoom)``, are added on every side and the result resized
+  down to ``size``. Resizing is bilinear (antialiased when shrinking).
+* temporal masks: ``count`` runs of whole frames with lengths uniform in ``[0, max_len)`` at
+  starts uniform in ``[0, T - length)`` are zeroed (runs may overlap).
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ import torch.nn.functional as F
 
 
 def _randint(low: int, high: int) -> int:
-    """Uniform integer in ``[low, high]`` (inclusive)."""
-    return int(torch.randint(low, high + 1, ()).item())
+    """Uniform integer in ``[low, high)``; ``low`` when the range is empty."""
+    if high <= low:
+        return low
+    return int(torch.randint(low, high, ()).item())
 
 
 def centre_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -41,44 +47,49 @@ def centre_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
 def random_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
     """Crop the last two dims to ``size x size`` at a uniform position."""
     h, w = frames.shape[-2:]
-    top, left = _randint(0, h - size), _randint(0, w - size)
+    top, left = _randint(0, h - size + 1), _randint(0, w - size + 1)
     return frames[..., top: top + size, left: left + size]
 
 
+def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
+    t, p, h, w = frames.shape
+    out = F.interpolate(frames.reshape(t * p, 1, h, w), size=(size, size), mode="bilinear",
+                        align_corners=False, antialias=h > size)
+    return out.reshape(t, p, size, size)
+
+
 def zoom(frames: torch.Tensor, max_zoom: int) -> torch.Tensor:
-    """Resize ``[T, P, S, S]`` by up to ``max_zoom`` pixels either way, keep ``S x S``."""
-    t, p, size, _ = frames.shape
-    new = _randint(size - max_zoom, size + max_zoom)
-    if new == size:
-        return frames
-    resized = F.interpolate(frames.reshape(t * p, 1, size, size), size=(new, new),
-                            mode="bilinear", align_corners=False).reshape(t, p, new, new)
-    if new > size:
-        return centre_crop(resized, size)
-    out = frames.new_zeros(frames.shape)
-    top = (size - new) // 2
-    out[..., top: top + new, top: top + new] = resized
-    return out
+    """Zoom ``[T, P, S, S]`` in or out (probability 1/2 each) by up to ``max_zoom`` pixels.
+
+    Example:
+        >>> zoom(torch.rand(4, 2, 88, 88), 26).shape
+        torch.Size([4, 2, 88, 88])
+    """
+    size = frames.shape[-1]
+    if torch.rand(()) < 0.5:
+        return _resize(centre_crop(frames, _randint(size - max_zoom, size)), size)
+    border = _randint(0, max_zoom)
+    return _resize(F.pad(frames, (border,) * 4), size)
 
 
 def spatial_masks_(frames: torch.Tensor, count: int, max_size: int) -> torch.Tensor:
-    """Zero ``count`` random squares (sides up to ``max_size``) in every frame, in place.
+    """Zero ``count`` random squares (see the module docstring) in every frame, in place.
 
     Example:
-        >>> x = spatial_masks_(torch.ones(2, 1, 30, 30), count=1, max_size=30)
+        >>> x = spatial_masks_(torch.ones(2, 1, 30, 30), count=1, max_size=20)
         >>> bool((x[0] == x[1]).all()), bool((x <= 1).all())
         (True, True)
     """
     h, w = frames.shape[-2:]
     for _ in range(count):
-        side = _randint(0, max_size)
-        top, left = _randint(0, h - side), _randint(0, w - side)
-        frames[..., top: top + side, left: left + side] = 0
+        cy, cx = _randint(0, h), _randint(0, w)
+        half = _randint(1, max_size) // 2
+        frames[..., max(cy - half, 0): cy + half, max(cx - half, 0): cx + half] = 0
     return frames
 
 
 def temporal_masks_(frames: torch.Tensor, count: int, max_len: int) -> torch.Tensor:
-    """Zero ``count`` random runs of whole frames (lengths up to ``max_len``), in place."""
+    """Zero ``count`` random runs of whole frames (lengths below ``max_len``), in place."""
     steps = frames.shape[0]
     for _ in range(count):
         length = _randint(0, min(max_len, steps))
@@ -101,7 +112,6 @@ class LipReadingAugment:
     train: bool
     size: int = 88
     flip_p: float = 0.5
-    zoom_p: float = 0.5
     max_zoom: int = 26
     spatial_count: int = 4
     spatial_max: int = 20
@@ -114,7 +124,6 @@ class LipReadingAugment:
         frames = random_crop(frames, self.size)
         frames = frames.flip(-1) if torch.rand(()) < self.flip_p else frames.clone(
             memory_format=torch.contiguous_format)
-        if torch.rand(()) < self.zoom_p:
-            frames = zoom(frames, self.max_zoom)
         spatial_masks_(frames, self.spatial_count, self.spatial_max)
+        frames = zoom(frames, self.max_zoom)
         return temporal_masks_(frames, self.temporal_count, self.temporal_max).contiguous()

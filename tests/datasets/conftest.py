@@ -84,7 +84,8 @@ LIP_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
 def write_dvs_lip(root: Path, splits=("train", "test"), clips_per_word: int = 1,
                   words: int = 100, events: int = 300) -> Path:
     """``root/DVSLip/DVS-Lip/<split>/<word>/<n>.npy`` for the first ``words`` Tonic words; all
-    events fall inside the central 60 x 60 pixels, so no crop removes any."""
+    events fall inside the central 60 x 60 pixels and the first 1.1 s, so no crop or frame
+    limit removes any."""
     from tonic.datasets import DVSLip
 
     rng = np.random.default_rng(2)
@@ -95,7 +96,7 @@ def write_dvs_lip(root: Path, splits=("train", "test"), clips_per_word: int = 1,
             folder.mkdir(parents=True)
             for n in range(clips_per_word):
                 ev = np.zeros(events, dtype=LIP_DTYPE)
-                ev["t"] = np.sort(rng.integers(0, 1_500_000, events))
+                ev["t"] = np.sort(rng.integers(0, 1_100_000, events))
                 ev["x"] = rng.integers(34, 94, events)
                 ev["y"] = rng.integers(34, 94, events)
                 ev["p"] = rng.integers(0, 2, events)

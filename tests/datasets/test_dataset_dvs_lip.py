@@ -16,8 +16,22 @@ def test_test_split_frames_labels_and_counts(lip_root, tmp_path):
         x, y = ds[i]
         assert x.shape == (12, 2, 88, 88) and x.dtype == torch.float32
         assert y == DVSLip.classes.index(ds._events.data[i].split("/")[-2])
-        assert float(x.sum()) == 300 and bool((x[0] > 0).any()) and bool((x[-1] > 0).any())
+        assert float(x.abs().sum()) == 300 and float(x[:, 0].min()) >= 0
+        assert float(x[:, 1].max()) <= 0 and bool((x[0] != 0).any())
     assert sorted(ds.targets) == list(range(100))
+
+
+def test_counts_representation_matches_events(lip_root, tmp_path):
+    counts = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=12,
+                           polarity="counts", cache_dir=tmp_path)
+    signed = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=12,
+                           cache_dir=tmp_path)
+    x, _ = counts[4]
+    events = np.load(counts._events.data[4])
+    assert float(x.min()) >= 0 and float(x[:, 1].sum()) == int(events["p"].sum())
+    assert torch.equal(signed[4][0], torch.stack([x[:, 1], -x[:, 0]], dim=1))
+    with pytest.raises(ValueError, match="polarity"):
+        build_dataset("dvs-lip", root=lip_root, polarity="on-off")
 
 
 def test_default_T_and_collate(lip_root, tmp_path):
@@ -35,7 +49,8 @@ def test_augment_shapes_and_label(lip_root, tmp_path):
     differs = 0
     for i in range(6):
         x, y = aug[i]
-        assert x.shape == (20, 2, 88, 88) and y == plain[i][1] and float(x.min()) >= 0
+        assert x.shape == (20, 2, 88, 88) and y == plain[i][1]
+        assert float(x[:, 0].min()) >= 0 and float(x[:, 1].max()) <= 0
         differs += not torch.equal(x, plain[i][0])
     assert differs > 0
 
@@ -92,25 +107,27 @@ def test_bad_T(lip_root):
         build_dataset("dvs-lip", root=lip_root, T=0)
 
 
-def test_events_to_frames_counts_everything():
+def test_events_to_frames_counts_everything_within_the_clip():
     ev = np.zeros(1000, dtype=DVSLip.dtype)
     rng = np.random.default_rng(0)
-    ev["t"] = np.sort(rng.integers(0, 10**6, 1000))
+    ev["t"] = np.sort(rng.integers(0, 1_200_000, 1000))
     ev["x"], ev["y"] = rng.integers(0, 128, 1000), rng.integers(0, 128, 1000)
     ev["p"] = rng.integers(0, 2, 1000).astype(bool)
-    frames = dvs_lip.events_to_frames(ev, 7)
-    assert frames.shape == (7, 2, 128, 128) and frames.sum() == 1000
-    assert frames[:, 1].sum() == ev["p"].sum()
+    frames = dvs_lip.events_to_frames(ev, 6)
+    kept = ev["t"] < 1_100_000
+    assert frames.shape == (6, 2, 128, 128) and frames.sum() == kept.sum()
+    assert frames[:, 1].sum() == ev["p"][kept].sum()
+    assert frames[0].sum() == (ev["t"] < 100_000).sum()
 
 
 def test_unwritable_cache_warns_and_continues(lip_root, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should go")
-    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=3,
+    ds = build_dataset("dvs-lip", root=lip_root, split="test", augment=False, T=12,
                        cache_dir=blocker)
     with pytest.warns(RuntimeWarning, match="cache_dir="):
         x, _ = ds[1]
-    assert x.shape == (3, 2, 88, 88) and ds.cache_dir is None and float(x.sum()) == 300
+    assert x.shape == (12, 2, 88, 88) and ds.cache_dir is None and float(x.abs().sum()) == 300
 
 
 def test_unknown_word_folder_is_named(tmp_path, make_dvs_lip):
