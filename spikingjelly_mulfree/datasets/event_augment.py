@@ -86,7 +86,11 @@ class Chain:
 
 def bin_events(t_us: np.ndarray, x: np.ndarray, time_window_us: float, channel_group: int,
                channels: int, length: int | None = None) -> np.ndarray:
-    """Count events per (time bin, channel group), with bins starting at ``t = 0``.
+    """Count events per (time bin, channel group), as SpikingJelly's fixed-duration integration
+    of SHD (the one the learnable-delay code bins further by channel groups).
+
+    Time starts at the first event; the clip has ``ceil(span / time_window_us)`` bins (at least
+    one) and an event exactly at the end joins the last bin.
 
     Args:
         t_us: event times in microseconds, shape ``[E]``.
@@ -94,22 +98,27 @@ def bin_events(t_us: np.ndarray, x: np.ndarray, time_window_us: float, channel_g
         time_window_us: bin width in microseconds.
         channel_group: how many adjacent input channels are summed into one.
         channels: number of output channels.
-        length: number of bins; ``None`` means up to the last event (at least 1). Events at or
-            past ``length`` bins are discarded.
+        length: number of bins to return (crop or zero-pad); ``None`` keeps the clip's own.
 
     Returns:
         ``float32 [T, channels]`` event counts.
 
     Example:
         >>> import numpy as np
-        >>> bin_events(np.array([0, 15_000, 15_500]), np.array([0, 9, 5]), 10_000, 5, 2)
+        >>> bin_events(np.array([5_000, 20_000, 25_000]), np.array([0, 9, 5]), 10_000, 5, 2)
         array([[1., 0.],
                [0., 2.]], dtype=float32)
     """
-    bins = np.floor_divide(np.asarray(t_us, dtype=np.float64), time_window_us).astype(np.int64)
+    t = np.asarray(t_us, dtype=np.float64)
     groups = np.asarray(x, dtype=np.int64) // channel_group
+    if len(t):
+        t = t - t.min()
+        natural = max(1, int(np.ceil(t.max() / time_window_us)))
+    else:
+        natural = 1
+    bins = np.minimum(np.floor_divide(t, time_window_us).astype(np.int64), natural - 1)
     if length is None:
-        length = int(bins.max()) + 1 if len(bins) else 1
-    keep = (bins >= 0) & (bins < length) & (groups >= 0) & (groups < channels)
+        length = natural
+    keep = (bins < length) & (groups >= 0) & (groups < channels)
     flat = np.bincount(bins[keep] * channels + groups[keep], minlength=length * channels)
     return flat.reshape(length, channels).astype(np.float32)

@@ -5,10 +5,11 @@ Tonic 1.7 downloads whenever the ``.h5.zip`` archive is absent, even if the ``.h
 present; this loader only needs the ``.h5`` files and never downloads unless ``download=True``.
 When only the archive ``root/SHD/shd_{split}.h5.zip`` is there, it is extracted locally.
 
-Preprocessing: events (``t`` in microseconds from the recording start, ``x`` the channel in
-0..699) are counted in 10 ms bins from ``t = 0`` and channels are summed in groups of 5, giving
-``x [T, 140]`` float32 counts with ``T`` up to the last event (about 100-140 steps); the
-``collate_fn`` zero-pads a batch to its longest sample. ``T=`` fixes the length (crop/pad).
+Preprocessing (the learnable-delay protocol): events (``t`` in microseconds, ``x`` the channel
+in 0..699) are counted in 10 ms bins starting at the first event, as SpikingJelly's
+fixed-duration integration does, and channels are summed in groups of 5, giving ``x [T, 140]``
+float32 counts with ``T = ceil(duration / 10 ms)`` (at most about 140); the ``collate_fn``
+zero-pads a batch to its longest sample. ``T=`` fixes the length (crop or zero-pad).
 
 Training augmentations (``augment=True``), in this order, on the raw 700-channel events, with
 the recipe's numbers read as the event-SSM reference implementation uses them: Tonic

@@ -71,3 +71,9 @@ def test_bin_events_fixed_length_and_grouping():
     assert frames.shape == (3, 140) and frames.dtype == np.float32
     assert frames[0, 0] == 2 and frames[1, 1] == 1 and frames.sum() == 3
     assert ea.bin_events(t[:0], x[:0], 10_000, 5, 140).shape == (1, 140)
+
+
+def test_bin_events_start_at_first_event_and_keep_the_last():
+    frames = ea.bin_events(np.array([50_000, 59_999, 70_000]), np.array([0, 0, 699]),
+                           10_000, 5, 140)
+    assert frames.shape == (2, 140) and frames[0, 0] == 2 and frames[1, 139] == 1
