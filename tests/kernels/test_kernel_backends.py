@@ -1,0 +1,117 @@
+"""backend='cpu' (the host build) and backend='cupy' (same Python path) against
+backend='torch': whole CPSN layers, every threshold mode, fused and generic surrogates, and the
+errors when a backend cannot run."""
+from __future__ import annotations
+
+import pytest
+import torch
+from spikingjelly.activation_based import surrogate as sj_surrogate
+
+from spikingjelly_mulfree import CPSN, Rational
+from spikingjelly_mulfree.backends import get_backend
+from spikingjelly_mulfree.backends.cupy_backend import CupyBackend, surrogate_mode
+from spikingjelly_mulfree.kernels import launch_counts
+
+
+def _pair(**kw):
+    torch.manual_seed(1)
+    ref = CPSN(**kw, backend="torch").double()
+    fast = CPSN(**kw, backend="cpu").double()
+    fast.load_state_dict(ref.state_dict())
+    return ref, fast
+
+
+def _grads(module, x):
+    x = x.clone().requires_grad_()
+    y = module(x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(3)).to(y.dtype)
+    params = [p for p in module.parameters()]
+    grads = torch.autograd.grad((y * g).sum(), [x, *params])
+    return y, grads
+
+
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 0.5])
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid", "rational", "erf"])
+@pytest.mark.parametrize("shape,k,d", [((12, 3, 5), 4, 1), ((7, 2, 5, 3, 2), 3, 3),
+                                       ((1, 4, 5, 2), 2, 1)])
+def test_layer_matches_torch_backend(host, threshold, surrogate, shape, k, d):
+    sg = {"atan": sj_surrogate.ATan(), "sigmoid": sj_surrogate.Sigmoid(),
+          "rational": Rational(), "erf": sj_surrogate.Erf()}[surrogate]
+    ref, fast = _pair(channels=5, k=k, dilation=d, threshold=threshold, surrogate_function=sg,
+                      init="uniform")
+    x = torch.randn(shape, dtype=torch.float64)
+    name = "cpsn_forward_f64_mul"
+    before = launch_counts[name]
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(fast, x)
+    assert launch_counts[name] > before
+    assert torch.equal(y, y_ref)
+    for a, e in zip(g, g_ref):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
+    if threshold == "bn":
+        torch.testing.assert_close(fast.running_var, ref.running_var, rtol=1e-12, atol=1e-12)
+        fast.eval(), ref.eval()
+        assert torch.equal(fast(x), ref(x))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_layer_low_precision_inputs(host, dtype):
+    ref, fast = _pair(channels=4, k=3)
+    ref.float(), fast.float()
+    x = torch.randn(9, 2, 4, 3).to(dtype)
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(fast, x)
+    assert y.dtype == dtype
+    assert (y != y_ref).float().mean() < 0.01  # only near-ties differ
+    rtol = {torch.float16: 2e-2, torch.bfloat16: 6e-2, torch.float32: 1e-4}[dtype]
+    torch.testing.assert_close(g[0].float(), g_ref[0].float(), rtol=rtol, atol=rtol)
+
+
+def test_non_contiguous_input(host):
+    ref, fast = _pair(channels=3, k=2)
+    x = torch.randn(4, 6, 3, dtype=torch.float64).transpose(0, 1)
+    assert not x.is_contiguous()
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(fast, x)
+    assert torch.equal(y, y_ref)
+    torch.testing.assert_close(g[0], g_ref[0])
+
+
+def test_surrogate_mode():
+    assert surrogate_mode(sj_surrogate.ATan(spiking=False)) is None
+    assert surrogate_mode(sj_surrogate.PiecewiseQuadratic()) is None
+    assert surrogate_mode(Rational()) is not None
+
+
+def test_cupy_backend_refuses_cpu_tensors():
+    with pytest.raises(RuntimeError, match="runs on cuda tensors, but x is on cpu"):
+        get_backend("cupy", torch.zeros(2, 1, 1, 1))
+
+
+def test_cpu_backend_refuses_other_devices():
+    with pytest.raises(RuntimeError, match="runs on cpu tensors, but x is on meta"):
+        get_backend("cpu", torch.zeros(2, 1, 1, 1, device="meta"))
+
+
+def test_missing_cupy_names_the_install_command(monkeypatch):
+    import builtins
+
+    import spikingjelly_mulfree.kernels.cuda as cuda
+
+    real_import = builtins.__import__
+
+    def no_cupy(name, *args, **kwargs):
+        if name == "cupy" or name.startswith("cupy."):
+            raise ImportError("No module named 'cupy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_cupy)
+    with pytest.raises(ImportError, match="pip install cupy-cuda12x") as info:
+        cuda.import_cupy()
+    assert "cupy-cuda13x" in str(info.value)
+    backend = CupyBackend()
+    backend._has_cupy = False
+    reason = backend.unavailable_reason(torch.zeros(1, device="meta").expand(2))
+    assert reason is not None and "cuda tensors" in reason
+    monkeypatch.setattr(torch.Tensor, "device", property(lambda self: torch.device("cuda", 0)))
+    assert "pip install cupy-cuda12x" in backend.unavailable_reason(torch.zeros(2))
