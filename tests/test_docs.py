@@ -40,3 +40,14 @@ def test_files_referenced_by_the_docs_exist():
                     if not (DOCS / ref).is_file():
                         missing.append(f"{page.name}: {ref}")
     assert not missing, missing
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting_started.md"])
+def test_python_examples_in_the_pages_run(page):
+    text = (DOCS.parent / page).read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert blocks, f"{page} has no python example"
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, page, "exec"), namespace)
+        assert "net" in namespace
