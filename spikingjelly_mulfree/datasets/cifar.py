@@ -11,8 +11,10 @@ it on. A file that cannot be unpickled, or whose data and labels disagree, raise
 :class:`~spikingjelly_mulfree.datasets.errors.CorruptDatasetError` naming it.
 
 Per-sample transform order (torchvision ``transforms.v2``), training with ``augment=True``:
-random horizontal flip (p 0.5; in the sequential reading this reverses time), TrivialAugmentWide,
-conversion to float in [0, 1], per-channel normalisation, random erasing (p 0.1). Without
+random horizontal flip (p 0.5; in the sequential reading this reverses time), TrivialAugmentWide
+(bilinear), conversion to float in [0, 1], per-channel normalisation, random erasing (p 0.1).
+The normalisation constants are those of the sequential-CIFAR reference code of the parallel
+spiking neuron (PSN) that the paper builds on. Without
 augmentation: conversion and normalisation only. MixUp/CutMix act on whole batches: see
 :mod:`.mixing` and ``DATASETS[name].batch_transform``. Pixel CIFAR-10 uses the same recipe
 (**decision**: the paper's notes list augmentations for sequential CIFAR only).
@@ -43,7 +45,7 @@ except ImportError as err:
     raise ImportError("the CIFAR loaders need torchvision: pip install torchvision") from err
 
 MEAN_STD = {
-    10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    10: ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 READINGS = ("sequential", "pixel")
@@ -52,7 +54,8 @@ READINGS = ("sequential", "pixel")
 def image_transform(num_classes: int, augment: bool) -> Callable:
     """The per-sample torchvision pipeline (see the module docstring for the order)."""
     mean, std = MEAN_STD[num_classes]
-    steps = [v2.RandomHorizontalFlip(0.5), v2.TrivialAugmentWide()] if augment else []
+    steps = [v2.RandomHorizontalFlip(0.5),
+             v2.TrivialAugmentWide(interpolation=v2.InterpolationMode.BILINEAR)] if augment else []
     steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     if augment:
         steps.append(v2.RandomErasing(p=0.1))
