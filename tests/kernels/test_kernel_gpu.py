@@ -1,0 +1,73 @@
+"""backend='cupy' on a real GPU against backend='torch' (skipped without CUDA)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from _kernel_cases import OUT_TOL, reference_charge
+
+from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree.kernels import launch_counts, ops
+from spikingjelly_mulfree.kernels.step import RingState, step_fire
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def cupy():
+    return pytest.importorskip("cupy")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("k,d,T", [(1, 1, 5), (4, 2, 3), (16, 1, 32)])
+def test_ops_on_gpu_match_host(cupy, dtype, k, d, T):
+    x = torch.randn(T, 3, 5, 7).to(dtype)
+    w, b = torch.randn(5, k), torch.randn(5)
+    g = torch.randn(x.shape).to(dtype)
+    xc, wc, bc, gc = (t.cuda() for t in (x, w, b, g))
+    before = launch_counts["cpsn_forward_" + ops.SUFFIX[dtype] + "_mul"]
+    h = ops.charge(xc, wc, bc, d).cpu()
+    assert launch_counts["cpsn_forward_" + ops.SUFFIX[dtype] + "_mul"] == before + 1
+    torch.testing.assert_close(h, reference_charge(x, w, b, d), rtol=1e-5, atol=1e-5)
+    got = ops.backward(xc, wc, bc, d, ops.ATAN, grad_s=gc, alpha=2.0)
+    want = ops.backward(x, w, b, d, ops.ATAN, grad_s=g, alpha=2.0)
+    torch.testing.assert_close(got[0].cpu().float(), want[0].float(), rtol=OUT_TOL[dtype][0],
+                               atol=OUT_TOL[dtype][1])
+    for a, e in zip(got[1:], want[1:]):
+        torch.testing.assert_close(a.cpu(), e, rtol=1e-4, atol=1e-4)
+    m, v = ops.moments(xc, wc, d)
+    torch.testing.assert_close(m.cpu(), ops.moments(x, w, d)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_layer_on_gpu_matches_torch_backend(cupy):
+    torch.manual_seed(0)
+    ref = CPSN(8, k=4, backend="torch").cuda()
+    fast = CPSN(8, k=4, backend="cupy").cuda()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(16, 4, 8, 5, device="cuda")
+    xr, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    yr, yf = ref(xr), fast(xf)
+    assert (yr != yf).float().mean() < 1e-3
+    yr.sum().backward()
+    yf.sum().backward()
+    torch.testing.assert_close(xf.grad, xr.grad, rtol=1e-3, atol=1e-3)
+
+
+def test_runs_on_a_side_stream(cupy):
+    x = torch.randn(8, 2, 3, 4, device="cuda")
+    w, b = torch.randn(3, 2, device="cuda"), torch.randn(3, device="cuda")
+    expected = ops.charge(x, w, b, 1)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        h = ops.charge(x, w, b, 1)
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.testing.assert_close(h, expected)
+
+
+def test_step_on_gpu(cupy):
+    x = torch.randn(6, 2, 3, device="cuda")
+    w, b = torch.randn(3, 3, device="cuda"), torch.randn(3, device="cuda")
+    state = RingState.zeros(x[0], 3, 2)
+    spikes = torch.stack([step_fire(x[t], state, w, b, 2) for t in range(6)])
+    expected = (reference_charge(x.unsqueeze(-1), w, b, 2).squeeze(-1) >= 0).float()
+    assert (spikes != expected).float().mean() < 0.05
