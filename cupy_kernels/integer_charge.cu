@@ -41,9 +41,12 @@ SJM_INLINE void integer_fire(
             if (src < 0) continue;
             const TQ* row = q + (sjm_i64)src * M + m0;
             for (int j = 0; j < nc; ++j) {
+                // Branch-free: keep = all ones unless the tap is zero, neg = all ones for a
+                // negative tap; ((t & keep) ^ neg) - neg is +t, -t or 0.
                 const int s = sign[ch[j] * k + i];
-                const TA term = sjm_shl<TA>((TA)row[j], shift[ch[j] * k + i]);
-                h[j] = s > 0 ? h[j] + term : (s < 0 ? h[j] - term : h[j]);
+                const TA keep = -(TA)(s != 0), neg = -(TA)(s < 0);
+                const TA term = sjm_shl<TA>((TA)row[j], shift[ch[j] * k + i]) & keep;
+                h[j] += (term ^ neg) - neg;
             }
         }
         const sjm_i64 base = (sjm_i64)t * M + m0;

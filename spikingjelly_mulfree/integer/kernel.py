@@ -81,8 +81,11 @@ def kernel_fire(
     spikes = torch.empty((T, N, C, S), dtype=q.dtype, device=dev)
     charge = torch.empty((T, N, C, S), dtype=accumulator, device=dev) if want_charge else None
     launcher = get_launcher(dev)
+    # GPU: one block row per step for parallelism; host: each thread walks every step, so its
+    # columns' channels are found once (enough blocks come from the columns alone).
+    grid_rows = min(rows, 65535) if launcher.cols == 1 else 1
     launcher.launch(
-        kernel_name(q.dtype, accumulator), grid_for(launcher, M, min(rows, 65535)),
+        kernel_name(q.dtype, accumulator), grid_for(launcher, M, grid_rows),
         (qc, shift_i, sign_i, theta, spikes, charge, T, M, C, S, shift.shape[1], dilation,
          first_step), dev,
     )
