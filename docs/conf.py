@@ -46,11 +46,45 @@ html_title = f"spikingjelly-mulfree {release}"
 html_static_path = ["_static"]
 
 
-def _drop_missing_pages(app, docname: str, source: list[str]) -> None:
-    """The energy page is written separately: list it in the index only once it exists."""
+RESULTS = os.path.join(os.path.dirname(HERE), "benchmarks", "results")
+
+GPU_SECTION = """
+
+## On a GPU
+
+```{{include}} ../benchmarks/results/{dev}/meta.md
+```
+
+```{{image}} ../benchmarks/results/{dev}/sweep_T.png
+:alt: forward+backward time and memory against T on the GPU
+```
+
+```{{image}} ../benchmarks/results/{dev}/sweep_k.png
+:alt: forward+backward time and memory against k on the GPU
+```
+
+```{{include}} ../benchmarks/results/{dev}/headline.md
+```
+
+```{{image}} ../benchmarks/results/{dev}/single_step.png
+:alt: single-step inference on the GPU
+```
+
+```{{include}} ../benchmarks/results/{dev}/single_step.md
+```
+
+The full tables: `benchmarks/results/{dev}/report.md`.
+"""
+
+
+def _adapt_pages(app, docname: str, source: list[str]) -> None:
+    """Pages that follow what exists: the energy page (written separately) is listed once it
+    exists; the benchmarks page gains a GPU section once the report has been run on one."""
     if docname == "index" and not os.path.exists(os.path.join(HERE, "energy.md")):
         source[0] = source[0].replace("\nenergy\n", "\n")
+    if docname == "benchmarks" and os.path.exists(os.path.join(RESULTS, "cuda", "meta.md")):
+        source[0] += GPU_SECTION.format(dev="cuda")
 
 
 def setup(app) -> None:
-    app.connect("source-read", _drop_missing_pages)
+    app.connect("source-read", _adapt_pages)
