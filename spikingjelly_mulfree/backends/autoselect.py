@@ -2,12 +2,15 @@
 
 The first call at a given *situation* times, for each registered backend whose
 ``unavailable_reason(x)`` is ``None`` (``'auto'`` itself excluded; when only one can run it is
-taken without timing), ``2m + 1`` runs of the
-operation — forward, plus backward when gradients are needed — and keeps the one with the
-smallest mean over the last ``m`` runs (the first ``m + 1`` are warm-up). When a backward
-follows, the gradient of the input is always computed, as in every layer but a network's first.
-The choice is cached for the life of the process; :func:`autoselect_report` lists every choice,
-the times and the overhead in seconds.
+taken without timing), ``2m + 1`` runs of the operation — forward, plus backward when gradients
+are needed — and keeps the one with the smallest mean over the last ``m`` runs (the first
+``m + 1`` are warm-up). When a backward follows, the gradient of the input is always computed,
+as in every layer but a network's first. Timing never touches the caller's tensors or the
+parameters' ``.grad``. The choice is cached for the life of the process;
+:func:`autoselect_report` lists every choice, the times and the overhead in seconds.
+
+Under ``torch.compile`` the timing runs eagerly (one graph break per new situation); once a
+situation is cached, traces contain only the chosen backend.
 
 A situation is the operation (``run_layer``, ``charge_fire`` or ``conv_moments``), the input's
 shape, dtype, device and contiguity, the kernel's shape (``C``, ``k``) and dtype, the dilation,
@@ -210,16 +213,14 @@ class AutoBackend:
                 raise RuntimeError(f"{ENV_VAR}={name!r} cannot run on this input: {reason}")
         return candidates[name]
 
+    @torch.compiler.disable
     def _decide(self, op, key, situation, candidates, forced, tensors, backward, call) -> str:
+        """Time the candidates (always eagerly: under ``torch.compile`` this is a graph break,
+        taken once per situation; later traces hit the cache)."""
         if forced is not None:
             self._cache[key] = forced
             self._choices.append(Choice(op, situation, forced, forced=True))
             return forced
-        if torch.compiler.is_compiling():
-            raise RuntimeError(
-                "backend='auto' cannot time backends while torch.compile traces: run one eager "
-                f"forward first (it caches the choice), or set {ENV_VAR} to a backend name"
-            )
         start = time.perf_counter()
         times, skipped = {}, {}
         x = tensors[0]
