@@ -51,3 +51,19 @@ def test_python_examples_in_the_pages_run(page):
         namespace: dict = {}
         exec(compile(block, page, "exec"), namespace)
         assert "net" in namespace
+
+
+def test_receptive_field_figure_script(tmp_path):
+    import importlib.util
+
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location(
+        "receptive_field_figure", DOCS / "_scripts" / "receptive_field.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows, _ = module.cone(8, 2, [1, 1, 1])
+    assert rows[0] == {4, 5, 6, 7}
+    rows, _ = module.cone(8, 2, [1, 2, 3])
+    assert rows[0] == {1, 2, 3, 4, 5, 6, 7}
+    module.OUT = tmp_path / "receptive_field.png"
+    assert module.main().read_bytes()[:4] == b"\x89PNG"
