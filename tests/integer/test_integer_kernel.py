@@ -2,6 +2,8 @@
 through CuPy: identical charge and spikes to the torch integer path and to the float64 oracle."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from _integer_cases import float64_spikes, full_range_input, pow2_kernel, tie_biases
@@ -10,7 +12,8 @@ from spikingjelly.activation_based import functional as sj_functional
 from spikingjelly_mulfree.integer import IntegerCPSN, make_plan
 from spikingjelly_mulfree.integer.kernel import kernel_name
 from spikingjelly_mulfree.kernels import launch_counts
-from spikingjelly_mulfree.kernels.host import compiler
+from spikingjelly_mulfree.kernels.cuda import nvrtc_options
+from spikingjelly_mulfree.kernels.host import compiler, host_launcher
 
 needs_compiler = pytest.mark.skipif(compiler() is None, reason="no host C++ compiler")
 
@@ -79,6 +82,29 @@ def test_kernel_backend_non_contiguous_and_spike_dtype():
     oracle, _ = float64_spikes(q.contiguous(), weight, bias, 6, 1)
     out = fast(q)
     assert out.dtype == torch.float32 and torch.equal(out.bool(), oracle)
+
+
+VARIANTS = sorted(kernel_name(q, a) for q in (torch.int8, torch.int16, torch.int32)
+                  for a in (torch.int32, torch.int64) if (q, a) != (torch.int32, torch.int32))
+
+
+@pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
+def test_nvrtc_compiles_every_integer_variant(arch):
+    nvrtc = pytest.importorskip("cupy", reason="NVRTC is reached through CuPy").cuda.nvrtc
+    prog = nvrtc.createProgram('#include "integer_charge.cu"\n', "integer.cu", [], [])
+    try:
+        nvrtc.compileProgram(prog, list(nvrtc_options(arch)))
+        ptx = nvrtc.getPTX(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+    ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
+    assert sorted(re.findall(r"\.entry\s+(\w+)\s*\(", ptx)) == VARIANTS
+
+
+@needs_compiler
+def test_host_build_exports_every_integer_variant():
+    names = host_launcher().kernel_names()
+    assert set(VARIANTS) <= set(names)
 
 
 def test_unknown_backend_is_refused():
