@@ -18,6 +18,7 @@ Usage::
     python benchmarks/report.py              # full run (minutes on a CPU)
     python benchmarks/report.py --quick      # tiny shapes, seconds: checks the pipeline
     python benchmarks/report.py --device cuda --out benchmarks/results
+    python benchmarks/report.py --readme     # also refresh the README's headline table
 """
 from __future__ import annotations
 
@@ -360,6 +361,28 @@ def write_report(results: dict, out: Path) -> None:
     (out / "report.md").write_text(header + body)
 
 
+README_START, README_END = "<!-- benchmark-headline:start -->", "<!-- benchmark-headline:end -->"
+
+
+def update_readme(readme: Path, out: Path) -> bool:
+    """Replace the block between the README's headline markers with ``out``'s headline table.
+
+    Returns ``False`` (and leaves the file alone) when the markers are missing.
+    """
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    rel = out.resolve().relative_to(readme.resolve().parent)
+    block = (f"{README_START}\n{(out / 'meta.md').read_text()}\n"
+             f"{(out / 'headline.md').read_text()}\n"
+             f"![forward+backward time and memory against T]({rel.as_posix()}/sweep_T.png)\n"
+             f"{README_END}")
+    readme.write_text(head + block + tail)
+    return True
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes (pipeline check)")
@@ -369,10 +392,15 @@ def main(argv: list[str] | None = None) -> Path:
                         help="results folder; a sub-folder per device kind is written")
     parser.add_argument("--replot", type=Path, metavar="RESULTS_JSON",
                         help="only rewrite the tables and plots from an earlier results.json")
+    parser.add_argument("--readme", action="store_true",
+                        help="also copy the headline table into README.md (between its markers)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    readme = Path(__file__).resolve().parents[1] / "README.md"
     if args.replot is not None:
         write_report(json.loads(args.replot.read_text()), args.replot.parent)
+        if args.readme:
+            update_readme(readme, args.replot.parent)
         return args.replot.parent
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -406,6 +434,8 @@ def main(argv: list[str] | None = None) -> Path:
     results["single_step"] = single_step(cfg, device, log)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     write_report(results, out)
+    if args.readme and not update_readme(readme, out):
+        log(f"README.md has no {README_START} ... {README_END} block: not updated")
     log(f"wrote {out}")
     return out
 

@@ -45,3 +45,24 @@ def test_quick_report_writes_tables_and_plots(tmp_path):
     )
     assert (out / "sweep_k.png").is_file()
     assert "x PSN" in (out / "headline.md").read_text()
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", REPO / "benchmarks" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    out = tmp_path / "results" / "cpu"
+    out.mkdir(parents=True)
+    (out / "meta.md").write_text("Measured on **X**.\n")
+    (out / "headline.md").write_text("| neuron | time |\n|---|---|\n| PSN | 1 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\nbefore\n{report.README_START}\nold\n{report.README_END}\nafter\n")
+    assert report.update_readme(readme, out)
+    text = readme.read_text()
+    assert "old" not in text and "| PSN | 1 |" in text and "results/cpu/sweep_T.png" in text
+    assert text.startswith("# T\n\nbefore\n") and text.endswith("after\n")
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not report.update_readme(plain, out) and plain.read_text() == "no markers\n"
