@@ -52,6 +52,7 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
 
     spec = importlib.util.spec_from_file_location("bench_report", REPO / "benchmarks" / "report.py")
     report = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = report  # dataclasses look their module up there
     spec.loader.exec_module(report)
     out = tmp_path / "results" / "cpu"
     out.mkdir(parents=True)
