@@ -138,7 +138,8 @@ class AutoBackend:
             return backend.charge_fire(x, weight, bias, dilation, surrogate_function,
                                        mul_free=mul_free)
 
-        extra = (bias is not None, dilation, mul_free, type(surrogate_function).__qualname__)
+        extra = (("bias", bias is not None), ("dilation", dilation), ("mul_free", mul_free),
+                 ("surrogate", type(surrogate_function).__qualname__))
         backend = self._select("charge_fire", (x, weight, bias), extra, call)
         return call(backend, x, weight, bias)
 
@@ -146,7 +147,7 @@ class AutoBackend:
         def call(backend: Backend, x, weight):
             return backend.conv_moments(x, weight, dilation)
 
-        backend = self._select("conv_moments", (x, weight), (dilation,), call)
+        backend = self._select("conv_moments", (x, weight), (("dilation", dilation),), call)
         return call(backend, x, weight)
 
     def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
@@ -155,7 +156,8 @@ class AutoBackend:
             return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
                              surrogate_function, mul_free)[0]
 
-        extra = (dilation, need_moments, mul_free, type(surrogate_function).__qualname__)
+        extra = (("dilation", dilation), ("moments", need_moments), ("mul_free", mul_free),
+                 ("surrogate", type(surrogate_function).__qualname__))
         backend = self._select("run_layer", (x, weight), extra, call)
         return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
                          surrogate_function, mul_free)
@@ -204,7 +206,8 @@ class AutoBackend:
         if name is None:
             situation = (
                 f"x {tuple(x.shape)} {x.dtype} {x.device}, kernel {tuple(weight.shape)} "
-                f"{weight.dtype}, backward={backward}, {extra}"
+                f"{weight.dtype}, backward={backward}, "
+                + ", ".join(f"{name}={value}" for name, value in extra)
             )
             name = self._decide(op, key, situation, candidates, forced, tensors, backward, call)
         if forced is not None:
