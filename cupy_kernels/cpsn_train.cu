@@ -6,6 +6,10 @@
 //
 //   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
 //
+// Weights come expanded per column: wc[i * C*S + j] = w[j / S, i] (and the tap codes likewise),
+// so the inner column loops read them contiguously (coalesced on the GPU, vector loads on the
+// host) instead of gathering by channel.
+//
 // Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
 // (no atomics) and a second kernel sums the partials of a channel in a fixed order.
 #include "sjm_common.cuh"
@@ -29,27 +33,33 @@ SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
     return tl.n_begin < tl.n_end;
 }
 
-// Charge of one time step for the tile's columns into h[0..nc).
+// Charge of one time step for the tile's columns into h[0..nc). wc, cc: the expanded weights and
+// tap codes, offset to the tile's first column; cs: their row stride; bl: the columns' biases.
 template <typename TX, bool MF>
 SJM_INLINE void sjm_charge_row(
     typename sjm_io<TX>::acc* h, const TX* __restrict__ xc, sjm_i64 M, int t,
-    const typename sjm_io<TX>::acc* __restrict__ w, const int* __restrict__ codes,
-    const typename sjm_io<TX>::acc* __restrict__ b, const int* ch, int nc, int k, int d) {
+    const typename sjm_io<TX>::acc* __restrict__ wc, const int* __restrict__ cc, sjm_i64 cs,
+    const typename sjm_io<TX>::acc* bl, int nc, int k, int d) {
     typedef typename sjm_io<TX>::acc A;
-    for (int j = 0; j < nc; ++j) h[j] = b ? b[ch[j]] : (A)0;
+    for (int j = 0; j < nc; ++j) h[j] = bl[j];
     for (int i = 0; i < k; ++i) {
         const int src = t - (k - 1 - i) * d;
         if (src < 0) continue;
         const TX* __restrict__ xr = xc + src * M;
-        for (int j = 0; j < nc; ++j) {
-            const int wi = ch[j] * k + i;
-            h[j] += sjm_tap<MF, A>(sjm_io<TX>::ld(xr[j]), w[wi], MF ? codes[wi] : 0);
-        }
+        const A* __restrict__ wr = wc + i * cs;
+        const int* __restrict__ cr = MF ? cc + i * cs : cc;
+        for (int j = 0; j < nc; ++j) h[j] += sjm_tap<MF, A>(sjm_io<TX>::ld(xr[j]), wr[j], MF ? cr[j] : 0);
     }
 }
 
+// Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
+template <typename A>
+SJM_INLINE void sjm_per_column(A* dst, const A* __restrict__ v, sjm_i64 j0, int nc, int S) {
+    for (int j = 0; j < nc; ++j) dst[j] = v ? v[(j0 + j) / S] : (A)0;
+}
+
 // Forward: spikes (H >= 0, in TX) into `spikes`, or the charge H (accumulator type) into
-// `charge`; exactly one of the two is non-null.
+// `charge`; exactly one of the two is non-null. w, codes: expanded [k, C*S]; b: [C] or null.
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_forward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
@@ -59,13 +69,13 @@ SJM_INLINE void cpsn_forward(
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
-    int ch[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
-    A h[SJM_COLS];
+    A h[SJM_COLS], bl[SJM_COLS];
+    sjm_per_column<A>(bl, b, tl.j0, tl.nc, S);
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
-            sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w, codes, b, ch, tl.nc, k, d);
+            sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w + tl.j0, MF ? codes + tl.j0 : codes,
+                                   tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * tl.m_stride + m0;
             if (spikes) {
                 for (int j = 0; j < tl.nc; ++j) spikes[row + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
@@ -96,23 +106,30 @@ SJM_INLINE void cpsn_backward(
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
     const sjm_i64 M = tl.m_stride;
-    int ch[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
-    A h[SJM_COLS], s[SJM_COLS];
+    A h[SJM_COLS], s[SJM_COLS], bl[SJM_COLS], mul[SJM_COLS], cal[SJM_COLS], cbl[SJM_COLS];
+    sjm_per_column<A>(bl, b, tl.j0, tl.nc, S);
+    if (mode == SJM_MOMENTS) {
+        sjm_per_column<A>(mul, mu, tl.j0, tl.nc, S);
+        sjm_per_column<A>(cal, ca, tl.j0, tl.nc, S);
+        sjm_per_column<A>(cbl, cb, tl.j0, tl.nc, S);
+    }
     A* __restrict__ pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
     const A al = (A)alpha;
+    const A* __restrict__ wc = w + tl.j0;
+    const int* __restrict__ cc = MF ? codes + tl.j0 : codes;
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         const TX* __restrict__ xc = x + m0;
         A* gc = gh + m0;
         for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
         for (int t = 0; t < T; ++t) {
-            if (mode != SJM_GIVEN) sjm_charge_row<TX, MF>(h, xc, M, t, w, codes, b, ch, tl.nc, k, d);
+            if (mode != SJM_GIVEN)
+                sjm_charge_row<TX, MF>(h, xc, M, t, wc, cc, tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * M;
             if (mode == SJM_GIVEN) {
                 for (int j = 0; j < tl.nc; ++j) h[j] = grad_h[row + m0 + j];
             } else if (mode == SJM_MOMENTS) {
-                for (int j = 0; j < tl.nc; ++j) h[j] = ca[ch[j]] * (h[j] - mu[ch[j]]) + cb[ch[j]];
+                for (int j = 0; j < tl.nc; ++j) h[j] = cal[j] * (h[j] - mul[j]) + cbl[j];
             } else {
                 for (int j = 0; j < tl.nc; ++j)
                     h[j] = sjm_io<TX>::ld(grad_s[row + m0 + j]) * sjm_surrogate_grad<A>(mode, h[j], al);
@@ -139,10 +156,9 @@ SJM_INLINE void cpsn_backward(
                 const int dst = t + (k - 1 - i) * d;
                 if (dst >= T) continue;
                 const A* gr = gc + dst * M;
-                for (int j = 0; j < tl.nc; ++j) {
-                    const int wi = ch[j] * k + i;
-                    h[j] += sjm_tap<MF, A>(gr[j], w[wi], MF ? codes[wi] : 0);
-                }
+                const A* __restrict__ wr = wc + i * tl.cs;
+                const int* __restrict__ cr = MF ? cc + i * tl.cs : cc;
+                for (int j = 0; j < tl.nc; ++j) h[j] += sjm_tap<MF, A>(gr[j], wr[j], MF ? cr[j] : 0);
             }
             TX* dr = dx + t * M + m0;
             for (int j = 0; j < tl.nc; ++j) dr[j] = sjm_io<TX>::st(h[j]);
@@ -160,14 +176,13 @@ SJM_INLINE void cpsn_moments(
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
-    int ch[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) ch[j] = (int)((tl.j0 + j) / S);
-    A h[SJM_COLS], pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) s1[j] = s2[j] = (A)0;
+    A h[SJM_COLS], zero[SJM_COLS], pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) zero[j] = s1[j] = s2[j] = (A)0;
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
-            sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w, 0, 0, ch, tl.nc, k, d);
+            sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w + tl.j0, 0, tl.cs, zero,
+                                      tl.nc, k, d);
             if (n == tl.n_begin && t == 0) {
                 for (int j = 0; j < tl.nc; ++j) pilot[j] = h[j];
             }

@@ -10,7 +10,7 @@
 
 #define SJM_HOST 1
 #ifndef SJM_COLS
-#define SJM_COLS 32
+#define SJM_COLS 256
 #endif
 
 #include <math.h>

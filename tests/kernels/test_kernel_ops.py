@@ -177,3 +177,23 @@ def test_input_errors(host):
         ops.charge(torch.zeros(2, 1, 3, 1), torch.ones(2, 1), None, 1)
     with pytest.raises(ValueError, match=r"x: expected \[T, N, C, S\]"):
         ops.charge(torch.zeros(2, 3), torch.ones(3, 1), None, 1)
+
+
+@pytest.mark.parametrize("mul_free", [False, True])
+def test_many_columns(host, mul_free):
+    """C*S larger than one thread's columns (several column groups, a partial last one)."""
+    C, S = 7, host.cols // 3 + 5
+    x = make_input(6, 2, C, S, torch.float32)
+    w = pow2_weight(C, 3) if mul_free else torch.randn(C, 3)
+    b = torch.randn(C)
+    assert C * S > host.cols and (C * S) % host.cols != 0
+    h_ref = reference_charge(x, w, b, 2)
+    assert_close(ops.charge(x, w, b, 2, mul_free), h_ref, ACC_TOL[torch.float32])
+    g = torch.randn(x.shape)
+    expected = reference_grads(x, w, b, 2, lambda h: g)
+    for a, e in zip(ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g, mul_free=mul_free), expected):
+        assert_close(a, e, (1e-5, 1e-5))
+    h0 = reference_charge(x, w, None, 2)
+    mean, var = ops.moments(x, w, 2)
+    assert_close(mean, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
+    assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
