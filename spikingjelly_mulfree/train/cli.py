@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from ..datasets import CorruptDatasetError, DatasetNotFoundError
 from . import distributed as dist_utils
-from .config import build_parser, resolve
+from .config import ConfigError, build_parser, resolve
 from .trainer import fit
 
 
@@ -43,7 +44,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     results = []
     try:
         for cfg in configs:
-            results.append(fit(cfg))
+            try:
+                results.append(fit(cfg))
+            except ConfigError as err:
+                parser.error(str(err))
+            except (DatasetNotFoundError, CorruptDatasetError, FileNotFoundError) as err:
+                parser.exit(1, f"{parser.prog}: error: {err}\n")
         ctx = dist_utils.setup(configs[0].device)
         if ctx.is_main:
             print("\n" + summary_table(results), flush=True)

@@ -18,11 +18,14 @@ dvs-lip     Adam        32     200    3e-4     1e-4    cosine -> 5e-6      k=2, 
 Our readings where Table 8 is terse: AdamW's weight decay is PyTorch's default (0.01); the
 DVS-Lip schedule ("3e-4 then cosine 1e-4 -> 5e-6") is a single cosine from 3e-4 to 5e-6; SHD's
 delay positions follow the same cosine as the weights. The digits recipe is ours (the paper
-does not use that data set); by default it also trains a LIF baseline (``--compare lif``).
+does not use that data set); by default it also trains a LIF baseline (``--compare lif``) and
+runs on one CPU thread (``--threads 1``): the network is too small to gain from intra-op
+parallelism, and on a busy machine extra threads only wait for each other.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -30,6 +33,10 @@ from ..datasets import DATASETS
 from ..models.neurons import NEURONS, SURROGATES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work here (the message names the option and the fix)."""
 SCHEDULES = ("cosine", "constant")
 
 
@@ -49,10 +56,12 @@ class Recipe:
     min_lr: float = 0.0
     delay_lr: float | None = None
     compare: tuple[str, ...] = ()
+    threads: int | None = None
 
 
 RECIPES: dict[str, Recipe] = {
-    "digits": Recipe("adamw", 64, 30, 5e-3, 1e-2, 4, "sawtooth", "atan", 2.0, compare=("lif",)),
+    "digits": Recipe("adamw", 64, 30, 5e-3, 1e-2, 4, "sawtooth", "atan", 2.0, compare=("lif",),
+                     threads=1),
     "scifar10": Recipe("adamw", 128, 256, 1e-3, 1e-2, 16, "none", "atan", 2.0),
     "scifar100": Recipe("adamw", 128, 256, 1e-3, 1e-2, 16, "none", "atan", 2.0),
     "pcifar10": Recipe("adamw", 128, 128, 1e-3, 1e-2, 17, "sawtooth", "atan", 2.0),
@@ -69,6 +78,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_root: str | None = None
     data_options: dict[str, object] = field(default_factory=dict)
+    model_options: dict[str, object] = field(default_factory=dict)
     neuron: str = "cpsn"
     k: int = 4
     dilations: str | list[int] | None = "sawtooth"
@@ -89,6 +99,7 @@ class TrainConfig:
     amp: bool = False
     device: str = "auto"
     workers: int = 0
+    threads: int | None = None
     stop_after: int | None = None
     limit_train: int | None = None
     limit_test: int | None = None
@@ -156,17 +167,14 @@ def _dilations(text: str) -> str | list[int] | None:
     return values
 
 
-def _data_option(text: str) -> tuple[str, object]:
+def _key_value(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. mode=pixels), got {text!r}")
-    value: object = raw
-    for cast in (int, float):
-        try:
-            value = cast(raw)
-            break
-        except ValueError:
-            continue
+    try:
+        value: object = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
     return key, value
 
 
@@ -180,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-root", help="folder holding the data set (not needed for digits)")
-    p.add_argument("--data-option", action="append", type=_data_option, default=[],
+    p.add_argument("--data-option", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="loader option, repeatable (e.g. mode=pixels, T=60)")
+    p.add_argument("--model-option", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE",
+                   help="network option, repeatable (e.g. channels=64, hidden=256)")
     p.add_argument("--neuron", default="cpsn", choices=NEURONS)
     p.add_argument("--compare", nargs="+", choices=(*NEURONS, "none"),
                    help="also train these neurons the same way and print the accuracies side "
@@ -207,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
+    p.add_argument("--threads", type=_positive_int,
+                   help="CPU threads per process (torch.set_num_threads); digits default 1")
     p.add_argument("--stop-after", type=_positive_int, metavar="E",
                    help="stop after E epochs of this invocation (resume later with --resume)")
     p.add_argument("--limit-train", type=_positive_int, metavar="N",
@@ -237,7 +250,8 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
     for neuron in neurons:
         configs.append(TrainConfig(
             dataset=args.dataset, data_root=args.data_root,
-            data_options=dict(args.data_option), neuron=neuron,
+            data_options=dict(args.data_option), model_options=dict(args.model_option),
+            neuron=neuron,
             k=pick(args.k, recipe.k),
             dilations=None if dilations == "none" else dilations,
             surrogate=pick(args.surrogate, recipe.surrogate),
@@ -249,7 +263,8 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
             weight_decay=pick(args.weight_decay, recipe.weight_decay),
             delay_lr=pick(args.delay_lr, recipe.delay_lr), schedule=args.schedule,
             seed=args.seed, out=f"{base_out}/{neuron}", resume=args.resume, amp=args.amp,
-            device=args.device, workers=args.workers, stop_after=args.stop_after,
+            device=args.device, workers=args.workers,
+            threads=pick(args.threads, recipe.threads), stop_after=args.stop_after,
             limit_train=args.limit_train, limit_test=args.limit_test,
             tensorboard=args.tensorboard, progress=args.progress,
         ))

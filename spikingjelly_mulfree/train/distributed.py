@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from .config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -39,12 +41,12 @@ def _pick_device(device: str, local_rank: int) -> torch.device:
     try:
         chosen = torch.device(device)
     except RuntimeError as err:
-        raise ValueError(f"--device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got "
-                         f"{device!r}") from err
+        raise ConfigError(f"--device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got "
+                          f"{device!r}") from err
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device: {device!r} asked for CUDA but none is available; use "
-                             "--device cpu")
+            raise ConfigError(f"--device: {device!r} asked for CUDA but none is available; "
+                              "use --device cpu")
         if chosen.index is None:
             chosen = torch.device(f"cuda:{local_rank}")
     return chosen

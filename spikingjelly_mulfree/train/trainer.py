@@ -5,6 +5,7 @@ directly, optionally with their own model builder and datasets.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..datasets import DATASETS, build_dataset
-from ..models import build_model, count_parameters
+from ..neuron.cpsn import CPSN
+from ..models import NETWORKS, build_model, count_parameters
 from . import checkpoint as ckpt_io
 from . import distributed as dist_utils
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .loop import evaluate, train_one_epoch
 from .records import TensorBoardLog, write_csv, write_json
 
@@ -37,10 +39,17 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
-    model = build_model(cfg.dataset, num_classes, **options)
-    if cfg.dilations is not None and not getattr(model, "dilations", []):
-        model.dilations = []
-    return model
+    accepted = set(inspect.signature(NETWORKS[cfg.dataset]).parameters) - {"neuron_options"}
+    if cfg.neuron == "cpsn":
+        accepted |= set(inspect.signature(CPSN).parameters) - {
+            "channels", "k", "dilation", "surrogate_function", "step_mode", "backend"}
+    unknown = sorted(set(cfg.model_options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"--model-option: {NETWORKS[cfg.dataset].__name__} has no option {unknown}; "
+            f"expected one of {sorted(accepted)}")
+    options.update(cfg.model_options)
+    return build_model(cfg.dataset, num_classes, **options)
 
 
 def _limit(ds: Dataset, n: int | None) -> Dataset:
@@ -71,13 +80,13 @@ def _scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
 
 def _check(cfg: TrainConfig, ctx: dist_utils.DistContext) -> None:
     if cfg.amp and ctx.device.type != "cuda":
-        raise ValueError("--amp: mixed precision needs a CUDA device; drop --amp on "
+        raise ConfigError("--amp: mixed precision needs a CUDA device; drop --amp on "
                          f"{ctx.device.type}")
     if cfg.batch_size % ctx.world_size:
-        raise ValueError(f"--batch-size: the global batch {cfg.batch_size} must be divisible "
+        raise ConfigError(f"--batch-size: the global batch {cfg.batch_size} must be divisible "
                          f"by the number of processes ({ctx.world_size})")
     if cfg.stop_after is not None and cfg.stop_after < 1:
-        raise ValueError(f"--stop-after: expected an integer >= 1, got {cfg.stop_after}")
+        raise ConfigError(f"--stop-after: expected an integer >= 1, got {cfg.stop_after}")
 
 
 def _gather_rng(ctx: dist_utils.DistContext) -> list[dict[str, object]]:
@@ -114,6 +123,8 @@ def fit(
     """
     ctx = dist_utils.setup(cfg.device)
     _check(cfg, ctx)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     info = DATASETS[cfg.dataset]
     out = Path(cfg.out)
     ckpt_path = out / ckpt_io.CHECKPOINT_NAME

@@ -26,11 +26,11 @@ def _fwd_bwd(net, x, num_classes):
 
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_digits_net_every_neuron(neuron):
-    net = DigitsNet(neuron=neuron, hidden=16, k=2)
+    net = DigitsNet(neuron=neuron, channels=4, hidden=16, k=2)
     _fwd_bwd(net, torch.rand(8, 4, 8), 10)
     has_cpsn = any(isinstance(m, CPSN) for m in net.modules())
     assert has_cpsn == (neuron == "cpsn")
-    assert net.dilations == ([1, 2] if neuron == "cpsn" else [])
+    assert net.dilations == ([1, 2, 3, 4] if neuron == "cpsn" else [])
 
 
 @pytest.mark.parametrize("neuron", ["cpsn", "psn", "lif"])
@@ -132,7 +132,12 @@ def test_neuron_factory_errors_and_fresh_surrogates():
 def test_bad_dilations_and_inputs_are_named():
     with pytest.raises(ValueError, match="dilations: expected None, 'sawtooth'"):
         DigitsNet(dilations="log")
-    with pytest.raises(ValueError, match="dilations: expected 2 values"):
+    with pytest.raises(ValueError, match="dilations: expected 4 values"):
         DigitsNet(dilations=[1, 2, 3])
     with pytest.raises(ValueError, match=r"x: expected \[T, N, 3, 32\]"):
         SequentialCIFARNet(10, channels=4)(torch.rand(32, 3, 32))
+
+
+def test_digits_net_reads_pixels_mode():
+    net = DigitsNet(in_features=1, T=64, channels=4, hidden=8, k=2)
+    _fwd_bwd(net, torch.rand(64, 2, 1), 10)
