@@ -140,7 +140,8 @@ class PixelCIFARNet(nn.Module):
     ) -> None:
         super().__init__()
         if T % 4:
-            raise ValueError(f"T: expected a multiple of 4 (the time pooling has stride 4), got {T}")
+            raise ValueError(
+                f"T: expected a multiple of 4 (the time pooling has stride 4), got {T}")
         c1, c2 = widths
         early = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                                **neuron_options)

@@ -41,6 +41,7 @@ class DigitsNet(nn.Module):
         dilations: ``None``, ``"sawtooth"`` (default) or one per CPSN layer (4).
         surrogate, alpha: surrogate gradient.
         T: sequence length (8 columns); needed by ``"psn"`` and the sawtooth schedule.
+        dropout: before the fully connected layer (mask shared across time steps).
         **neuron_options: further CPSN options.
 
     Shapes:
@@ -63,6 +64,7 @@ class DigitsNet(nn.Module):
         surrogate: str = "atan",
         alpha: float | None = 2.0,
         T: int = DIGITS_T,
+        dropout: float = 0.0,
         **neuron_options: object,
     ) -> None:
         super().__init__()
@@ -76,7 +78,7 @@ class DigitsNet(nn.Module):
         blocks += _conv_bn_sn(channels, 2 * channels, make)
         if pool:
             blocks.append(layer.AvgPool1d(2, 2, step_mode="m"))
-        blocks += [layer.Flatten(step_mode="m"),
+        blocks += [layer.Flatten(step_mode="m"), layer.Dropout(dropout, step_mode="m"),
                    layer.Linear(2 * channels * length, hidden, step_mode="m"), make(hidden)]
         self.body = nn.Sequential(*blocks)
         self.classifier = layer.Linear(hidden, num_classes, step_mode="m")

@@ -203,7 +203,7 @@ def fit(
             info.label_smoothing, info.batch_transform if train_set_augments(train_set) else None,
             cfg.amp, after_step, show, f"{cfg.neuron} epoch {epoch + 1}/{cfg.epochs}")
         scheduler.step()
-        te = evaluate(net, test_loader, ctx.device, cfg.amp, show, f"{cfg.neuron} test")
+        te = evaluate(model, test_loader, ctx.device, cfg.amp, show, f"{cfg.neuron} test")
         sums = dist_utils.all_reduce_sum(
             [tr["loss_sum"], tr["correct"], tr["count"], te["loss_sum"], te["correct"],
              te["count"]], ctx)
