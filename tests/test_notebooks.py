@@ -1,6 +1,7 @@
 """Every example notebook runs top to bottom, and matches its jupytext source."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ pytest.importorskip("ipykernel")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SOURCES = sorted(EXAMPLES.glob("[0-9][0-9]_*.py"))
+
+
+@pytest.fixture(scope="module")
+def kernel_name():
+    """Run the notebooks in this interpreter, whatever ``python3`` kernel the user has."""
+    spec = importlib.util.spec_from_file_location("make_notebooks", EXAMPLES / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with module.this_interpreter_kernel() as name:
+        yield name
 
 
 def _code(nb) -> list[str]:
@@ -34,13 +45,13 @@ def test_notebook_matches_its_source(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_notebook_executes(source, tmp_path):
+def test_notebook_executes(source, tmp_path, kernel_name):
     nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=120, kernel_name=kernel_name, resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
     errors = [out for cell in nb.cells if cell.cell_type == "code"
