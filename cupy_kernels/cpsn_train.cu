@@ -33,6 +33,47 @@ SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
     return tl.n_begin < tl.n_end;
 }
 
+// Taps of one time step over a block of FULL ? SJM_VEC : nv columns, accumulated in registers:
+//   out[j] = init[j] + sum_i tap(src[r_i, j], w_i[j]),  r_i = t + dir * (k-1-i) d,  0 <= r_i < T
+// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
+template <typename TI, typename A, bool MF, bool FULL>
+SJM_INLINE void sjm_taps_block(A* out, const A* init, const TI* src, sjm_i64 M, int t, int T,
+                               int dir, const A* __restrict__ wc, const int* __restrict__ cc,
+                               sjm_i64 cs, int nv, int k, int d) {
+    const int n = FULL ? SJM_VEC : nv;
+    A acc[SJM_VEC];
+    for (int j = 0; j < n; ++j) acc[j] = init ? init[j] : (A)0;
+    for (int i = 0; i < k; ++i) {
+        const int r = t + dir * (k - 1 - i) * d;
+        if (r < 0 || r >= T) continue;
+        const TI* __restrict__ row = src + r * M;
+        const A* __restrict__ wr = wc + i * cs;
+        const int* __restrict__ cr = MF ? cc + i * cs : cc;
+        for (int j = 0; j < n; ++j)
+            acc[j] += sjm_tap<MF, A>(sjm_io<TI>::ld(row[j]), wr[j], MF ? cr[j] : 0);
+    }
+    for (int j = 0; j < n; ++j) out[j] = acc[j];
+}
+
+// sjm_taps_block over the tile's nc columns, in blocks of SJM_VEC (a register-sized
+// accumulator on the host; a single column on the GPU).
+template <typename TI, typename A, bool MF>
+SJM_INLINE void sjm_taps(A* out, const A* init, const TI* src, sjm_i64 M, int t, int T, int dir,
+                         const A* __restrict__ wc, const int* __restrict__ cc, sjm_i64 cs, int nc,
+                         int k, int d) {
+    for (int j = 0; j < nc; j += SJM_VEC) {
+        const A* in = init ? init + j : init;
+        const int* cj = MF ? cc + j : cc;
+        if (nc - j >= SJM_VEC) {
+            sjm_taps_block<TI, A, MF, true>(out + j, in, src + j, M, t, T, dir, wc + j, cj, cs,
+                                            SJM_VEC, k, d);
+        } else {
+            sjm_taps_block<TI, A, MF, false>(out + j, in, src + j, M, t, T, dir, wc + j, cj, cs,
+                                             nc - j, k, d);
+        }
+    }
+}
+
 // Charge of one time step for the tile's columns into h[0..nc). wc, cc: the expanded weights and
 // tap codes, offset to the tile's first column; cs: their row stride; bl: the columns' biases.
 template <typename TX, bool MF>
@@ -40,16 +81,7 @@ SJM_INLINE void sjm_charge_row(
     typename sjm_io<TX>::acc* h, const TX* __restrict__ xc, sjm_i64 M, int t,
     const typename sjm_io<TX>::acc* __restrict__ wc, const int* __restrict__ cc, sjm_i64 cs,
     const typename sjm_io<TX>::acc* bl, int nc, int k, int d) {
-    typedef typename sjm_io<TX>::acc A;
-    for (int j = 0; j < nc; ++j) h[j] = bl[j];
-    for (int i = 0; i < k; ++i) {
-        const int src = t - (k - 1 - i) * d;
-        if (src < 0) continue;
-        const TX* __restrict__ xr = xc + src * M;
-        const A* __restrict__ wr = wc + i * cs;
-        const int* __restrict__ cr = MF ? cc + i * cs : cc;
-        for (int j = 0; j < nc; ++j) h[j] += sjm_tap<MF, A>(sjm_io<TX>::ld(xr[j]), wr[j], MF ? cr[j] : 0);
-    }
+    sjm_taps<TX, typename sjm_io<TX>::acc, MF>(h, bl, xc, M, t, t + 1, -1, wc, cc, cs, nc, k, d);
 }
 
 // Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
@@ -140,26 +172,21 @@ SJM_INLINE void cpsn_backward(
             }
         }
         for (int j = 0; j < tl.nc; ++j) pt[j * (k + 1) + k] += s[j];
-        for (int i = 0; i < k; ++i) {
-            const int lag = (k - 1 - i) * d;
-            for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
-            for (int t = lag; t < T; ++t) {
-                const A* gr = gc + t * M;
-                const TX* __restrict__ xr = xc + (t - lag) * M;
-                for (int j = 0; j < tl.nc; ++j) s[j] += gr[j] * sjm_io<TX>::ld(xr[j]);
+        for (int jb = 0; jb < tl.nc; jb += SJM_VEC) {  // blocks of columns: g and X stay cached
+            const int nv = tl.nc - jb < SJM_VEC ? tl.nc - jb : SJM_VEC;
+            for (int i = 0; i < k; ++i) {
+                const int lag = (k - 1 - i) * d;
+                for (int j = 0; j < nv; ++j) s[j] = (A)0;
+                for (int t = lag; t < T; ++t) {
+                    const A* gr = gc + t * M + jb;
+                    const TX* __restrict__ xr = xc + (t - lag) * M + jb;
+                    for (int j = 0; j < nv; ++j) s[j] += gr[j] * sjm_io<TX>::ld(xr[j]);
+                }
+                for (int j = 0; j < nv; ++j) pt[(jb + j) * (k + 1) + i] += s[j];
             }
-            for (int j = 0; j < tl.nc; ++j) pt[j * (k + 1) + i] += s[j];
         }
         for (int t = 0; t < T; ++t) {
-            for (int j = 0; j < tl.nc; ++j) h[j] = (A)0;
-            for (int i = 0; i < k; ++i) {
-                const int dst = t + (k - 1 - i) * d;
-                if (dst >= T) continue;
-                const A* gr = gc + dst * M;
-                const A* __restrict__ wr = wc + i * tl.cs;
-                const int* __restrict__ cr = MF ? cc + i * tl.cs : cc;
-                for (int j = 0; j < tl.nc; ++j) h[j] += sjm_tap<MF, A>(gr[j], wr[j], MF ? cr[j] : 0);
-            }
+            sjm_taps<A, A, MF>(h, (const A*)0, gc, M, t, T, 1, wc, cc, tl.cs, tl.nc, k, d);
             TX* dr = dx + t * M + m0;
             for (int j = 0; j < tl.nc; ++j) dr[j] = sjm_io<TX>::st(h[j]);
         }

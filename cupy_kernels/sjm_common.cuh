@@ -11,6 +11,11 @@
 #define SJM_COLS 1
 #endif
 
+// Columns accumulated together in registers inside a thread's columns (a divisor of SJM_COLS).
+#ifndef SJM_VEC
+#define SJM_VEC 1
+#endif
+
 #ifndef SJM_HOST
 #define SJM_INLINE __device__ __forceinline__
 #else

@@ -12,6 +12,9 @@
 #ifndef SJM_COLS
 #define SJM_COLS 256
 #endif
+#ifndef SJM_VEC
+#define SJM_VEC 64
+#endif
 
 #include <math.h>
 #include <string.h>
