@@ -3,9 +3,11 @@ one data set, then print the results side by side."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ..datasets import CorruptDatasetError, DatasetNotFoundError
 from . import distributed as dist_utils
+from .checkpoint import CHECKPOINT_NAME
 from .config import ConfigError, build_parser, resolve
 from .trainer import fit
 
@@ -41,6 +43,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         configs = resolve(args)
     except ValueError as err:
         parser.error(str(err))
+    if args.resume:
+        started = [Path(c.out, CHECKPOINT_NAME).is_file() for c in configs]
+        if not any(started):
+            parser.error(f"--resume: no checkpoint at {Path(configs[0].out, CHECKPOINT_NAME)}; "
+                         "run without --resume to start training, or pass the --out folder "
+                         "of the run to continue")
+        for cfg, has_checkpoint in zip(configs, started):
+            cfg.resume = has_checkpoint
     results = []
     try:
         for cfg in configs:

@@ -70,3 +70,11 @@ def test_rng_state_round_trip():
     ckpt_io.set_rng_state(state)
     b = (torch.rand(2), __import__("numpy").random.rand(), __import__("random").random())
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_resume_of_a_comparison_starts_the_baseline_it_never_reached(tmp_path):
+    argv = [*COMMON, "--epochs", "1", "--out", str(tmp_path)]
+    main(argv)
+    results = main([*argv, "--compare", "lif", "--resume"])
+    assert [r["neuron"] for r in results] == ["cpsn", "lif"]
+    assert results[1]["finished"] and (tmp_path / "lif/checkpoint.pt").is_file()
