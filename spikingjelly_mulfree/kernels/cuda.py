@@ -43,7 +43,8 @@ def translation_unit() -> str:
 
 
 def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
-    opts = (f"-I{cupy_kernels.KERNEL_DIR}", "--std=c++17")
+    """NVRTC options: the include path (CuPy adds the architecture of the device itself)."""
+    opts = (f"-I{cupy_kernels.KERNEL_DIR}",)
     return opts + ((f"--gpu-architecture={arch}",) if arch else ())
 
 
