@@ -3,7 +3,8 @@
 One command measures, side by side in one process, every runnable CPSN backend against
 SpikingJelly's PSN, MaskedPSN, SlidingPSN and multi-step LIF:
 
-* forward + backward time and training memory against T (``sweep_T``);
+* forward + backward time (fastest of several runs) and training memory against T
+  (``sweep_T``);
 * the same against the order k at the sequential-CIFAR layer shape (``sweep_k``; PSN and LIF
   have no k and appear as flat lines); ``headline.md`` is its k = 16 row with ratios to PSN;
 * step-by-step inference: state memory and steps per second of sliding PSN k = 32 against CPSN
@@ -130,15 +131,20 @@ class _Floor(torch.nn.Module):
 
 # --- measurement -----------------------------------------------------------------------------
 def measure(layer: torch.nn.Module, x: torch.Tensor, budget_s: float) -> tuple[float, float]:
-    """``(median seconds of forward+backward, memory bytes)`` of ``layer`` on ``x``."""
+    """``(seconds of forward+backward, memory bytes)`` of ``layer`` on ``x``.
+
+    The time is the fastest of several runs (after a warm-up), not their median: on a shared
+    machine the slower runs mostly measure the other jobs, and the fastest is the closest to the
+    layer's own cost.
+    """
 
     def run(inp: torch.Tensor) -> torch.Tensor:
         functional.reset_net(layer)
         return layer(inp)
 
     probe = time_fwd_bwd(run, x, repeats=1, warmup=1)
-    repeats = max(1 if budget_s < 0.1 else 3, min(15, int(budget_s / max(probe, 1e-6))))
-    seconds = time_fwd_bwd(run, x, repeats=repeats, warmup=0)
+    repeats = max(1 if budget_s < 0.1 else 5, min(25, int(budget_s / max(probe, 1e-6))))
+    seconds = min(time_fwd_bwd(run, x, repeats=1, warmup=0) for _ in range(repeats))
     x.grad = None
     memory = peak_cuda_bytes(run, x) if x.is_cuda else saved_bytes(run, x)
     x.grad = None
@@ -208,7 +214,7 @@ def single_step(cfg: Config, device: torch.device, log: Callable[[str], None]) -
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
         times = []
-        for _ in range(5 if cfg is FULL else 2):
+        for _ in range(7 if cfg is FULL else 2):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t0 = time.perf_counter()
@@ -218,7 +224,7 @@ def single_step(cfg: Config, device: torch.device, log: Callable[[str], None]) -
             times.append(time.perf_counter() - t0)
         peak = (torch.cuda.max_memory_allocated(device) - base) / MiB if device.type == "cuda" \
             else float("nan")
-        sec = sorted(times)[len(times) // 2]
+        sec = min(times)
         rows[label] = {"state_MiB": _state_bytes(layer) / MiB, "peak_MiB": peak,
                        "steps_per_s": cfg.step_T / sec}
         log(f"  {label:<16} state {rows[label]['state_MiB']:8.2f} MiB  "
