@@ -106,6 +106,7 @@ SJM_INLINE void cpsn_forward(
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
+            if (t + 2 < T) sjm_prefetch(x + m0 + (t + 2) * tl.m_stride, tl.nc);
             sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w + tl.j0, MF ? codes + tl.j0 : codes,
                                    tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * tl.m_stride + m0;
@@ -155,6 +156,11 @@ SJM_INLINE void cpsn_backward(
         A* gc = gh + m0;
         for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
         for (int t = 0; t < T; ++t) {
+            if (t + 2 < T) {
+                sjm_prefetch(xc + (t + 2) * M, tl.nc);
+                if (grad_s) sjm_prefetch(grad_s + (t + 2) * M + m0, tl.nc);
+                if (grad_h) sjm_prefetch(grad_h + (t + 2) * M + m0, tl.nc);
+            }
             if (mode != SJM_GIVEN)
                 sjm_charge_row<TX, MF>(h, xc, M, t, wc, cc, tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * M;
@@ -208,6 +214,7 @@ SJM_INLINE void cpsn_moments(
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
+            if (t + 2 < T) sjm_prefetch(x + m0 + (t + 2) * tl.m_stride, tl.nc);
             sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w + tl.j0, 0, tl.cs, zero,
                                       tl.nc, k, d);
             if (n == tl.n_begin && t == 0) {

@@ -26,6 +26,19 @@
 #define SJM_EXPORT(name)
 #endif
 
+// Prefetch of the next rows a thread will read (the host needs it: its rows are far apart;
+// the GPU hides latency with other warps).
+#ifdef SJM_HOST
+template <typename T>
+inline void sjm_prefetch(const T* p, int n) {
+    const char* c = (const char*)p;
+    for (int b = 0; b < n * (int)sizeof(T); b += 64) __builtin_prefetch(c + b);
+}
+#else
+template <typename T>
+__device__ __forceinline__ void sjm_prefetch(const T*, int) {}
+#endif
+
 typedef long long sjm_i64;
 
 // 16-bit storage types: raw bits, converted to float for arithmetic.
