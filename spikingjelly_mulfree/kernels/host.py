@@ -102,6 +102,23 @@ def build(force: bool = False) -> Path:
     return out
 
 
+def _load_passive(path: Path) -> ctypes.CDLL:
+    """Load the library with its OpenMP threads set to sleep (not spin) between launches.
+
+    The library links the system OpenMP runtime, torch bundles its own: two pools spinning on
+    the same cores slow each other down. The policy is read once, when the runtime loads;
+    ``OMP_WAIT_POLICY`` set by the user is respected.
+    """
+    saved = os.environ.get("OMP_WAIT_POLICY")
+    if saved is None:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        return ctypes.CDLL(str(path))
+    finally:
+        if saved is None:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
 class HostLauncher:
     """Runs kernels of the host library (see :mod:`.launch` for the interface)."""
 
@@ -110,7 +127,7 @@ class HostLauncher:
 
     def __init__(self, path: Path):
         self.path = path
-        self.lib = ctypes.CDLL(str(path))
+        self.lib = _load_passive(path)
         self.lib.sjm_launch.restype = ctypes.c_int
         self.lib.sjm_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [
             ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
