@@ -20,6 +20,7 @@ Usage::
     python benchmarks/report.py --quick      # tiny shapes, seconds: checks the pipeline
     python benchmarks/report.py --device cuda --out benchmarks/results
     python benchmarks/report.py --readme     # also refresh the README's headline table
+    python benchmarks/report.py --threads 1  # a CPU shared with other jobs: avoid stalls
 """
 from __future__ import annotations
 
@@ -88,6 +89,12 @@ QUICK = Config(
 
 # --- the neurons compared ------------------------------------------------------------------
 Builder = Callable[[int, int, int], torch.nn.Module]
+
+
+def device_label(device: torch.device) -> str:
+    """:func:`device_name` with the thread count in good English."""
+    return device_name(device).replace("(x86_64, 1 threads)", "(x86_64, 1 thread)").replace(
+        ", 1 threads)", ", 1 thread)")
 
 
 def cpsn_backends(device: torch.device) -> list[str]:
@@ -398,6 +405,10 @@ def main(argv: list[str] | None = None) -> Path:
                         help="results folder; a sub-folder per device kind is written")
     parser.add_argument("--replot", type=Path, metavar="RESULTS_JSON",
                         help="only rewrite the tables and plots from an earlier results.json")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch and the host kernels (default: torch's); "
+                             "use 1 on a machine shared with other jobs, where multithreaded "
+                             "ops stall on oversubscribed cores")
     parser.add_argument("--readme", action="store_true",
                         help="also copy the headline table into README.md (between its markers)")
     parser.add_argument("--quiet", action="store_true")
@@ -408,6 +419,10 @@ def main(argv: list[str] | None = None) -> Path:
         if args.readme:
             update_readme(readme, args.replot.parent)
         return args.replot.parent
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads: expected an integer >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible; use --device cpu")
@@ -419,15 +434,16 @@ def main(argv: list[str] | None = None) -> Path:
         if not args.quiet:
             print(msg, flush=True)
 
-    log(f"device: {device_name(device)}; CPSN backends: {cpsn_backends(device)}")
+    log(f"device: {device_label(device)}; CPSN backends: {cpsn_backends(device)}")
     mem_label = ("peak CUDA memory, fwd+bwd (MiB)" if device.type == "cuda"
                  else "saved for backward + output (MiB)")
     results = {
-        "device": device_name(device),
+        "device": device_label(device),
         "torch": torch.__version__,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/report.py" + (" --quick" if args.quick else "")
-        + (f" --device {args.device}" if args.device != "cpu" else ""),
+        + (f" --device {args.device}" if args.device != "cpu" else "")
+        + (f" --threads {args.threads}" if args.threads is not None else ""),
         "memory_label": mem_label,
         "backends": cpsn_backends(device),
         "config": {k: v for k, v in cfg.__dict__.items()},
