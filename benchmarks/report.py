@@ -93,8 +93,7 @@ Builder = Callable[[int, int, int], torch.nn.Module]
 
 def device_label(device: torch.device) -> str:
     """:func:`device_name` with the thread count in good English."""
-    return device_name(device).replace("(x86_64, 1 threads)", "(x86_64, 1 thread)").replace(
-        ", 1 threads)", ", 1 thread)")
+    return device_name(device).replace(", 1 threads)", ", 1 thread)")
 
 
 def cpsn_backends(device: torch.device) -> list[str]:
