@@ -22,7 +22,7 @@ def _progress(loader: Iterable[Batch], enabled: bool, desc: str):
         return loader, None
     from tqdm.auto import tqdm
 
-    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
     return bar, bar
 
 
@@ -49,6 +49,8 @@ def train_one_epoch(
             (MixUp/CutMix), applied before the forward pass.
         amp: autocast to float16 on CUDA with ``scaler`` scaling the loss.
         after_step: called after every optimizer step (e.g. clamping delay positions).
+        progress: show a tqdm bar with the running loss, accuracy and samples/s (only when
+            stderr is a terminal, so logs stay clean).
 
     Returns:
         ``{"loss_sum", "correct", "count", "seconds"}`` for this process.
