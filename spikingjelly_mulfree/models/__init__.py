@@ -6,7 +6,7 @@ network's trainable parameter count at the data set's default ``T`` and order:
 ==========  ====================  ===========  ===========  ============  ===========  ===========
 data set    network                      cpsn          psn   sliding_psn          lif         plif
 ==========  ====================  ===========  ===========  ============  ===========  ===========
-digits      DigitsNet                  20,746       19,354        19,220       19,210       19,212
+digits      DigitsNet                  74,058       72,042        71,774       71,754       71,758
 scifar10    SequentialCIFARNet        531,850      520,810       513,537      513,418      513,425
 scifar100   SequentialCIFARNet        554,980      543,940       536,667      536,548      536,555
 pcifar10    PixelCIFARNet             403,722    5,944,202       367,422      367,242      367,252
