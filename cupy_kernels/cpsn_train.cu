@@ -106,7 +106,7 @@ SJM_INLINE void cpsn_forward(
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
-            if (t + 2 < T) sjm_prefetch(x + m0 + (t + 2) * tl.m_stride, tl.nc);
+            if (t + SJM_AHEAD < T) sjm_prefetch(x + m0 + (t + SJM_AHEAD) * tl.m_stride, tl.nc);
             sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w + tl.j0, MF ? codes + tl.j0 : codes,
                                    tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * tl.m_stride + m0;
@@ -122,7 +122,10 @@ SJM_INLINE void cpsn_forward(
 // Backward of the charge (and its fused consumers), three phases per column:
 //   1. recompute H, form g = dL/dH by `mode` (see sjm_common.cuh), store g in `gh`;
 //   2. dW partials: sum_t g[t] X[t - (k-1-i) d]; db partial: sum_t g[t];
-//   3. dX[t] = sum_i w_i g[t + (k-1-i) d] (anti-causal correlation), written to `dx`.
+//   3. dX[t] = sum_i w_i g[t + (k-1-i) d] (anti-causal correlation), written to `dx`; skipped
+//      when dx is null (g is then kept in `gh` for a later call). If g2 is given, the
+//      correlation of g2 with the second expanded weights w2 (always multiplied) is added:
+//      one pass forms the input gradient of two consumers of X.
 // `gh` may alias `dx` when TX is the accumulator type (phase 3 reads rows >= t before writing
 // row t). Partials: part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the
 // thread adds to its own slots (zero-initialised by the launcher).
@@ -133,7 +136,8 @@ SJM_INLINE void cpsn_backward(
     const TX* __restrict__ grad_s, const typename sjm_io<TX>::acc* __restrict__ grad_h,
     const typename sjm_io<TX>::acc* __restrict__ mu, const typename sjm_io<TX>::acc* __restrict__ ca,
     const typename sjm_io<TX>::acc* __restrict__ cb,
-    typename sjm_io<TX>::acc* gh, TX* dx, typename sjm_io<TX>::acc* __restrict__ part,
+    typename sjm_io<TX>::acc* gh, TX* dx, const typename sjm_io<TX>::acc* g2,
+    const typename sjm_io<TX>::acc* __restrict__ w2, typename sjm_io<TX>::acc* __restrict__ part,
     int T, int N, int C, int S, int k, int d, int mode, float alpha) {
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
@@ -156,10 +160,10 @@ SJM_INLINE void cpsn_backward(
         A* gc = gh + m0;
         for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
         for (int t = 0; t < T; ++t) {
-            if (t + 2 < T) {
-                sjm_prefetch(xc + (t + 2) * M, tl.nc);
-                if (grad_s) sjm_prefetch(grad_s + (t + 2) * M + m0, tl.nc);
-                if (grad_h) sjm_prefetch(grad_h + (t + 2) * M + m0, tl.nc);
+            if (t + SJM_AHEAD < T) {
+                sjm_prefetch(xc + (t + SJM_AHEAD) * M, tl.nc);
+                if (grad_s) sjm_prefetch(grad_s + (t + SJM_AHEAD) * M + m0, tl.nc);
+                if (grad_h) sjm_prefetch(grad_h + (t + SJM_AHEAD) * M + m0, tl.nc);
             }
             if (mode != SJM_GIVEN)
                 sjm_charge_row<TX, MF>(h, xc, M, t, wc, cc, tl.cs, bl, tl.nc, k, d);
@@ -191,8 +195,14 @@ SJM_INLINE void cpsn_backward(
                 for (int j = 0; j < nv; ++j) pt[(jb + j) * (k + 1) + i] += s[j];
             }
         }
+        if (!dx) continue;
+        const A* g2c = g2 ? g2 + m0 : g2;
         for (int t = 0; t < T; ++t) {
             sjm_taps<A, A, MF>(h, (const A*)0, gc, M, t, T, 1, wc, cc, tl.cs, tl.nc, k, d);
+            if (g2c) {
+                sjm_taps<A, A, false>(h, h, g2c, M, t, T, 1, w2 + tl.j0, (const int*)0, tl.cs,
+                                      tl.nc, k, d);
+            }
             TX* dr = dx + t * M + m0;
             for (int j = 0; j < tl.nc; ++j) dr[j] = sjm_io<TX>::st(h[j]);
         }
@@ -214,7 +224,7 @@ SJM_INLINE void cpsn_moments(
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         for (int t = 0; t < T; ++t) {
-            if (t + 2 < T) sjm_prefetch(x + m0 + (t + 2) * tl.m_stride, tl.nc);
+            if (t + SJM_AHEAD < T) sjm_prefetch(x + m0 + (t + SJM_AHEAD) * tl.m_stride, tl.nc);
             sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w + tl.j0, 0, tl.cs, zero,
                                       tl.nc, k, d);
             if (n == tl.n_begin && t == 0) {
@@ -294,10 +304,10 @@ SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ 
         const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
         const TX* grad_s, const sjm_io<TX>::acc* grad_h, const sjm_io<TX>::acc* mu,             \
         const sjm_io<TX>::acc* ca, const sjm_io<TX>::acc* cb, sjm_io<TX>::acc* gh, TX* dx,      \
-        sjm_io<TX>::acc* part, int T, int N, int C, int S, int k, int d, int mode,              \
-        float alpha) {                                                                          \
-        cpsn_backward<TX, MF>(x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, part, T, N,   \
-                              C, S, k, d, mode, alpha);                                         \
+        const sjm_io<TX>::acc* g2, const sjm_io<TX>::acc* w2, sjm_io<TX>::acc* part, int T,     \
+        int N, int C, int S, int k, int d, int mode, float alpha) {                             \
+        cpsn_backward<TX, MF>(x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, \
+                              T, N, C, S, k, d, mode, alpha);                                   \
     }                                                                                           \
     SJM_EXPORT(cpsn_backward_##SUF)
 

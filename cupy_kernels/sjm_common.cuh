@@ -28,6 +28,9 @@
 
 // Prefetch of the next rows a thread will read (the host needs it: its rows are far apart;
 // the GPU hides latency with other warps).
+#ifndef SJM_AHEAD
+#define SJM_AHEAD 4
+#endif
 #ifdef SJM_HOST
 template <typename T>
 inline void sjm_prefetch(const T* p, int n) {

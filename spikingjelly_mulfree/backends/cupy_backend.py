@@ -20,6 +20,7 @@ import importlib.util
 import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 
+from ..kernels import fused
 from ..kernels import library  # noqa: F401  (registers the custom ops)
 from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX
 from ..surrogate import Rational
@@ -70,6 +71,31 @@ class KernelBackend:
             return (f"x has dtype {x.dtype}; the kernels take float16, bfloat16, float32 or "
                     f"float64")
         return self._target_reason()
+
+    def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
+                  mul_free):
+        """Moments -> effective kernel -> spikes (see :func:`~.base.run_layer`). In eager
+        training with the BN threshold, the two consumers of ``x`` share one input-gradient
+        pass (:mod:`spikingjelly_mulfree.kernels.fused`)."""
+        fuse = (need_moments and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+                and (x.requires_grad or weight.requires_grad))
+        if not fuse:
+            moments = self.conv_moments(x, weight, dilation) if need_moments else None
+            w, b = make_kernel(moments)
+            return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), moments
+        link = fused.Link()
+        mean, var = fused.LinkedMoments.apply(x, weight, dilation, link)
+        w, b = make_kernel((mean, var))
+        if not fused.depends_on((w, b), mean.grad_fn):
+            return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), (mean, var)
+        mode = surrogate_mode(surrogate_function)
+        # The moments' backward adds the fire op's input gradient with plain multiplies
+        # (bit-identical for power-of-two taps), so the fire op may use either variant.
+        shift = bool(mul_free and self.use_shift)
+        alpha = float(surrogate_function.alpha) if mode is not None else 0.0
+        out = fused.LinkedFire.apply(x, w, b, dilation, mode, alpha, shift, link)
+        spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
+        return spikes, (mean, var)
 
     def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                     dilation: int, surrogate_function: torch.nn.Module,

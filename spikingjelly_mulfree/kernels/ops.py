@@ -138,13 +138,20 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
              mode: int, *, grad_s: torch.Tensor | None = None,
              grad_h: torch.Tensor | None = None, alpha: float = 0.0,
              moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-             mul_free: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             mul_free: bool = False, keep_g: bool = False,
+             extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dX in x.dtype, dW [C, k], db [C])`` of the charge, with ``dL/dH`` formed by ``mode``.
 
     Args:
         mode: ``GIVEN`` (``grad_h`` is ``dL/dH``), ``ATAN`` / ``SIGMOID`` / ``RATIONAL``
             (``dL/dH = grad_s * g'(H)`` with sharpness ``alpha``, H recomputed), or ``MOMENTS``
             (``dL/dH = ca (H - mu) + cb`` per channel, ``moments = (mu, ca, cb)``, no bias).
+        keep_g: return ``dL/dH`` (accumulator type, ``[T, N, C, S]``) in place of dX and skip
+            the dX pass (for a later call's ``extra``).
+        extra: ``(g2, w2)``: add the anti-causal correlation of ``g2`` (a kept ``dL/dH``) with
+            the taps ``w2`` ``[C, k]`` to dX, so one pass gives the input gradient of two
+            consumers of ``x``.
     """
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
@@ -157,21 +164,33 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     mu = ca = cb = None
     if moments is not None:
         mu, ca, cb = (m.detach().to(acc).contiguous() for m in moments)
-    dx = torch.empty_like(x)
-    gh = dx if x.dtype == acc else torch.empty(x.shape, dtype=acc, device=x.device)
+    g2 = w2 = None
+    if extra is not None:
+        g2 = extra[0].to(acc).contiguous()
+        w2 = expand_columns(extra[1].detach().to(acc), S)
+        if g2.shape != x.shape or extra[1].shape != w.shape:
+            raise ValueError(
+                f"extra: expected dL/dH shaped {tuple(x.shape)} and taps {tuple(w.shape)}, got "
+                f"{tuple(g2.shape)} and {tuple(extra[1].shape)}"
+            )
+    dx = None if keep_g else torch.empty_like(x)
+    if dx is not None and x.dtype == acc:
+        gh = dx
+    else:
+        gh = torch.empty(x.shape, dtype=acc, device=x.device)
     grid = _rows(launcher, x, True)
     part = torch.zeros(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
     wc, codes = _columns(w, S, mul_free)
     launcher.launch(
         f"cpsn_backward_{_variant(x, mul_free)}", grid,
-        (x, wc, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, part, T, N, C, S, k, dilation,
-         mode, float(alpha)), x.device)
+        (x, wc, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
+         dilation, mode, float(alpha)), x.device)
     dw = torch.empty(C, k, dtype=acc, device=x.device)
     db = torch.empty(C, dtype=acc, device=x.device)
     launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}",
                     grid_for(launcher, C * (k + 1)) if launcher.cols == 1 else (C * (k + 1), 1),
                     (part, dw, db, grid[1], C, S, k), x.device)
-    return dx, dw, db
+    return (gh if keep_g else dx), dw, db
 
 
 def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
@@ -193,9 +212,11 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
 
 
 def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean: torch.Tensor,
-                     grad_mean: torch.Tensor | None, grad_var: torch.Tensor | None
+                     grad_mean: torch.Tensor | None, grad_var: torch.Tensor | None,
+                     extra: tuple[torch.Tensor, torch.Tensor] | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs."""
+    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs (``extra``: see
+    :func:`backward`)."""
     C = weight.shape[0]
     n = x.numel() // C
     acc = acc_dtype(x.dtype)
@@ -203,5 +224,5 @@ def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean:
     gm = zeros if grad_mean is None else grad_mean.to(acc)
     gv = zeros if grad_var is None else grad_var.to(acc)
     dx, dw, _ = backward(x, weight, None, dilation, MOMENTS,
-                         moments=(mean, gv * (2.0 / n), gm / n))
+                         moments=(mean, gv * (2.0 / n), gm / n), extra=extra)
     return dx, dw

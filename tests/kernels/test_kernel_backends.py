@@ -115,3 +115,53 @@ def test_missing_cupy_names_the_install_command(monkeypatch):
     assert reason is not None and "cuda tensors" in reason
     monkeypatch.setattr(torch.Tensor, "device", property(lambda self: torch.device("cuda", 0)))
     assert "pip install cupy-cuda12x" in backend.unavailable_reason(torch.zeros(2))
+
+
+def test_bn_training_shares_one_input_gradient_pass(host, monkeypatch):
+    """In eager BN training the moments' backward receives the fire op's dL/dH (one dX pass)."""
+    from spikingjelly_mulfree.kernels import ops
+
+    seen = []
+    real = ops.moments_backward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("extra") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ops, "moments_backward", spy)
+    ref, fast = _pair(channels=5, k=3)
+    x = torch.randn(8, 2, 5, 3, dtype=torch.float64)
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(fast, x)
+    assert seen == [True]
+    for a, e in zip(g, g_ref):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
+
+
+def test_kernel_independent_of_moments_falls_back(host):
+    """A make_kernel that detaches the moments gets the unfused path, gradients intact."""
+    backend = get_backend("cpu", torch.zeros(1, 1, 1, 1))
+    x = torch.randn(6, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
+    b = -torch.ones(3, dtype=torch.float64)
+
+    def make_kernel(stats):
+        return w * 1.0, b + 0.0 * stats[0].detach()
+
+    s, _ = backend.run_layer(x, w, 1, make_kernel, True, sj_surrogate.ATan(), False)
+    (gx,) = torch.autograd.grad(s.sum(), x)
+    x2 = x.detach().clone().requires_grad_()
+    s2 = backend.charge_fire(x2, w, b, 1, sj_surrogate.ATan())
+    (gx2,) = torch.autograd.grad(s2.sum(), x2)
+    assert torch.equal(s, s2)
+    torch.testing.assert_close(gx, gx2)
+
+
+def test_unconsumed_link_raises(host):
+    from spikingjelly_mulfree.kernels import fused
+
+    x = torch.randn(4, 1, 2, 1, requires_grad=True)
+    s = fused.LinkedFire.apply(x, torch.ones(2, 2), torch.zeros(2), 1, 1, 2.0, False,
+                               fused.Link())
+    with pytest.raises(RuntimeError, match="moments' backward did not run"):
+        s.sum().backward()
