@@ -111,7 +111,8 @@ SJM_INLINE void cpsn_forward(
                                    tl.cs, bl, tl.nc, k, d);
             const sjm_i64 row = t * tl.m_stride + m0;
             if (spikes) {
-                for (int j = 0; j < tl.nc; ++j) spikes[row + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
+                for (int j = 0; j < tl.nc; ++j)
+                    spikes[row + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
             } else {
                 for (int j = 0; j < tl.nc; ++j) charge[row + j] = h[j];
             }
@@ -134,7 +135,8 @@ SJM_INLINE void cpsn_backward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
     const int* __restrict__ codes, const typename sjm_io<TX>::acc* __restrict__ b,
     const TX* __restrict__ grad_s, const typename sjm_io<TX>::acc* __restrict__ grad_h,
-    const typename sjm_io<TX>::acc* __restrict__ mu, const typename sjm_io<TX>::acc* __restrict__ ca,
+    const typename sjm_io<TX>::acc* __restrict__ mu,
+    const typename sjm_io<TX>::acc* __restrict__ ca,
     const typename sjm_io<TX>::acc* __restrict__ cb,
     typename sjm_io<TX>::acc* gh, TX* dx, const typename sjm_io<TX>::acc* g2,
     const typename sjm_io<TX>::acc* __restrict__ w2, typename sjm_io<TX>::acc* __restrict__ part,
@@ -174,7 +176,8 @@ SJM_INLINE void cpsn_backward(
                 for (int j = 0; j < tl.nc; ++j) h[j] = cal[j] * (h[j] - mul[j]) + cbl[j];
             } else {
                 for (int j = 0; j < tl.nc; ++j)
-                    h[j] = sjm_io<TX>::ld(grad_s[row + m0 + j]) * sjm_surrogate_grad<A>(mode, h[j], al);
+                    h[j] = sjm_io<TX>::ld(grad_s[row + m0 + j]) *
+                           sjm_surrogate_grad<A>(mode, h[j], al);
             }
             for (int j = 0; j < tl.nc; ++j) {
                 gc[row + j] = h[j];

@@ -92,7 +92,8 @@ extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned g
     for (long long bi = 0; bi < nblocks; ++bi) {
         gridDim = dim3{gx, gy, gz};
         blockDim = dim3{bx, by, bz};
-        blockIdx = dim3{(unsigned)(bi % gx), (unsigned)((bi / gx) % gy), (unsigned)(bi / ((long long)gx * gy))};
+        blockIdx = dim3{(unsigned)(bi % gx), (unsigned)((bi / gx) % gy),
+                        (unsigned)(bi / ((long long)gx * gy))};
         for (unsigned tz = 0; tz < bz; ++tz)
             for (unsigned ty = 0; ty < by; ++ty)
                 for (unsigned tx = 0; tx < bx; ++tx) {

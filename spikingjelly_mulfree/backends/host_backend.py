@@ -1,7 +1,8 @@
 """``backend='cpu'``: the CUDA kernel sources built for the host (g++ + OpenMP).
 
 The same Python path as ``backend='cupy'`` (:class:`~.cupy_backend.KernelBackend`) on CPU
-tensors; the library is built on first use and cached (see :mod:`spikingjelly_mulfree.kernels.host`).
+tensors; the library is built on first use and cached (see
+:mod:`spikingjelly_mulfree.kernels.host`).
 Power-of-two taps are multiplied here rather than exponent-added: the results are
 bit-identical and a multiply vectorises on the CPU while a branchy exponent add does not.
 

@@ -1,5 +1,5 @@
-"""Every CPSN training/step kernel variant compiles for sm_80 and sm_90 (NVRTC through CuPy, no GPU needed; nvcc
--ptx when nvcc is on PATH), and the host build exports the same kernels."""
+"""Every CPSN training/step kernel variant compiles for sm_80 and sm_90 (NVRTC through CuPy,
+no GPU needed; nvcc -ptx when nvcc is on PATH), and the host build exports the same kernels."""
 from __future__ import annotations
 
 import re
