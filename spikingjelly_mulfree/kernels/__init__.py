@@ -5,27 +5,31 @@ r"""Shift-and-add CPSN kernels: one CUDA source (``cupy_kernels/``), two targets
 * :mod:`.cuda` — the GPU build (NVRTC through CuPy, launched on torch's current stream);
 * :mod:`.ops` — tensor-level entry points (forward, backward, moments);
 * :mod:`.step` — the single-step ring-buffer update;
-* :mod:`.library` — ``torch.library`` custom ops with fake impls and autograd.
+* :mod:`.library` — ``torch.library`` custom ops with fake impls and autograd;
+* :mod:`.fused` — one input-gradient pass for BatchNorm-threshold layers (eager training).
 
 Kernels work on the native ``[T, M]`` layout (``M = N*C*S``); a thread walks its columns
 through all ``T`` steps, so each input element is read from memory once per pass and the ``k``
 taps hit the cache. Passes of one training step with the BatchNorm threshold, and the bytes they
 move per element for fp32 (``b`` bytes for 16-bit inputs replace the 4 of X, dX and S):
 
-=============================  ====================================  ==============
-pass                           traffic                                bytes/element
-=============================  ====================================  ==============
-moments (forward)              read X                                 4
-charge + fire (forward)        read X, write S                        8
-charge-fire backward           read X, dS; write g; read g; write dX  20 (12 if g stays in cache)
-moments backward               read X; write g0; read g0; write dX    16 (8 if cached)
-gradient sum (autograd)        read dX twice, write once              12
-=============================  ====================================  ==============
+=============================  =======================================  ============================
+pass                           traffic                                  bytes/element
+=============================  =======================================  ============================
+moments (forward)              read X                                   4
+charge + fire (forward)        read X, write S                          8
+charge-fire backward           read X, dS; write g                      12
+moments backward (fused)       read X; write g0; read g, g0; write dX   20 (12 if g, g0 stay cached)
+=============================  =======================================  ============================
 
-Against the floor ``x * 1.0`` (8 bytes forward, about 8 backward) a BN training step moves 4-5x
-the floor's bytes at best; without the BN threshold (fixed or learnable), 2.5-3x. FLOPs per
-element: ``k`` multiply-adds per pass over the taps, ``8k`` for a BN training step (forward: 2
-passes; backward: recompute, dW and dX for each of the two).
+That is the eager BN training path (:mod:`.fused`: one input-gradient pass for both consumers
+of X); the custom ops (``torch.compile``) run the two backward passes separately and let
+autograd add their input gradients (read X, dS; write g, dX — then read X; write g0, dX; then
+12 bytes for the sum). Against the floor ``x * 1.0`` (8 bytes forward, about 8 backward) a BN
+training step moves about 3-4x the floor's bytes at best; without the BN threshold (fixed or
+learnable threshold), about 2-2.5x. FLOPs per element: ``k`` multiply-adds per pass over the
+taps, ``8k`` for a BN training step (forward: 2 passes; backward: H and H0 recomputed, dW and
+dW0, and the two correlations of dX).
 """
 from .launch import Launcher, get_launcher, launch_counts
 
