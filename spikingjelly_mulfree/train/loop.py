@@ -20,7 +20,8 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 def _progress(loader: Iterable[Batch], enabled: bool, desc: str):
     if not enabled:
         return loader, None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # not tqdm.auto: its asyncio flavour calls iter(loader) eagerly,
+    # which draws DataLoader seeds from the global RNG and changes the run
 
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
     return bar, bar

@@ -78,3 +78,13 @@ def test_resume_of_a_comparison_starts_the_baseline_it_never_reached(tmp_path):
     results = main([*argv, "--compare", "lif", "--resume"])
     assert [r["neuron"] for r in results] == ["cpsn", "lif"]
     assert results[1]["finished"] and (tmp_path / "lif/checkpoint.pt").is_file()
+
+
+def test_progress_bars_do_not_change_the_run(tmp_path):
+    runs = []
+    for flag in ("--no-progress", None):
+        out = tmp_path / str(flag)
+        main([*[a for a in COMMON if a != "--no-progress"], "--epochs", "1", "--out", str(out),
+              *([flag] if flag else [])])
+        runs.append(torch.load(out / "cpsn/checkpoint.pt", weights_only=False)["model"])
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
