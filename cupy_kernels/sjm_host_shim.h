@@ -78,7 +78,8 @@ struct registrar {
 
 #define SJM_EXPORT(name) static sjm_host::registrar sjm_registrar_##name(#name, &name);
 
-// Runs kernel `name` on a grid of blocks; returns 0, or 1 if no such kernel exists.
+// Runs kernel `name` on a grid of blocks, in parallel over blocks when threads > 1; returns 0,
+// or 1 if no such kernel exists.
 extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                           unsigned by, unsigned bz, int threads, void** args) {
     const auto it = sjm_host::table().find(name);
@@ -86,8 +87,8 @@ extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned g
     const sjm_host::entry e = it->second;
     const long long nblocks = (long long)gx * gy * gz;
 #ifdef _OPENMP
-    if (threads > 0) omp_set_num_threads(threads);
-#pragma omp parallel for schedule(static)
+    if (threads > 1) omp_set_num_threads(threads);
+#pragma omp parallel for schedule(static) if (threads > 1 && nblocks > 1)
 #endif
     for (long long bi = 0; bi < nblocks; ++bi) {
         gridDim = dim3{gx, gy, gz};

@@ -32,6 +32,9 @@ from .launch import Arg, launch_counts
 
 CACHE_ENV = "SPIKINGJELLY_MULFREE_CACHE"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17")
+# Launches whose largest tensor is smaller run on the calling thread: waking the OpenMP team
+# costs more than the work (tens of microseconds idle, milliseconds on a loaded machine).
+PARALLEL_MIN_ELEMENTS = 1 << 16
 
 _lock = threading.Lock()
 _launcher: "HostLauncher | None" = None
@@ -142,11 +145,13 @@ class HostLauncher:
     def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
                device: torch.device | None = None) -> None:
         values = []
+        size = 0
         for a in args:
             if isinstance(a, torch.Tensor):
                 if a.device.type != "cpu":
                     raise ValueError(f"{name}: the host kernels need CPU tensors, got {a.device}")
                 values.append(ctypes.c_void_p(a.data_ptr()))
+                size = max(size, a.numel())
             elif a is None:
                 values.append(ctypes.c_void_p(0))
             elif isinstance(a, (bool, int)):
@@ -159,8 +164,8 @@ class HostLauncher:
         gx, gy = grid
         if gx * gy == 0:
             return
-        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1,
-                                 torch.get_num_threads(), ptrs)
+        threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
+        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, ptrs)
         if rc != 0:
             raise KeyError(f"kernel {name!r} is not in the host library {self.path}")
         launch_counts[name] += 1

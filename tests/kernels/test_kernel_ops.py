@@ -197,3 +197,27 @@ def test_many_columns(host, mul_free):
     mean, var = ops.moments(x, w, 2)
     assert_close(mean, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
     assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
+
+
+def test_openmp_blocks_match_serial(host, monkeypatch):
+    """Blocks run by several OpenMP threads give bit-identical results to one thread."""
+    from spikingjelly_mulfree.kernels import host as host_module
+
+    x = make_input(7, 5, 3, host.cols // 2 + 3, torch.float32)
+    w, b = torch.randn(3, 4), torch.randn(3)
+    g = torch.randn(x.shape)
+
+    def run():
+        return (ops.charge(x, w, b, 2), *ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g),
+                *ops.moments(x, w, 2))
+
+    serial = run()
+    monkeypatch.setattr(host_module, "PARALLEL_MIN_ELEMENTS", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel = run()
+    finally:
+        torch.set_num_threads(threads)
+    for a, e in zip(parallel, serial):
+        assert torch.equal(a, e)
