@@ -20,7 +20,7 @@ def summary_table(results: list[dict[str, object]]) -> str:
         ...     "best_test_acc": 0.98, "parameters": 10, "epochs_done": 3,
         ...     "seconds_this_invocation": 1.0}]))  # doctest: +NORMALIZE_WHITESPACE
         data set  neuron  test acc (final)  test acc (best)  parameters  epochs  seconds
-        digits    cpsn    97.00%            98.00%           10          3       1
+        digits    cpsn    97.00%            98.00%           10          3       1.0
     """
     def pct(v: object) -> str:
         return "n/a" if v is None else f"{100 * float(v):.2f}%"
@@ -31,7 +31,7 @@ def summary_table(results: list[dict[str, object]]) -> str:
         lines.append(
             f"{r['dataset']:<9} {r['neuron']:<12} {pct(r['final_test_acc']):<17} "
             f"{pct(r['best_test_acc']):<16} {r['parameters']:<11,} {r['epochs_done']:<7} "
-            f"{float(r['seconds_this_invocation']):.0f}")
+            f"{float(r['seconds_this_invocation']):.1f}")
     return "\n".join(lines)
 
 

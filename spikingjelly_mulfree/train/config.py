@@ -179,7 +179,12 @@ def _key_value(text: str) -> tuple[str, object]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m spikingjelly_mulfree.train`` argument parser."""
+    """The ``python -m spikingjelly_mulfree.train`` argument parser.
+
+    Example:
+        >>> build_parser().parse_args(["--dataset", "scifar10", "--k", "8"]).k
+        8
+    """
     p = argparse.ArgumentParser(
         prog="python -m spikingjelly_mulfree.train",
         description="Train the paper's networks. Unset options take the data set's recipe "
@@ -232,7 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve(args: argparse.Namespace) -> list[TrainConfig]:
-    """One :class:`TrainConfig` per neuron to train (``--neuron`` first, then ``--compare``)."""
+    """One :class:`TrainConfig` per neuron to train (``--neuron`` first, then ``--compare``).
+
+    Example:
+        >>> cfgs = resolve(build_parser().parse_args(["--dataset", "shd", "--compare", "lif"]))
+        >>> [(c.neuron, c.k, c.lr, c.delay_lr, c.out) for c in cfgs]
+        [('cpsn', 2, 0.0005, 0.05, 'runs/shd/cpsn'), ('lif', 2, 0.0005, 0.05, 'runs/shd/lif')]
+    """
     recipe = RECIPES[args.dataset]
     compare = recipe.compare if args.compare is None else tuple(args.compare)
     if "none" in compare:

@@ -53,7 +53,12 @@ def _pick_device(device: str, local_rank: int) -> torch.device:
 
 
 def setup(device: str = "auto") -> DistContext:
-    """Join the process group when launched by ``torchrun`` and pick the device."""
+    """Join the process group when launched by ``torchrun`` and pick the device.
+
+    Example:
+        >>> setup("cpu").world_size  # a plain process: no torchrun variables
+        1
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -73,7 +78,12 @@ def cleanup() -> None:
 
 
 def all_reduce_sum(values: list[float], ctx: DistContext) -> list[float]:
-    """Element-wise sum of ``values`` over all ranks (identity in one process)."""
+    """Element-wise sum of ``values`` over all ranks (identity in one process).
+
+    Example:
+        >>> all_reduce_sum([1.0, 2.0], DistContext(0, 1, 0, torch.device("cpu")))
+        [1.0, 2.0]
+    """
     if not ctx.distributed:
         return list(values)
     device = ctx.device if ctx.device.type == "cuda" else torch.device("cpu")
@@ -89,7 +99,12 @@ def barrier(ctx: DistContext) -> None:
 
 class ShardSampler(Sampler[int]):
     """Every ``world_size``-th index from ``rank``, in order: each sample is seen exactly once
-    across ranks (for evaluation; ranks may get one sample fewer than others)."""
+    across ranks (for evaluation; ranks may get one sample fewer than others).
+
+    Example:
+        >>> list(ShardSampler(5, rank=1, world_size=2))
+        [1, 3]
+    """
 
     def __init__(self, length: int, rank: int, world_size: int) -> None:
         self.indices = list(range(rank, length, world_size))

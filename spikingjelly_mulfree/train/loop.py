@@ -55,6 +55,15 @@ def train_one_epoch(
 
     Returns:
         ``{"loss_sum", "correct", "count", "seconds"}`` for this process.
+
+    Example:
+        >>> from spikingjelly_mulfree.models import DigitsNet
+        >>> net = DigitsNet(channels=4, hidden=8)
+        >>> opt = torch.optim.Adam(net.parameters())
+        >>> batch = (torch.rand(8, 5, 8), torch.tensor([0, 1, 2, 3, 4]))
+        >>> scaler = torch.amp.GradScaler("cpu", enabled=False)
+        >>> train_one_epoch(net, [batch], opt, scaler, torch.device("cpu"), 10)["count"]
+        5.0
     """
     model.train()
     loss_sum = correct = count = 0.0
@@ -103,6 +112,12 @@ def evaluate(
 
     Returns:
         ``{"loss_sum", "correct", "count"}`` for this process.
+
+    Example:
+        >>> from spikingjelly_mulfree.models import DigitsNet
+        >>> batch = (torch.rand(8, 3, 8), torch.tensor([0, 1, 2]))
+        >>> evaluate(DigitsNet(channels=4, hidden=8), [batch], torch.device("cpu"))["count"]
+        3.0
     """
     model.eval()
     loss_sum = correct = count = 0.0

@@ -22,7 +22,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_csv(history: list[dict[str, float]], path: str | os.PathLike) -> None:
-    """Write ``history`` (one dict per epoch, keys :data:`HISTORY_FIELDS`) as CSV."""
+    """Write ``history`` (one dict per epoch, keys :data:`HISTORY_FIELDS`) as CSV.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "metrics.csv"
+        >>> write_csv([{"epoch": 1, "test_acc": 0.5}], path)
+        >>> path.read_text().splitlines()[1]
+        '1,,,,,0.5,,'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
