@@ -199,15 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="KEY=VALUE",
                    help="network option, repeatable (e.g. channels=64, hidden=256)")
     p.add_argument("--neuron", default="cpsn", choices=NEURONS)
-    p.add_argument("--compare", nargs="+", choices=(*NEURONS, "none"),
+    p.add_argument("--compare", nargs="+", choices=(*NEURONS, "none"), metavar="NEURON",
                    help="also train these neurons the same way and print the accuracies side "
-                        "by side (digits default: lif; 'none' turns it off)")
+                        f"by side: {', '.join(NEURONS)} or none (digits default: lif)")
     p.add_argument("--k", type=_positive_int, help="order of CPSN / sliding PSN")
     p.add_argument("--dilations", type=_dilations,
                    help="CPSN dilations: 'sawtooth', 'none' or a comma list, one per layer")
     p.add_argument("--surrogate", choices=SURROGATES)
     p.add_argument("--alpha", type=_positive_float, help="surrogate sharpness")
-    p.add_argument("--backend", default="torch", help="CPSN compute backend")
+    p.add_argument("--backend", default="torch",
+                   help="CPSN compute backend (spikingjelly_mulfree.backends.backend_names(); "
+                        "'cupy' for the CUDA kernels). The default 'torch' is reproducible "
+                        "bit for bit; 'auto' times the backends and keeps the fastest")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int, help="global batch (split across ranks)")

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from ..backends import backend_names
 from ..datasets import DATASETS, build_dataset
 from ..neuron.cpsn import CPSN
 from ..models import NETWORKS, build_model, count_parameters
@@ -36,6 +37,9 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
     options: dict[str, object] = dict(neuron=cfg.neuron, k=cfg.k, dilations=cfg.dilations,
                                       surrogate=cfg.surrogate, alpha=cfg.alpha, T=T)
     if cfg.neuron == "cpsn":
+        if cfg.backend not in backend_names():
+            raise ConfigError(f"--backend: expected one of {backend_names()}, got "
+                              f"{cfg.backend!r}")
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])

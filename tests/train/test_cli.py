@@ -123,6 +123,7 @@ def test_bad_values_are_named(capsys, argv, message):
     (["--resume"], "--resume: no checkpoint at"),
     (["--model-option", "widht=3"], "--model-option:"),
     (["--device", "tpu:0"], "--device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (["--backend", "fpga"], "--backend: expected one of"),
 ])
 def test_settings_that_cannot_run_are_named(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
