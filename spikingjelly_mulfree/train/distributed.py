@@ -3,6 +3,13 @@
 ``torchrun --nproc_per_node=G -m spikingjelly_mulfree.train ...`` sets ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK``; :func:`setup` then joins the process group (NCCL on CUDA,
 Gloo on CPU). Without those variables everything runs in one process.
+
+Semantics: ``--batch-size`` is the global batch, split evenly across ranks; every rank shuffles
+with the same seeded permutation (``DistributedSampler``), so rank ``r`` takes samples
+``r, r + W, ...`` of the same global batches one process would see, and DDP averages the
+gradients. BatchNorm layers and CPSN's BatchNorm threshold normalise with each rank's own
+batch statistics (as plain DDP does); only gradients and the final metrics are reduced.
+Evaluation splits the test set into disjoint shards and adds the counts.
 """
 from __future__ import annotations
 
