@@ -141,3 +141,13 @@ def test_bad_dilations_and_inputs_are_named():
 def test_digits_net_reads_pixels_mode():
     net = DigitsNet(in_features=1, T=64, channels=4, hidden=8, k=2)
     _fwd_bwd(net, torch.rand(64, 2, 1), 10)
+
+
+def test_parameter_count_cli_prints_every_network(capsys):
+    from spikingjelly_mulfree.models.__main__ import main
+
+    main(["--neuron", "cpsn", "lif"])
+    out = capsys.readouterr().out
+    for name in ("DigitsNet", "SequentialCIFARNet", "PixelCIFARNet", "SHDNet", "DVSLipNet"):
+        assert name in out
+    assert "531,850" in out and "11,249,764" in out
