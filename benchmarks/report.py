@@ -91,6 +91,21 @@ QUICK = Config(
 Builder = Callable[[int, int, int], torch.nn.Module]
 
 
+def code_version() -> str:
+    """``git describe``-like label of the measured code: short commit, ``+dirty`` if modified."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                                capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit or "unknown") + ("+dirty" if dirty else "")
+
+
 def device_label(device: torch.device) -> str:
     """:func:`device_name` with the thread count in good English."""
     return device_name(device).replace(", 1 threads)", ", 1 thread)")
@@ -357,8 +372,9 @@ def write_report(results: dict, out: Path) -> None:
     plot_single_step(results["single_step"],
                      f"Step-by-step inference, T={cfg['step_T']}, [N, C, L]=[{N}, {C}, {L}] - {dev}",
                      out / "single_step.png")
-    meta = (f"Measured on **{dev}** with torch {results['torch']}, {results['date']}, by "
-            f"`{results['command']}`; CPSN backends: {', '.join(results.get('backends', []))}.\n")
+    meta = (f"Measured on **{dev}** with torch {results['torch']}, {results['date']}, code "
+            f"`{results.get('code', 'unknown')}`, by `{results['command']}`; CPSN backends: "
+            f"{', '.join(results.get('backends', []))}.\n")
     (out / "meta.md").write_text(meta)
     header = "# Benchmark report\n\n" + meta + "\n"
     shape_T = ", ".join(str(v) for v in cfg["T_shape"])
@@ -439,6 +455,7 @@ def main(argv: list[str] | None = None) -> Path:
     results = {
         "device": device_label(device),
         "torch": torch.__version__,
+        "code": code_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/report.py" + (" --quick" if args.quick else "")
         + (f" --device {args.device}" if args.device != "cpu" else "")
