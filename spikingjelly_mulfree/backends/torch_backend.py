@@ -38,8 +38,8 @@ class TorchBackend:
             xc = gemm.to_channel_major(x, weight.dtype)
             moments, u = None, None
             if need_moments:
-                xc, u = gemm.centred(xc)
-                moments = gemm.gemm_moments(xc, u, weight, dilation)
+                xc, u, cov = gemm.centred_gram(xc)
+                moments = gemm.gemm_moments(u, cov, weight, dilation)
             w, b = make_kernel(moments)
             s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad)
             return gemm.from_channel_major(s, x.shape).to(x.dtype), moments
@@ -56,6 +56,6 @@ class TorchBackend:
 
     def conv_moments(self, x, weight, dilation):
         if use_gemm(x.shape[0], weight.shape[1], dilation):
-            xcc, u = gemm.centred(gemm.to_channel_major(x, weight.dtype))
-            return gemm.gemm_moments(xcc, u, weight, dilation)
+            _, u, cov = gemm.centred_gram(gemm.to_channel_major(x, weight.dtype))
+            return gemm.gemm_moments(u, cov, weight, dilation)
         return LagMoments.apply(x, weight, dilation)

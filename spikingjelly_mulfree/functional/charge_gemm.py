@@ -5,7 +5,8 @@ The charge of channel ``c`` is ``A_c @ X_c`` with ``A_c`` the ``[T, T]`` band ma
 input. One layout copy to ``[C, T, N*S]`` serves both passes of the BatchNorm threshold:
 
 * the moments of the un-biased charge come from the per-step means ``u`` and the per-channel
-  ``[T, T]`` covariance of the centred input (a GEMM that writes no ``[T, N*S]`` output):
+  ``[T, T]`` covariance of the centred input (:func:`centred_gram`, a GEMM that writes no
+  ``[T, N*S]`` output):
   ``var = mean_t diag(A Cov A^T) + var_t(A u)`` — exact, and free of the cancellation of
   ``E[H^2] - E[H]^2``;
 * the charge is computed on the centred input plus the rank-one correction ``A u + b``.
@@ -33,34 +34,47 @@ def from_channel_major(y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return y.view(C, T, N, S).permute(1, 2, 0, 3)
 
 
-def centred(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(xc - u, u)`` with ``u [C, T]`` the mean over N*S of each channel and step; ``xc`` is
-    overwritten (it must be a fresh layout copy)."""
-    u = xc.mean(dim=2)
-    return xc.sub_(u.unsqueeze(2)), u
+class _CentredGram(torch.autograd.Function):
+    """Centre ``xc [C, T, M]`` over ``M`` in place and return ``(xc - u, u, cov)`` with
+    ``u [C, T]`` the means and ``cov [C, T, T] = (xc - u)(xc - u)^T / M``.
 
-
-class _Gram(torch.autograd.Function):
-    """``xc @ xc^T`` per channel, with the symmetric backward in one GEMM."""
+    Backward in one GEMM: because the centred input has zero mean over ``M``, the gradient of
+    ``xc`` is ``g_xcc - mean_M(g_xcc) + g_u / M + (g_cov + g_cov^T)(xc - u) / M``.
+    """
 
     @staticmethod
     def forward(ctx, xc):
+        M = xc.shape[2]
+        u = xc.mean(dim=2)
+        xc.sub_(u.unsqueeze(2))
+        ctx.mark_dirty(xc)
         ctx.save_for_backward(xc)
-        return torch.bmm(xc, xc.transpose(1, 2))
+        return xc, u, torch.bmm(xc, xc.transpose(1, 2)).div_(M)
 
     @staticmethod
-    def backward(ctx, grad):
-        (xc,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), xc)
+    def backward(ctx, g_xcc, g_u, g_cov):
+        (xcc,) = ctx.saved_tensors
+        M = xcc.shape[2]
+        sym = (g_cov + g_cov.transpose(1, 2)).div_(M)
+        if g_xcc is None:
+            return torch.baddbmm((g_u / M).unsqueeze(2), sym, xcc)
+        shift = (g_u / M - g_xcc.mean(dim=2)).unsqueeze(2)
+        return torch.baddbmm(g_xcc, sym, xcc).add_(shift)
+
+
+def centred_gram(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(xc - u, u, cov)`` for a fresh layout copy ``xc [C, T, M]`` (overwritten): ``u [C, T]``
+    the mean over ``M`` of each channel and step, ``cov [C, T, T]`` the covariance between steps."""
+    return _CentredGram.apply(xc)
 
 
 def gemm_moments(
-    xcc: torch.Tensor, u: torch.Tensor, weight: torch.Tensor, dilation: int
+    u: torch.Tensor, cov: torch.Tensor, weight: torch.Tensor, dilation: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and biased variance ``[C]`` of the un-biased charge from centred input ``xcc``."""
-    C, T, M = xcc.shape
+    """Mean and biased variance ``[C]`` of the un-biased charge from the per-step means ``u``
+    and covariance ``cov`` of :func:`centred_gram`."""
+    T = u.shape[1]
     a = toeplitz(weight, T, dilation)
-    cov = _Gram.apply(xcc) / M
     mu_t = torch.bmm(a, u.unsqueeze(2)).squeeze(2)
     within = (torch.bmm(a, cov) * a).sum(dim=(1, 2)) / T
     mean = mu_t.mean(dim=1)
@@ -75,8 +89,7 @@ class GemmChargeFire(torch.autograd.Function):
     def forward(ctx, xc, a, offset, sg_grad: Callable):
         ctx.save_for_backward(xc, a, offset)
         ctx.sg_grad = sg_grad
-        h = torch.baddbmm(offset.unsqueeze(2), a, xc)
-        return (h >= 0).to(h.dtype)
+        return torch.baddbmm(offset.unsqueeze(2), a, xc).ge_(0)
 
     @staticmethod
     def backward(ctx, grad_s):
