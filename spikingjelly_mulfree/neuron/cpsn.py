@@ -47,6 +47,9 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         surrogate_function: any SpikingJelly surrogate; default a fresh ``surrogate.ATan()``.
         step_mode: ``'m'`` (input ``[T, N, C, *]``) or ``'s'`` (input ``[N, C, *]``).
         backend: compute backend name, see :func:`spikingjelly_mulfree.backends.backend_names`.
+            The default ``'auto'`` times every backend that can run on the first input of each
+            shape and keeps the fastest (``SPIKINGJELLY_MULFREE_BACKEND=torch`` forces one);
+            name a backend (``'torch'``, ``'cpu'``, ``'cupy'``) for bit-reproducible runs.
         init: ``'exp'`` (taps ``..., 1/4, 1/2, 1``: a leaky integrator, already powers of two;
             the default) or ``'uniform'`` (``U(-1/sqrt(k), 1/sqrt(k))``).
         exp_range: ``(min_exp, max_exp)`` of the power-of-two exponents.
@@ -78,7 +81,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         threshold: str | float = "bn",
         surrogate_function: nn.Module | None = None,
         step_mode: str = "m",
-        backend: str = "torch",
+        backend: str = "auto",
         init: str = "exp",
         exp_range: tuple[int, int] = (DEFAULT_MIN_EXP, DEFAULT_MAX_EXP),
         momentum: float = 0.1,

@@ -70,9 +70,9 @@ def _fwd_bwd(sn, x):
     return out, x.grad, sn.weight.grad
 
 
-def test_registered_under_auto_and_default_is_unchanged():
+def test_registered_under_auto_and_is_the_default():
     assert "auto" in backends.backend_names()
-    assert CPSN(channels=2).backend == "torch"
+    assert CPSN(channels=2).backend == "auto"
 
 
 def test_a_slow_fake_is_timed_but_not_chosen_and_the_choice_is_cached(monkeypatch):

@@ -108,7 +108,7 @@ def test_each_instance_gets_its_own_surrogate():
 def test_extra_repr_lists_the_configuration():
     text = repr(CPSN(8, k=3, dilation=2, mul_free=False, threshold=0.5, step_mode="s"))
     for part in ["channels=8", "k=3", "dilation=2", "mul_free=False", "threshold=0.5",
-                 "step_mode=s", "backend='torch'"]:
+                 "step_mode=s", "backend='auto'"]:
         assert part in text
 
 
@@ -205,3 +205,20 @@ def test_set_dilation_validates():
     assert sn.receptive_field == 10
     with pytest.raises(ValueError, match="dilation"):
         sn.dilation = 0
+
+
+def test_default_backend_autoselects_and_reports(monkeypatch):
+    from spikingjelly_mulfree.backends import autoselect_report, clear_autoselect_cache
+
+    monkeypatch.delenv("SPIKINGJELLY_MULFREE_BACKEND")
+    clear_autoselect_cache()
+    sn = CPSN(5, k=3)
+    assert sn.backend == "auto"
+    x = torch.randn(6, 2, 5, 3, requires_grad=True)
+    sn(x).sum().backward()
+    choices = autoselect_report().choices
+    assert len(choices) == 1 and choices[0].chosen in ("torch", "cpu")
+    ref = CPSN(5, k=3, backend="torch")
+    ref.load_state_dict(sn.state_dict())
+    sn.eval(), ref.eval()
+    assert (sn(x) != ref(x)).float().mean() < 0.01
