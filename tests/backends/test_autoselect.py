@@ -189,5 +189,6 @@ def test_with_every_registered_backend_auto_matches_torch():
     choice = backends.autoselect_report().choices[0]
     assert choice.chosen in backends.backend_names()
     assert (s_a != s_t).float().mean() <= 1e-3
-    torch.testing.assert_close(gx_a, gx_t, rtol=1e-4, atol=1e-5)
+    # float32 sums over ~100 terms of size ~1 in different orders: about 1e-5 apart
+    torch.testing.assert_close(gx_a, gx_t, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(gw_a, gw_t, rtol=1e-4, atol=1e-4)

@@ -18,7 +18,8 @@ SURROGATES = [
 ]
 
 
-@pytest.mark.parametrize("T,k,d", [(9, 2, 1), (7, 3, 2), (12, 6, 1), (16, 8, 2), (3, 6, 1)])
+@pytest.mark.parametrize("T,k,d", [(9, 2, 1), (7, 3, 2), (12, 6, 1), (16, 8, 2), (3, 6, 1),
+                                   (40, 3, 1), (3, 2, 2)])
 @pytest.mark.parametrize("sg_index", range(len(SURROGATES)))
 @pytest.mark.parametrize("need_moments", [True, False])
 def test_run_layer_matches_autograd_reference(T, k, d, sg_index, need_moments):
@@ -55,8 +56,10 @@ def test_run_layer_matches_autograd_reference(T, k, d, sg_index, need_moments):
 
 
 def test_both_strategies_are_exercised():
-    assert use_gemm(12, 6, 1) and use_gemm(16, 8, 2)
-    assert not use_gemm(9, 2, 1) and not use_gemm(3, 6, 1) and not use_gemm(1000, 16, 1)
+    assert use_gemm(12, 6, 1) and use_gemm(16, 8, 2) and use_gemm(7, 3, 2) and use_gemm(3, 6, 1)
+    assert not use_gemm(9, 2, 1) and not use_gemm(40, 3, 1) and not use_gemm(3, 2, 2)
+    assert not use_gemm(1000, 16, 1)
+    assert use_gemm(32, 16, 1) and not use_gemm(100, 2, 1) and not use_gemm(64, 4, 1)
 
 
 def test_gemm_moments_do_not_cancel_for_large_means():
