@@ -1,7 +1,9 @@
 """Shared measurement helpers for the benchmark scripts (not part of the package).
 
-* :func:`time_fwd_bwd` — median wall time of forward + backward (``out.sum().backward()``)
-  after warm-up, synchronising CUDA when the input lives there.
+* :func:`time_fwd_bwd` — median wall time of forward + backward after warm-up, synchronising
+  CUDA when the input lives there. The backward is fed a dense random gradient (made once per
+  output shape, outside the timed region), as in training — not the broadcast scalar of
+  ``out.sum().backward()``, which a kernel could read once instead of per element.
 * :func:`saved_bytes` — bytes of the distinct tensors autograd keeps for backward plus the
   output: the training memory one layer adds on top of its input (CPU has no peak-allocation
   counter; on CUDA :func:`peak_cuda_bytes` gives the real peak).
@@ -20,6 +22,18 @@ def _sync(x: torch.Tensor) -> None:
         torch.cuda.synchronize(x.device)
 
 
+_GRADS: dict[tuple, torch.Tensor] = {}
+
+
+def dense_grad(out: torch.Tensor) -> torch.Tensor:
+    """A fixed random gradient shaped like ``out`` (cached per shape, dtype and device)."""
+    key = (tuple(out.shape), out.dtype, out.device)
+    if key not in _GRADS:
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        _GRADS[key] = torch.randn(out.shape, generator=gen).to(out.device, out.dtype)
+    return _GRADS[key]
+
+
 def time_fwd_bwd(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -36,7 +50,12 @@ def time_fwd_bwd(
         t0 = time.perf_counter()
         out = fn(x)
         if backward:
-            out.sum().backward()
+            key = (tuple(out.shape), out.dtype, out.device)
+            if key not in _GRADS:
+                pause = time.perf_counter()
+                dense_grad(out)
+                t0 += time.perf_counter() - pause
+            out.backward(dense_grad(out))
         _sync(x)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -64,7 +83,8 @@ def peak_cuda_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor)
     torch.cuda.synchronize(x.device)
     torch.cuda.reset_peak_memory_stats(x.device)
     base = torch.cuda.memory_allocated(x.device)
-    fn(x).sum().backward()
+    out = fn(x)
+    out.backward(dense_grad(out))
     torch.cuda.synchronize(x.device)
     return torch.cuda.max_memory_allocated(x.device) - base
 
