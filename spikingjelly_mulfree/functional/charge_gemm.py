@@ -39,7 +39,9 @@ class _CentredGram(torch.autograd.Function):
     ``u [C, T]`` the means and ``cov [C, T, T] = (xc - u)(xc - u)^T / M``.
 
     Backward in one GEMM: because the centred input has zero mean over ``M``, the gradient of
-    ``xc`` is ``g_xcc - mean_M(g_xcc) + g_u / M + (g_cov + g_cov^T)(xc - u) / M``.
+    ``xc`` is ``g_xcc - mean_M(g_xcc) + g_u / M + (g_cov + g_cov^T)(xc - u) / M``, accumulated
+    into ``g_xcc`` in place (the centred tensor is internal: the charge GEMM is its only user, so
+    nothing else holds that gradient).
     """
 
     @staticmethod
@@ -59,7 +61,7 @@ class _CentredGram(torch.autograd.Function):
         if g_xcc is None:
             return torch.baddbmm((g_u / M).unsqueeze(2), sym, xcc)
         shift = (g_u / M - g_xcc.mean(dim=2)).unsqueeze(2)
-        return torch.baddbmm(g_xcc, sym, xcc).add_(shift)
+        return g_xcc.baddbmm_(sym, xcc).add_(shift)
 
 
 def centred_gram(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
