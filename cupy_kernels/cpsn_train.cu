@@ -127,8 +127,9 @@ SJM_INLINE void cpsn_forward(
 //      when dx is null (g is then kept in `gh` for a later call). If g2 is given, the
 //      correlation of g2 with the second expanded weights w2 (always multiplied) is added:
 //      one pass forms the input gradient of two consumers of X.
-// `gh` may alias `dx` when TX is the accumulator type (phase 3 reads rows >= t before writing
-// row t). Partials: part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the
+// `gh` may alias `dx` when TX is the accumulator type, and so may `g2` (phase 3 reads rows >= t
+// before writing row t). A null `gh` (host only) keeps g in the thread's private scratch (row
+// stride SJM_COLS: contiguous and cache-resident) instead of a [T, M] buffer. Partials: part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the
 // thread adds to its own slots (zero-initialised by the launcher).
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_backward(
@@ -156,10 +157,16 @@ SJM_INLINE void cpsn_backward(
     const A al = (A)alpha;
     const A* __restrict__ wc = w + tl.j0;
     const int* __restrict__ cc = MF ? codes + tl.j0 : codes;
+#ifdef SJM_HOST
+    A* const scratch = gh ? (A*)0 : sjm_thread_scratch<A>((sjm_i64)T * SJM_COLS);
+#else
+    A* const scratch = (A*)0;
+#endif
+    const sjm_i64 gM = scratch ? (sjm_i64)SJM_COLS : M;  // row stride of g
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         const TX* __restrict__ xc = x + m0;
-        A* gc = gh + m0;
+        A* gc = scratch ? scratch : gh + m0;
         for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
         for (int t = 0; t < T; ++t) {
             if (t + SJM_AHEAD < T) {
@@ -180,7 +187,7 @@ SJM_INLINE void cpsn_backward(
                            sjm_surrogate_grad<A>(mode, h[j], al);
             }
             for (int j = 0; j < tl.nc; ++j) {
-                gc[row + j] = h[j];
+                gc[t * gM + j] = h[j];
                 s[j] += h[j];
             }
         }
@@ -191,7 +198,7 @@ SJM_INLINE void cpsn_backward(
                 const int lag = (k - 1 - i) * d;
                 for (int j = 0; j < nv; ++j) s[j] = (A)0;
                 for (int t = lag; t < T; ++t) {
-                    const A* gr = gc + t * M + jb;
+                    const A* gr = gc + t * gM + jb;
                     const TX* __restrict__ xr = xc + (t - lag) * M + jb;
                     for (int j = 0; j < nv; ++j) s[j] += gr[j] * sjm_io<TX>::ld(xr[j]);
                 }
@@ -201,7 +208,7 @@ SJM_INLINE void cpsn_backward(
         if (!dx) continue;
         const A* g2c = g2 ? g2 + m0 : g2;
         for (int t = 0; t < T; ++t) {
-            sjm_taps<A, A, MF>(h, (const A*)0, gc, M, t, T, 1, wc, cc, tl.cs, tl.nc, k, d);
+            sjm_taps<A, A, MF>(h, (const A*)0, gc, gM, t, T, 1, wc, cc, tl.cs, tl.nc, k, d);
             if (g2c) {
                 sjm_taps<A, A, false>(h, h, g2c, M, t, T, 1, w2 + tl.j0, (const int*)0, tl.cs,
                                       tl.nc, k, d);

@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -75,6 +76,16 @@ struct registrar {
 };
 
 }  // namespace sjm_host
+
+// A scratch area of at least `n` elements private to the calling OpenMP thread (kept and grown
+// across launches). A thread of the kernels uses it for rows of its own columns only.
+template <typename A>
+inline A* sjm_thread_scratch(long long n) {
+    static thread_local std::vector<double> buf;
+    const size_t words = (size_t)((n * (long long)sizeof(A) + 7) / 8);
+    if (buf.size() < words) buf.resize(words);
+    return reinterpret_cast<A*>(buf.data());
+}
 
 #define SJM_EXPORT(name) static sjm_host::registrar sjm_registrar_##name(#name, &name);
 

@@ -69,7 +69,7 @@ class LinkedMoments(torch.autograd.Function):
         extra = None if link.g is None else (link.g, link.weight)
         link.g = link.weight = None
         dx, dw = ops.moments_backward(x, weight, ctx.dilation, mean, grad_mean, grad_var,
-                                      extra=extra)
+                                      extra=extra, donate=True)
         return dx, dw.to(weight.dtype), None, None
 
 

@@ -140,6 +140,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
              moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
              mul_free: bool = False, keep_g: bool = False,
              extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+             donate: bool = False,
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dX in x.dtype, dW [C, k], db [C])`` of the charge, with ``dL/dH`` formed by ``mode``.
 
@@ -152,6 +153,11 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         extra: ``(g2, w2)``: add the anti-causal correlation of ``g2`` (a kept ``dL/dH``) with
             the taps ``w2`` ``[C, k]`` to dX, so one pass gives the input gradient of two
             consumers of ``x``.
+        donate: the caller hands ``extra``'s ``dL/dH`` over: when ``x`` is in the accumulator
+            type, dX is written over it (one ``[T, N, C, S]`` buffer less).
+
+    On the host, ``dL/dH`` of this call lives in each OpenMP thread's scratch rather than in a
+    ``[T, N, C, S]`` buffer (unless ``keep_g``).
     """
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
@@ -173,8 +179,17 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
                 f"extra: expected dL/dH shaped {tuple(x.shape)} and taps {tuple(w.shape)}, got "
                 f"{tuple(g2.shape)} and {tuple(extra[1].shape)}"
             )
-    dx = None if keep_g else torch.empty_like(x)
-    if dx is not None and x.dtype == acc:
+    if keep_g:
+        dx = None
+    elif donate and g2 is not None and x.dtype == acc:
+        dx = g2
+    else:
+        dx = torch.empty_like(x)
+    if keep_g:
+        gh = torch.empty(x.shape, dtype=acc, device=x.device)
+    elif launcher.target == "host":
+        gh = None
+    elif x.dtype == acc and dx is not g2:
         gh = dx
     else:
         gh = torch.empty(x.shape, dtype=acc, device=x.device)
@@ -214,9 +229,9 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
 def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean: torch.Tensor,
                      grad_mean: torch.Tensor | None, grad_var: torch.Tensor | None,
                      extra: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs (``extra``: see
-    :func:`backward`)."""
+                     donate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs (``extra``,
+    ``donate``: see :func:`backward`)."""
     C = weight.shape[0]
     n = x.numel() // C
     acc = acc_dtype(x.dtype)
@@ -224,5 +239,6 @@ def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean:
     gm = zeros if grad_mean is None else grad_mean.to(acc)
     gv = zeros if grad_var is None else grad_var.to(acc)
     dx, dw, _ = backward(x, weight, None, dilation, MOMENTS,
-                         moments=(mean, gv * (2.0 / n), gm / n), extra=extra)
+                         moments=(mean, gv * (2.0 / n), gm / n), extra=extra,
+                         donate=donate)
     return dx, dw

@@ -141,6 +141,30 @@ def test_moments_and_backward(host, dtype, k, d, T, NCS):
     assert_close(dw, wr.grad, tol)
 
 
+@pytest.mark.parametrize("donate", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_moments_backward_adds_extra_gradient(host, dtype, donate):
+    """``extra`` adds a second consumer's input gradient; a donated dL/dH is overwritten by dX
+    exactly when dX has the accumulator type (no [T, N, C, S] buffer of its own)."""
+    T, N, C, S, k, d = 9, 2, 3, 4, 3, 2
+    x = make_input(T, N, C, S, dtype)
+    acc = acc_of(dtype)
+    w, w2 = torch.randn(C, k, dtype=acc), torch.randn(C, k, dtype=acc)
+    g2 = torch.randn(x.shape, dtype=acc)
+    m, _ = ops.moments(x, w, d)
+    gm, gv = torch.randn(C, dtype=acc), torch.randn(C, dtype=acc)
+    dx0, dw0 = ops.moments_backward(x, w, d, m, gm, gv)
+    dx2, _, _ = ops.backward(x, w2, None, d, ops.GIVEN, grad_h=g2)
+    handed = g2.clone()
+    dx, dw = ops.moments_backward(x, w, d, m, gm, gv, extra=(handed, w2), donate=donate)
+    assert_close(dx, (dx0.to(acc) + dx2.to(acc)).to(dtype), OUT_TOL[dtype])
+    assert torch.equal(dw, dw0)
+    shared = dx.data_ptr() == handed.data_ptr()
+    assert shared == (donate and dtype == acc)
+    if not donate:
+        assert torch.equal(handed, g2)
+
+
 @pytest.mark.parametrize("target", [1, 2, 1000])
 def test_batch_chunks_reduce_deterministically(host, monkeypatch, target):
     """However the batch is split across grid rows, the two-stage reductions agree, and a
