@@ -1,12 +1,7 @@
-"""One intra-op thread for the network tests: the inputs are tiny, and on a shared machine
-extra threads mostly wait for each other."""
+"""The network tests run on one intra-op thread (the shared fixture in tests/conftest.py)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(before)
