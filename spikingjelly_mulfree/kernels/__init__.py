@@ -19,17 +19,18 @@ pass                           traffic                                  bytes/el
 moments (forward)              read X                                   4
 charge + fire (forward)        read X, write S                          8
 charge-fire backward           read X, dS; write g                      12
-moments backward (fused)       read X; write g0; read g, g0; write dX   20 (12 if g, g0 stay cached)
+moments backward (fused)       read X, g; write dX over g               12 (+8 on the GPU for g0)
 =============================  =======================================  ============================
 
 That is the eager BN training path (:mod:`.fused`: one input-gradient pass for both consumers
-of X); the custom ops (``torch.compile``) run the two backward passes separately and let
-autograd add their input gradients (read X, dS; write g, dX — then read X; write g0, dX; then
-12 bytes for the sum). Against the floor ``x * 1.0`` (8 bytes forward, about 8 backward) a BN
-training step moves about 3-4x the floor's bytes at best; without the BN threshold (fixed or
-learnable threshold), about 2-2.5x. FLOPs per element: ``k`` multiply-adds per pass over the
-taps, ``8k`` for a BN training step (forward: 2 passes; backward: H and H0 recomputed, dW and
-dW0, and the two correlations of dX).
+of X; the moments' own ``g0`` stays in a per-thread scratch on the host and makes a round trip
+through a ``[T, M]`` buffer on the GPU); the custom ops (``torch.compile``) run the two backward
+passes separately and let autograd add their input gradients (read X, dS; write g, dX — then
+read X; write g0, dX; then 12 bytes for the sum). Against the floor ``x * 1.0`` (8 bytes
+forward, about 8 backward) a BN training step moves about 2.3-2.8x the floor's bytes; without
+the BN threshold (fixed or learnable threshold), about 2x. FLOPs per element: ``k``
+multiply-adds per pass over the taps, ``8k`` for a BN training step (forward: 2 passes;
+backward: H and H0 recomputed, dW and dW0, and the two correlations of dX).
 """
 from .launch import Launcher, get_launcher, launch_counts
 
