@@ -12,6 +12,11 @@
 //
 // Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
 // (no atomics) and a second kernel sums the partials of a channel in a fixed order.
+//
+// Inside a thread, columns go sjm_width<A> at a time (lanes: SIMD on the host, 1 on the GPU) and
+// time in blocks of SJM_TB steps whose charges stay in registers. The host first copies the rows
+// it reads several times into its private scratch (sjm_stage) and writes outputs there before
+// copying them out; the GPU reads and writes the tensors directly (its caches do that job).
 #include "sjm_common.cuh"
 
 // The columns and sample range a thread owns; false if it owns none.
@@ -33,55 +38,47 @@ SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
     return tl.n_begin < tl.n_end;
 }
 
-// Taps of one time step over a block of FULL ? SJM_VEC : nv columns, accumulated in registers:
-//   out[j] = init[j] + sum_i tap(src[r_i, j], w_i[j]),  r_i = t + dir * (k-1-i) d,  0 <= r_i < T
-// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
-template <typename TI, typename A, bool MF, bool FULL>
-SJM_INLINE void sjm_taps_block(A* out, const A* init, const TI* src, sjm_i64 M, int t, int T,
-                               int dir, const A* __restrict__ wc, const int* __restrict__ cc,
-                               sjm_i64 cs, int nv, int k, int d) {
-    const int n = FULL ? SJM_VEC : nv;
-    A acc[SJM_VEC];
-    for (int j = 0; j < n; ++j) acc[j] = init ? init[j] : (A)0;
-    for (int i = 0; i < k; ++i) {
-        const int r = t + dir * (k - 1 - i) * d;
-        if (r < 0 || r >= T) continue;
-        const TI* __restrict__ row = src + r * M;
-        const A* __restrict__ wr = wc + i * cs;
-        const int* __restrict__ cr = MF ? cc + i * cs : cc;
-        for (int j = 0; j < n; ++j)
-            acc[j] += sjm_tap<MF, A>(sjm_io<TI>::ld(row[j]), wr[j], MF ? cr[j] : 0);
-    }
-    for (int j = 0; j < n; ++j) out[j] = acc[j];
-}
+// Steps per time block (charges of a block of one lane group are kept in registers).
+#ifndef SJM_TB
+#define SJM_TB 8
+#endif
 
-// sjm_taps_block over the tile's nc columns, in blocks of SJM_VEC (a register-sized
-// accumulator on the host; a single column on the GPU).
-template <typename TI, typename A, bool MF>
-SJM_INLINE void sjm_taps(A* out, const A* init, const TI* src, sjm_i64 M, int t, int T, int dir,
-                         const A* __restrict__ wc, const int* __restrict__ cc, sjm_i64 cs, int nc,
-                         int k, int d) {
-    for (int j = 0; j < nc; j += SJM_VEC) {
-        const A* in = init ? init + j : init;
-        const int* cj = MF ? cc + j : cc;
-        if (nc - j >= SJM_VEC) {
-            sjm_taps_block<TI, A, MF, true>(out + j, in, src + j, M, t, T, dir, wc + j, cj, cs,
-                                            SJM_VEC, k, d);
-        } else {
-            sjm_taps_block<TI, A, MF, false>(out + j, in, src + j, M, t, T, dir, wc + j, cj, cs,
-                                             nc - j, k, d);
+// Storage type of the rows a thread reads repeatedly: staged in the accumulator type on the
+// host, the tensor's own type on the GPU.
+#ifdef SJM_HOST
+template <typename TX> struct sjm_src { typedef typename sjm_io<TX>::acc type; };
+#else
+template <typename TX> struct sjm_src { typedef TX type; };
+#endif
+
+// Taps of one time block of one lane group:
+//   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
+// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
+// src: the group's rows (row stride ld); wv, cv: its expanded weights and tap codes (stride wld).
+template <typename TS, typename A, int L, bool MF>
+SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
+                               int t0, int T, int dir, const A* wv, const int* cv, sjm_i64 wld,
+                               int k, int d) {
+    typedef sjm_lanes<TS, A, L> LN;
+    for (int i = 0; i < k; ++i) {
+        const int lag = (k - 1 - i) * d;
+        const typename LN::V w = MF ? LN::splat((A)0) : sjm_lanes<A, A, L>::ld(wv + i * wld);
+        const int* c = MF ? cv + i * wld : cv;
+        const int r0 = t0 + dir * lag;
+        if (r0 >= 0 && r0 + SJM_TB <= T) {  // the whole block inside: no checks per step
+            const TS* row = src + r0 * ld;
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a)
+                acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(row + a * ld), w, c);
+            continue;
+        }
+        SJM_UNROLL
+        for (int a = 0; a < SJM_TB; ++a) {
+            const int r = r0 + a;
+            if (r < 0 || r >= T) continue;
+            acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(src + r * ld), w, c);
         }
     }
-}
-
-// Charge of one time step for the tile's columns into h[0..nc). wc, cc: the expanded weights and
-// tap codes, offset to the tile's first column; cs: their row stride; bl: the columns' biases.
-template <typename TX, bool MF>
-SJM_INLINE void sjm_charge_row(
-    typename sjm_io<TX>::acc* h, const TX* __restrict__ xc, sjm_i64 M, int t,
-    const typename sjm_io<TX>::acc* __restrict__ wc, const int* __restrict__ cc, sjm_i64 cs,
-    const typename sjm_io<TX>::acc* bl, int nc, int k, int d) {
-    sjm_taps<TX, typename sjm_io<TX>::acc, MF>(h, bl, xc, M, t, t + 1, -1, wc, cc, cs, nc, k, d);
 }
 
 // Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
@@ -89,6 +86,49 @@ template <typename A>
 SJM_INLINE void sjm_per_column(A* dst, const A* __restrict__ v, sjm_i64 j0, int nc, int S) {
     for (int j = 0; j < nc; ++j) dst[j] = v ? v[(j0 + j) / S] : (A)0;
 }
+
+// Runs body.template run<L>(j) over a tile's nc columns: lane groups of sjm_width<A>, then the
+// remaining columns one by one.
+template <typename A, typename F>
+SJM_INLINE void sjm_for_groups(F& body, int nc) {
+    const int W = sjm_width<A>::value;
+    int j = 0;
+    for (; j + W <= nc; j += W) body.template run<sjm_width<A>::value>(j);
+    for (; j < nc; ++j) body.template run<1>(j);
+}
+
+// Forward of one tile and sample: spikes (H >= 0) into so, or the charge into ho (row stride os).
+template <typename TX, bool MF>
+struct sjm_forward_body {
+    typedef typename sjm_io<TX>::acc A;
+    typedef typename sjm_src<TX>::type TS;
+    const TS* xs; sjm_i64 xld;
+    const A* wv; const int* cv; sjm_i64 wld;
+    const A* bl; TX* so; A* ho; sjm_i64 os;
+    int T, k, d;
+
+    template <int L>
+    SJM_INLINE void run(int j) {
+        typedef sjm_lanes<TS, A, L> LN;
+        const typename LN::V bias = sjm_lanes<A, A, L>::ld(bl + j);
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
+            typename LN::V acc[SJM_TB];
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
+            sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j,
+                                         MF ? cv + j : cv, wld, k, d);
+            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+            for (int a = 0; a < na; ++a) {
+                const sjm_i64 row = (sjm_i64)(t0 + a) * os + j;
+                if (so) {
+                    sjm_lanes<TX, A, L>::st(so + row, LN::heaviside(acc[a]));
+                } else {
+                    sjm_lanes<A, A, L>::st(ho + row, acc[a]);
+                }
+            }
+        }
+    }
+};
 
 // Forward: spikes (H >= 0, in TX) into `spikes`, or the charge H (accumulator type) into
 // `charge`; exactly one of the two is non-null. w, codes: expanded [k, C*S]; b: [C] or null.
@@ -101,36 +141,180 @@ SJM_INLINE void cpsn_forward(
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
-    A h[SJM_COLS], bl[SJM_COLS];
+    const sjm_i64 M = tl.m_stride;
+    A bl[SJM_COLS];
     sjm_per_column<A>(bl, b, tl.j0, tl.nc, S);
+    sjm_forward_body<TX, MF> body;
+    body.bl = bl;
+    body.T = T; body.k = k; body.d = d;
+#ifdef SJM_HOST
+    body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
+    body.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
+    body.wld = SJM_LD;
+    body.xld = SJM_LD;
+    body.os = SJM_LD;
+#else
+    body.wv = w + tl.j0;
+    body.cv = MF ? codes + tl.j0 : codes;
+    body.wld = tl.cs;
+    body.xld = M;
+    body.os = M;
+#endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-        for (int t = 0; t < T; ++t) {
-            if (t + SJM_AHEAD < T) sjm_prefetch(x + m0 + (t + SJM_AHEAD) * tl.m_stride, tl.nc);
-            sjm_charge_row<TX, MF>(h, x + m0, tl.m_stride, t, w + tl.j0, MF ? codes + tl.j0 : codes,
-                                   tl.cs, bl, tl.nc, k, d);
-            const sjm_i64 row = t * tl.m_stride + m0;
-            if (spikes) {
-                for (int j = 0; j < tl.nc; ++j)
-                    spikes[row + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
-            } else {
-                for (int j = 0; j < tl.nc; ++j) charge[row + j] = h[j];
-            }
-        }
+#ifdef SJM_HOST
+        body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
+        body.so = spikes ? sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD) : spikes;
+        body.ho = charge ? sjm_thread_scratch<A>(3, (sjm_i64)T * SJM_LD) : charge;
+#else
+        body.xs = x + m0;
+        body.so = spikes ? spikes + m0 : spikes;
+        body.ho = charge ? charge + m0 : charge;
+#endif
+        sjm_for_groups<A>(body, tl.nc);
+#ifdef SJM_HOST
+        if (spikes) sjm_unstage(spikes + m0, M, body.so, T, tl.nc);
+        if (charge) sjm_unstage(charge + m0, M, body.ho, T, tl.nc);
+#endif
     }
 }
 
-// Backward of the charge (and its fused consumers), three phases per column:
-//   1. recompute H, form g = dL/dH by `mode` (see sjm_common.cuh), store g in `gh`;
-//   2. dW partials: sum_t g[t] X[t - (k-1-i) d]; db partial: sum_t g[t];
+// Backward phase 1 of one tile and sample: recompute H, form g = dL/dH by `mode` (see
+// sjm_common.cuh) into gc (row stride gld), and add sum_t g to the db partials.
+template <typename TX, bool MF>
+struct sjm_grad_body {
+    typedef typename sjm_io<TX>::acc A;
+    typedef typename sjm_src<TX>::type TS;
+    const TS* xs; sjm_i64 xld;
+    const A* wv; const int* cv; sjm_i64 wld;
+    const A *bl, *mul, *cal, *cbl;
+    const TS* gs; const A* gh_in; sjm_i64 gsld;  // grad_s / grad_h of this sample
+    A* gc; sjm_i64 gld;
+    A* pt;
+    int T, k, d, mode;
+    A al;
+
+    template <int L>
+    SJM_INLINE void run(int j) {
+        typedef sjm_lanes<TS, A, L> LN;
+        typedef sjm_lanes<A, A, L> LA;
+        const typename LA::V bias = LA::ld(bl + j);
+        typename LA::V sum = LA::splat((A)0);
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
+            typename LN::V acc[SJM_TB];
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
+            if (mode != SJM_GIVEN)
+                sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j,
+                                             MF ? cv + j : cv, wld, k, d);
+            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+            for (int a = 0; a < na; ++a) {
+                const int t = t0 + a;
+                typename LA::V g;
+                if (mode == SJM_GIVEN) {
+                    g = LA::ld(gh_in + t * gsld + j);
+                } else if (mode == SJM_MOMENTS) {
+                    g = LA::ld(cal + j) * (acc[a] - LA::ld(mul + j)) + LA::ld(cbl + j);
+                } else if (mode == SJM_SIGMOID) {
+                    g = LN::ld(gs + t * gsld + j);
+                    for (int l = 0; l < L; ++l)
+                        LA::set(g, l, LA::get(g, l) * sjm_sigmoid_grad<A>(LA::get(acc[a], l), al));
+                } else {
+                    g = LN::ld(gs + t * gsld + j) *
+                        sjm_surrogate_grad<typename LA::V, A>(mode, acc[a], al);
+                }
+                LA::st(gc + t * gld + j, g);
+                sum += g;
+            }
+        }
+        for (int l = 0; l < L; ++l) pt[(j + l) * (k + 1) + k] += LA::get(sum, l);
+    }
+};
+
+// Backward phase 2: dW partials sum_t g[t] X[t - (k-1-i) d], SJM_TB taps at a time.
+template <typename TX>
+struct sjm_dw_body {
+    typedef typename sjm_io<TX>::acc A;
+    typedef typename sjm_src<TX>::type TS;
+    const TS* xs; sjm_i64 xld;
+    const A* gc; sjm_i64 gld;
+    A* pt;
+    int T, k, d;
+
+    template <int L>
+    SJM_INLINE void run(int j) {
+        typedef sjm_lanes<TS, A, L> LN;
+        typedef sjm_lanes<A, A, L> LA;
+        for (int i0 = 0; i0 < k; i0 += SJM_TB) {
+            typename LA::V s[SJM_TB];
+            SJM_UNROLL
+            for (int q = 0; q < SJM_TB; ++q) s[q] = LA::splat((A)0);
+            // From step `safe` on, every tap of a full block reads a row >= 0: no checks.
+            const int lag0 = (k - 1 - i0) * d;
+            const int safe = i0 + SJM_TB <= k ? (lag0 < T ? lag0 : T) : T;
+            for (int t = 0; t < safe; ++t) {
+                const typename LA::V g = LA::ld(gc + t * gld + j);
+                SJM_UNROLL
+                for (int q = 0; q < SJM_TB; ++q) {
+                    const int r = t - (k - 1 - (i0 + q)) * d;
+                    if (i0 + q >= k || r < 0) continue;
+                    s[q] += g * LN::ld(xs + r * xld + j);
+                }
+            }
+            for (int t = safe; t < T; ++t) {
+                const typename LA::V g = LA::ld(gc + t * gld + j);
+                const TS* row = xs + (t - lag0) * xld + j;
+                SJM_UNROLL
+                for (int q = 0; q < SJM_TB; ++q) s[q] += g * LN::ld(row + q * d * xld);
+            }
+            const int nq = k - i0 < SJM_TB ? k - i0 : SJM_TB;
+            for (int q = 0; q < nq; ++q)
+                for (int l = 0; l < L; ++l) pt[(j + l) * (k + 1) + i0 + q] += LA::get(s[q], l);
+        }
+    }
+};
+
+// Backward phase 3: dX[t] = sum_i w_i g[t + (k-1-i) d] (+ the same with g2 and w2), into dxo
+// (row stride os).
+template <typename TX, bool MF>
+struct sjm_dx_body {
+    typedef typename sjm_io<TX>::acc A;
+    const A* gc; sjm_i64 gld;
+    const A* g2c; sjm_i64 g2ld;
+    const A* wv; const int* cv; const A* w2v; sjm_i64 wld;
+    TX* dxo; sjm_i64 os;
+    int T, k, d;
+
+    template <int L>
+    SJM_INLINE void run(int j) {
+        typedef sjm_lanes<A, A, L> LA;
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
+            typename LA::V acc[SJM_TB];
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
+            sjm_taps_block<A, A, L, MF>(acc, gc + j, gld, t0, T, 1, wv + j, MF ? cv + j : cv,
+                                        wld, k, d);
+            if (g2c)
+                sjm_taps_block<A, A, L, false>(acc, g2c + j, g2ld, t0, T, 1, w2v + j,
+                                               (const int*)0, wld, k, d);
+            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+            for (int a = 0; a < na; ++a)
+                sjm_lanes<TX, A, L>::st(dxo + (sjm_i64)(t0 + a) * os + j, acc[a]);
+        }
+    }
+};
+
+// Backward of the charge (and its fused consumers), three phases per tile and sample:
+//   1. recompute H, form g = dL/dH by `mode` (see sjm_common.cuh); db partial: sum_t g[t];
+//   2. dW partials: sum_t g[t] X[t - (k-1-i) d];
 //   3. dX[t] = sum_i w_i g[t + (k-1-i) d] (anti-causal correlation), written to `dx`; skipped
-//      when dx is null (g is then kept in `gh` for a later call). If g2 is given, the
-//      correlation of g2 with the second expanded weights w2 (always multiplied) is added:
-//      one pass forms the input gradient of two consumers of X.
-// `gh` may alias `dx` when TX is the accumulator type, and so may `g2` (phase 3 reads rows >= t
-// before writing row t). A null `gh` (host only) keeps g in the thread's private scratch (row
-// stride SJM_COLS: contiguous and cache-resident) instead of a [T, M] buffer. Partials: part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the
-// thread adds to its own slots (zero-initialised by the launcher).
+//      when dx is null. If g2 is given, the correlation of g2 with the second expanded weights
+//      w2 (always multiplied) is added: one pass forms the input gradient of two consumers of X.
+// g is kept in `gh` ([T, M], accumulator type) when gh is non-null; the host may pass a null gh
+// and then keeps g in the thread's scratch only (the GPU needs gh). `gh` and `g2` may alias `dx`
+// when TX is the accumulator type (rows >= t are read before row t is written). Partials:
+// part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the thread adds to its
+// own slots (zero-initialised by the launcher).
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_backward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
@@ -146,78 +330,112 @@ SJM_INLINE void cpsn_backward(
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
     const sjm_i64 M = tl.m_stride;
-    A h[SJM_COLS], s[SJM_COLS], bl[SJM_COLS], mul[SJM_COLS], cal[SJM_COLS], cbl[SJM_COLS];
+    A bl[SJM_COLS], mul[SJM_COLS], cal[SJM_COLS], cbl[SJM_COLS];
     sjm_per_column<A>(bl, b, tl.j0, tl.nc, S);
-    if (mode == SJM_MOMENTS) {
-        sjm_per_column<A>(mul, mu, tl.j0, tl.nc, S);
-        sjm_per_column<A>(cal, ca, tl.j0, tl.nc, S);
-        sjm_per_column<A>(cbl, cb, tl.j0, tl.nc, S);
-    }
-    A* __restrict__ pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
-    const A al = (A)alpha;
-    const A* __restrict__ wc = w + tl.j0;
-    const int* __restrict__ cc = MF ? codes + tl.j0 : codes;
+    sjm_per_column<A>(mul, mode == SJM_MOMENTS ? mu : (const A*)0, tl.j0, tl.nc, S);
+    sjm_per_column<A>(cal, mode == SJM_MOMENTS ? ca : (const A*)0, tl.j0, tl.nc, S);
+    sjm_per_column<A>(cbl, mode == SJM_MOMENTS ? cb : (const A*)0, tl.j0, tl.nc, S);
+    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
+
+    sjm_grad_body<TX, MF> p1;
+    sjm_dw_body<TX> p2;
+    sjm_dx_body<TX, MF> p3;
+    p1.bl = bl; p1.mul = mul; p1.cal = cal; p1.cbl = cbl;
+    p1.pt = pt; p1.T = T; p1.k = k; p1.d = d; p1.mode = mode; p1.al = (A)alpha;
+    p2.pt = pt; p2.T = T; p2.k = k; p2.d = d;
+    p3.T = T; p3.k = k; p3.d = d;
 #ifdef SJM_HOST
-    A* const scratch = gh ? (A*)0 : sjm_thread_scratch<A>((sjm_i64)T * SJM_COLS);
+    p1.wv = p3.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
+    p1.cv = p3.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
+    p3.w2v = g2 ? sjm_stage<A, A>(4, w2 + tl.j0, tl.cs, k, tl.nc) : w2;
+    p1.wld = p3.wld = SJM_LD;
+    p1.xld = p2.xld = SJM_LD;
+    p1.gc = sjm_thread_scratch<A>(5, (sjm_i64)T * SJM_LD);
+    p1.gld = SJM_LD;
+    p3.g2ld = SJM_LD;
+    p3.os = SJM_LD;
 #else
-    A* const scratch = (A*)0;
+    p1.wv = p3.wv = w + tl.j0;
+    p1.cv = p3.cv = MF ? codes + tl.j0 : codes;
+    p3.w2v = g2 ? w2 + tl.j0 : w2;
+    p1.wld = p3.wld = tl.cs;
+    p1.xld = p2.xld = M;
+    p1.gld = M;
+    p3.g2ld = M;
+    p3.os = M;
 #endif
-    const sjm_i64 gM = scratch ? (sjm_i64)SJM_COLS : M;  // row stride of g
+    p2.gld = p3.gld = p1.gld;
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-        const TX* __restrict__ xc = x + m0;
-        A* gc = scratch ? scratch : gh + m0;
-        for (int j = 0; j < tl.nc; ++j) s[j] = (A)0;
-        for (int t = 0; t < T; ++t) {
-            if (t + SJM_AHEAD < T) {
-                sjm_prefetch(xc + (t + SJM_AHEAD) * M, tl.nc);
-                if (grad_s) sjm_prefetch(grad_s + (t + SJM_AHEAD) * M + m0, tl.nc);
-                if (grad_h) sjm_prefetch(grad_h + (t + SJM_AHEAD) * M + m0, tl.nc);
-            }
-            if (mode != SJM_GIVEN)
-                sjm_charge_row<TX, MF>(h, xc, M, t, wc, cc, tl.cs, bl, tl.nc, k, d);
-            const sjm_i64 row = t * M;
-            if (mode == SJM_GIVEN) {
-                for (int j = 0; j < tl.nc; ++j) h[j] = grad_h[row + m0 + j];
-            } else if (mode == SJM_MOMENTS) {
-                for (int j = 0; j < tl.nc; ++j) h[j] = cal[j] * (h[j] - mul[j]) + cbl[j];
-            } else {
-                for (int j = 0; j < tl.nc; ++j)
-                    h[j] = sjm_io<TX>::ld(grad_s[row + m0 + j]) *
-                           sjm_surrogate_grad<A>(mode, h[j], al);
-            }
-            for (int j = 0; j < tl.nc; ++j) {
-                gc[t * gM + j] = h[j];
-                s[j] += h[j];
-            }
-        }
-        for (int j = 0; j < tl.nc; ++j) pt[j * (k + 1) + k] += s[j];
-        for (int jb = 0; jb < tl.nc; jb += SJM_VEC) {  // blocks of columns: g and X stay cached
-            const int nv = tl.nc - jb < SJM_VEC ? tl.nc - jb : SJM_VEC;
-            for (int i = 0; i < k; ++i) {
-                const int lag = (k - 1 - i) * d;
-                for (int j = 0; j < nv; ++j) s[j] = (A)0;
-                for (int t = lag; t < T; ++t) {
-                    const A* gr = gc + t * gM + jb;
-                    const TX* __restrict__ xr = xc + (t - lag) * M + jb;
-                    for (int j = 0; j < nv; ++j) s[j] += gr[j] * sjm_io<TX>::ld(xr[j]);
-                }
-                for (int j = 0; j < nv; ++j) pt[(jb + j) * (k + 1) + i] += s[j];
-            }
-        }
+#ifdef SJM_HOST
+        p1.xs = p2.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
+        p1.gs = grad_s ? sjm_stage<TX, A>(7, grad_s + m0, M, T, tl.nc) : (const A*)0;
+        p1.gh_in = grad_h ? sjm_stage<A, A>(7, grad_h + m0, M, T, tl.nc) : grad_h;
+        p1.gsld = SJM_LD;
+#else
+        p1.xs = p2.xs = x + m0;
+        p1.gs = grad_s ? grad_s + m0 : grad_s;
+        p1.gh_in = grad_h ? grad_h + m0 : grad_h;
+        p1.gsld = M;
+        p1.gc = gh + m0;
+#endif
+        p2.gc = p3.gc = p1.gc;
+        sjm_for_groups<A>(p1, tl.nc);
+#ifdef SJM_HOST
+        if (gh) sjm_unstage(gh + m0, M, p1.gc, T, tl.nc);
+#endif
+        sjm_for_groups<A>(p2, tl.nc);
         if (!dx) continue;
-        const A* g2c = g2 ? g2 + m0 : g2;
-        for (int t = 0; t < T; ++t) {
-            sjm_taps<A, A, MF>(h, (const A*)0, gc, gM, t, T, 1, wc, cc, tl.cs, tl.nc, k, d);
-            if (g2c) {
-                sjm_taps<A, A, false>(h, h, g2c, M, t, T, 1, w2 + tl.j0, (const int*)0, tl.cs,
-                                      tl.nc, k, d);
-            }
-            TX* dr = dx + t * M + m0;
-            for (int j = 0; j < tl.nc; ++j) dr[j] = sjm_io<TX>::st(h[j]);
-        }
+#ifdef SJM_HOST
+        p3.g2c = g2 ? sjm_stage<A, A>(6, g2 + m0, M, T, tl.nc) : g2;
+        p3.dxo = sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD);
+#else
+        p3.g2c = g2 ? g2 + m0 : g2;
+        p3.dxo = dx + m0;
+#endif
+        sjm_for_groups<A>(p3, tl.nc);
+#ifdef SJM_HOST
+        sjm_unstage(dx + m0, M, p3.dxo, T, tl.nc);
+#endif
     }
 }
+
+// Batch moments of one tile and sample: shifted sums of the un-biased charge per column (shift
+// = the column's first value, taken at the tile's first sample).
+template <typename TX>
+struct sjm_moments_body {
+    typedef typename sjm_io<TX>::acc A;
+    typedef typename sjm_src<TX>::type TS;
+    const TS* xs; sjm_i64 xld;
+    const A* wv; sjm_i64 wld;
+    A *pilot, *s1, *s2;
+    bool first;
+    int T, k, d;
+
+    template <int L>
+    SJM_INLINE void run(int j) {
+        typedef sjm_lanes<TS, A, L> LN;
+        typedef sjm_lanes<A, A, L> LA;
+        typename LA::V p = LA::ld(pilot + j), a1 = LA::ld(s1 + j), a2 = LA::ld(s2 + j);
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
+            typename LN::V acc[SJM_TB];
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
+            sjm_taps_block<TS, A, L, false>(acc, xs + j, xld, t0, T, -1, wv + j, (const int*)0,
+                                            wld, k, d);
+            if (first && t0 == 0) p = acc[0];
+            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+            for (int a = 0; a < na; ++a) {
+                const typename LA::V v = acc[a] - p;
+                a1 += v;
+                a2 += v * v;
+            }
+        }
+        LA::st(pilot + j, p);
+        LA::st(s1 + j, a1);
+        LA::st(s2 + j, a2);
+    }
+};
 
 // Batch moments of the un-biased charge H0: per column, shifted sums over its samples and steps
 // (shift = the column's first H0 value), stored as (count, mean, M2) in
@@ -229,23 +447,30 @@ SJM_INLINE void cpsn_moments(
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
     if (!sjm_make_tile(tl, T, N, C, S)) return;
-    A h[SJM_COLS], zero[SJM_COLS], pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) zero[j] = s1[j] = s2[j] = (A)0;
+    const sjm_i64 M = tl.m_stride;
+    A pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
+    for (int j = 0; j < tl.nc; ++j) pilot[j] = s1[j] = s2[j] = (A)0;
+    sjm_moments_body<TX> body;
+    body.pilot = pilot; body.s1 = s1; body.s2 = s2;
+    body.T = T; body.k = k; body.d = d;
+#ifdef SJM_HOST
+    body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
+    body.wld = SJM_LD;
+    body.xld = SJM_LD;
+#else
+    body.wv = w + tl.j0;
+    body.wld = tl.cs;
+    body.xld = M;
+#endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-        for (int t = 0; t < T; ++t) {
-            if (t + SJM_AHEAD < T) sjm_prefetch(x + m0 + (t + SJM_AHEAD) * tl.m_stride, tl.nc);
-            sjm_charge_row<TX, false>(h, x + m0, tl.m_stride, t, w + tl.j0, 0, tl.cs, zero,
-                                      tl.nc, k, d);
-            if (n == tl.n_begin && t == 0) {
-                for (int j = 0; j < tl.nc; ++j) pilot[j] = h[j];
-            }
-            for (int j = 0; j < tl.nc; ++j) {
-                const A v = h[j] - pilot[j];
-                s1[j] += v;
-                s2[j] += v * v;
-            }
-        }
+#ifdef SJM_HOST
+        body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
+#else
+        body.xs = x + m0;
+#endif
+        body.first = n == tl.n_begin;
+        sjm_for_groups<A>(body, tl.nc);
     }
     const A cnt = (A)T * (A)(tl.n_end - tl.n_begin);
     A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * 3;

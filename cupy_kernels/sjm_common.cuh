@@ -2,18 +2,13 @@
 //
 // Compiled by NVRTC / nvcc for the GPU and by the host C++ compiler through sjm_host_shim.h.
 // Layout of every tensor: [T, M] row-major, M = N * C * S, channel of column m = (m / S) % C.
-// A thread owns SJM_COLS consecutive columns (1 on the GPU: coalesced; more on the host so the
-// compiler can vectorise the inner column loops).
+// A thread owns SJM_COLS consecutive columns (1 on the GPU: coalesced; more on the host, where
+// they are processed SJM_LANES at a time in SIMD registers).
 #ifndef SJM_COMMON_CUH
 #define SJM_COMMON_CUH
 
 #ifndef SJM_COLS
 #define SJM_COLS 1
-#endif
-
-// Columns accumulated together in registers inside a thread's columns (a divisor of SJM_COLS).
-#ifndef SJM_VEC
-#define SJM_VEC 1
 #endif
 
 #ifndef SJM_HOST
@@ -24,22 +19,6 @@
 
 #ifndef SJM_EXPORT
 #define SJM_EXPORT(name)
-#endif
-
-// Prefetch of the next rows a thread will read (the host needs it: its rows are far apart;
-// the GPU hides latency with other warps).
-#ifndef SJM_AHEAD
-#define SJM_AHEAD 4
-#endif
-#ifdef SJM_HOST
-template <typename T>
-inline void sjm_prefetch(const T* p, int n) {
-    const char* c = (const char*)p;
-    for (int b = 0; b < n * (int)sizeof(T); b += 64) __builtin_prefetch(c + b);
-}
-#else
-template <typename T>
-__device__ __forceinline__ void sjm_prefetch(const T*, int) {}
 #endif
 
 typedef long long sjm_i64;
@@ -149,17 +128,114 @@ enum {
     SJM_MOMENTS = 4    // batch moments: ca[c] (h - mu[c]) + cb[c]
 };
 
+// g'(h) on a value or on lanes V (ATan and Rational are plain arithmetic; Sigmoid goes lane by
+// lane through exp).
 template <typename A>
-SJM_INLINE A sjm_surrogate_grad(int mode, A h, A alpha) {
+SJM_INLINE A sjm_sigmoid_grad(A h, A alpha) {
+    const A s = (A)1 / ((A)1 + exp(-alpha * h));
+    return alpha * s * ((A)1 - s);
+}
+
+template <typename V, typename A>
+SJM_INLINE V sjm_surrogate_grad(int mode, V h, A alpha) {
     if (mode == SJM_ATAN) {
-        const A z = (A)1.5707963267948966 * alpha * h;
-        return alpha / (A)2 / ((A)1 + z * z);
-    }
-    if (mode == SJM_SIGMOID) {
-        const A s = (A)1 / ((A)1 + exp(-alpha * h));
-        return alpha * s * ((A)1 - s);
+        const V z = ((A)1.5707963267948966 * alpha) * h;
+        return (alpha / (A)2) / ((A)1 + z * z);
     }
     return (A)1 / ((A)1 + alpha * h * h);
 }
+
+// Lanes per accumulator type: a 64-byte SIMD register on the host, one column on the GPU.
+#ifdef SJM_HOST
+template <typename A> struct sjm_width { enum { value = 64 / sizeof(A) }; };
+#define SJM_UNROLL _Pragma("GCC unroll 16")
+#else
+template <typename A> struct sjm_width { enum { value = 1 }; };
+#define SJM_UNROLL _Pragma("unroll")
+#endif
+
+// Lanes: L neighbouring columns handled together. On the GPU L = 1 (a thread owns a column); on
+// the host V is a 64-byte GCC vector, so the arithmetic below compiles to SIMD instructions.
+// ld / st read / write L values of storage type TS (converting to / from A).
+template <typename TS, typename A, int L> struct sjm_lanes;
+
+template <typename TS, typename A> struct sjm_lanes<TS, A, 1> {
+    typedef A V;
+    static SJM_INLINE V ld(const TS* p) { return sjm_io<TS>::ld(*p); }
+    static SJM_INLINE void st(TS* p, V v) { *p = sjm_io<TS>::st(v); }
+    static SJM_INLINE A get(const V& v, int) { return v; }
+    static SJM_INLINE void set(V& v, int, A a) { v = a; }
+    static SJM_INLINE V splat(A a) { return a; }
+    static SJM_INLINE V heaviside(V v) { return v >= (A)0 ? (A)1 : (A)0; }
+};
+
+// One tap on L lanes: exponent add (MF, codes of the L columns) or multiply.
+template <bool MF, typename TS, typename A, int L>
+SJM_INLINE typename sjm_lanes<TS, A, L>::V sjm_tap_lanes(typename sjm_lanes<TS, A, L>::V v,
+                                                         typename sjm_lanes<TS, A, L>::V w,
+                                                         const int* codes) {
+    typedef sjm_lanes<TS, A, L> LN;
+    if (!MF) return v * w;
+    typename LN::V r = v;
+    for (int l = 0; l < L; ++l) LN::set(r, l, sjm_shift(LN::get(v, l), codes[l]));
+    return r;
+}
+
+#ifdef SJM_HOST
+#include <type_traits>
+
+template <typename TS, typename A, int L> struct sjm_lanes {
+    typedef A V __attribute__((vector_size(L * sizeof(A))));
+    static inline V ld(const TS* p) {
+        V v;
+        if constexpr (std::is_same<TS, A>::value) {
+            memcpy(&v, p, sizeof(V));
+        } else {
+            for (int l = 0; l < L; ++l) v[l] = sjm_io<TS>::ld(p[l]);
+        }
+        return v;
+    }
+    static inline void st(TS* p, V v) {
+        if constexpr (std::is_same<TS, A>::value) {
+            memcpy(p, &v, sizeof(V));
+        } else {
+            for (int l = 0; l < L; ++l) p[l] = sjm_io<TS>::st(v[l]);
+        }
+    }
+    static inline A get(const V& v, int l) { return v[l]; }
+    static inline void set(V& v, int l, A a) { v[l] = a; }
+    static inline V splat(A a) {
+        V v;
+        for (int l = 0; l < L; ++l) v[l] = a;
+        return v;
+    }
+    static inline V heaviside(V v) { return v >= (A)0 ? splat((A)1) : splat((A)0); }
+};
+
+// Copies rows [0, rows) of nc columns (row stride M) into the thread's scratch `slot`, converted
+// to A, with row stride SJM_LD: the rows of [T, M] lie a multiple of 4 KiB apart, so the k rows a
+// step reads would compete for the same cache sets; copied, they stay cached.
+template <typename TS, typename A>
+inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
+    A* dst = sjm_thread_scratch<A>(slot, (sjm_i64)rows * SJM_LD);
+    for (int r = 0; r < rows; ++r) {
+        const TS* s = src + r * M;
+        A* o = dst + (sjm_i64)r * SJM_LD;
+        if constexpr (std::is_same<TS, A>::value) {
+            memcpy(o, s, (size_t)nc * sizeof(A));
+        } else {
+            for (int j = 0; j < nc; ++j) o[j] = sjm_io<TS>::ld(s[j]);
+        }
+    }
+    return dst;
+}
+
+// Writes staged rows (stride SJM_LD) back to their place (row stride M).
+template <typename TX>
+inline void sjm_unstage(TX* dst, sjm_i64 M, const TX* src, int rows, int nc) {
+    for (int r = 0; r < rows; ++r)
+        memcpy(dst + r * M, src + (sjm_i64)r * SJM_LD, (size_t)nc * sizeof(TX));
+}
+#endif
 
 #endif  // SJM_COMMON_CUH

@@ -4,17 +4,17 @@
 // thread-local variables, and every kernel exported with SJM_EXPORT is entered in a table that
 // `sjm_launch` runs: OpenMP over blocks, each block's threads one after the other. The kernels
 // use no __syncthreads or warp intrinsics, so running a block's threads in sequence is exact.
-// Each thread owns SJM_COLS columns so the inner column loops vectorise.
+// Each thread owns SJM_COLS columns, which the kernels process SJM_LANES at a time (one 64-byte
+// SIMD register of the accumulator type).
 #ifndef SJM_HOST_SHIM_H
 #define SJM_HOST_SHIM_H
 
 #define SJM_HOST 1
 #ifndef SJM_COLS
-#define SJM_COLS 256
+#define SJM_COLS 1024
 #endif
-#ifndef SJM_VEC
-#define SJM_VEC 64
-#endif
+// Row stride of a thread's staged rows: not a multiple of 4 KiB (see sjm_stage).
+#define SJM_LD (SJM_COLS + 16)
 
 #include <math.h>
 #include <string.h>
@@ -77,14 +77,16 @@ struct registrar {
 
 }  // namespace sjm_host
 
-// A scratch area of at least `n` elements private to the calling OpenMP thread (kept and grown
-// across launches). A thread of the kernels uses it for rows of its own columns only.
+// Scratch area `slot` (< 8) of at least `n` elements, private to the calling OpenMP thread and
+// 64-byte aligned (kept and grown across launches). Kernel threads keep rows of their own
+// columns there.
 template <typename A>
-inline A* sjm_thread_scratch(long long n) {
-    static thread_local std::vector<double> buf;
-    const size_t words = (size_t)((n * (long long)sizeof(A) + 7) / 8);
-    if (buf.size() < words) buf.resize(words);
-    return reinterpret_cast<A*>(buf.data());
+inline A* sjm_thread_scratch(int slot, long long n) {
+    static thread_local std::vector<double> buf[8];
+    const size_t words = (size_t)((n * (long long)sizeof(A) + 7) / 8) + 8;
+    if (buf[slot].size() < words) buf[slot].resize(words);
+    const size_t addr = reinterpret_cast<size_t>(buf[slot].data());
+    return reinterpret_cast<A*>((addr + 63) & ~(size_t)63);
 }
 
 #define SJM_EXPORT(name) static sjm_host::registrar sjm_registrar_##name(#name, &name);

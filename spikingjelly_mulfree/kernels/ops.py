@@ -26,8 +26,10 @@ SUFFIX = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32",
 # Backward modes (must match the enum in sjm_common.cuh).
 GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
 
-# Threads (x columns) the reductions aim for before splitting the batch across grid rows.
-_TARGET_THREADS = {"cuda": 65536, "host": 64}
+# Parallelism the reductions aim for before splitting the batch across grid rows (each row adds a
+# [C*S, k+1] slab of partials to zero, fill and sum): CUDA threads on the GPU, blocks per OpenMP
+# thread on the host.
+_TARGET_THREADS = {"cuda": 65536, "host": 8}
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -100,6 +100,29 @@ def test_backward_fused_surrogate(host, dtype, k, d, T, NCS, mul_free, mode):
     assert_close(db, expected[2], ACC_TOL[dtype])
 
 
+@pytest.mark.parametrize("k,d,T", [(11, 1, 19), (16, 2, 40), (9, 1, 8)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_long_kernels(host, dtype, k, d, T):
+    """More taps than a time block holds and more columns than a lane group (the host's SIMD
+    width), with partial blocks and groups: forward, fused backward and moments."""
+    x = make_input(T, 3, 5, 7, dtype)
+    w, b = torch.randn(5, k) / k, torch.randn(5)
+    h_ref = reference_charge(x, w, b, d)
+    assert_close(ops.charge(x, w, b, d), h_ref, ACC_TOL[dtype])
+    assert_spikes(ops.charge_fire(x, w, b, d), h_ref, dtype)
+    gs = torch.randn(x.shape).to(dtype)
+    fn = SURROGATES[ops.ATAN]
+    expected = reference_grads(x, w, b, d, lambda h: gs.to(h.dtype) * fn(h, 2.0))
+    got = ops.backward(x, w, b, d, ops.ATAN, grad_s=gs, alpha=2.0)
+    for a, e, tol in zip(got, expected, (OUT_TOL[dtype], ACC_TOL[dtype], ACC_TOL[dtype])):
+        assert_close(a, e, tol)
+    h0 = reference_charge(x.to(acc_of(dtype)), w.to(acc_of(dtype)), None, d)
+    mean, var = ops.moments(x, w, d)
+    assert_close(mean, h0.mean(dim=(0, 1, 3)), ACC_TOL[dtype])
+    tol = (ACC_TOL[dtype][0] * 10, ACC_TOL[dtype][1] * 10)
+    assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), tol)
+
+
 @pytest.mark.parametrize("contiguous", [True, False])
 @pytest.mark.parametrize("T", [1, 5, 16])
 @pytest.mark.parametrize("d", [1, 2])
