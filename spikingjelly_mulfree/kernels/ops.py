@@ -92,16 +92,20 @@ def _columns(w: torch.Tensor, S: int, mul_free: bool):
 
 
 def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
-    """Grid covering ``C*S`` columns along x and batch chunks along y."""
+    """Grid covering ``C*S`` columns along x and batch chunks along y; every grid row gets at
+    least one sample (a row of ``ceil(N / gy)`` samples each, the last one shorter)."""
     T, N, C, S = x.shape
     gx, _ = grid_for(launcher, C * S)
     if not reduce:
-        return gx, min(N, 65535)
-    threads = gx * launcher.block
-    target = _TARGET_THREADS[launcher.target]
-    if launcher.target == "host":
-        target *= torch.get_num_threads()
-    return gx, max(1, min(N, 65535, -(-target // threads)))
+        gy = min(N, 65535)
+    else:
+        threads = gx * launcher.block
+        target = _TARGET_THREADS[launcher.target]
+        if launcher.target == "host":
+            target *= torch.get_num_threads()
+        gy = max(1, min(N, 65535, -(-target // threads)))
+    per = -(-N // gy)
+    return gx, -(-N // per)
 
 
 def _variant(x: torch.Tensor, mul_free: bool) -> str:
@@ -217,7 +221,7 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
     T, N, C, S = x.shape
     acc = w.dtype
     grid = _rows(launcher, x, True)
-    part = torch.empty(grid[1] * C * S * 3, dtype=acc, device=x.device)
+    part = torch.zeros(grid[1] * C * S * 3, dtype=acc, device=x.device)
     launcher.launch(f"cpsn_moments_{SUFFIX[x.dtype]}", grid,
                     (x, expand_columns(w, S), part, T, N, C, S, w.shape[1], dilation), x.device)
     mean = torch.empty(C, dtype=acc, device=x.device)
