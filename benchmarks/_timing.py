@@ -4,6 +4,8 @@
   CUDA when the input lives there. The backward is fed a dense random gradient (made once per
   output shape, outside the timed region), as in training — not the broadcast scalar of
   ``out.sum().backward()``, which a kernel could read once instead of per element.
+* :func:`time_calls` — wall time of each call of a no-argument function (a whole training step),
+  synchronising CUDA around each call; warm-up is the caller's (call it, discard the times).
 * :func:`saved_bytes` — bytes of the distinct tensors autograd keeps for backward plus the
   output: the training memory one layer adds on top of its input (CPU has no peak-allocation
   counter; on CUDA :func:`peak_cuda_bytes` gives the real peak).
@@ -60,6 +62,19 @@ def time_fwd_bwd(
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn()``, CUDA synchronised before and after."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
