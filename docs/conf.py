@@ -77,13 +77,30 @@ The full tables: `benchmarks/results/{dev}/report.md`.
 """
 
 
+NETWORK_MARKER = "<!-- network-tables -->"
+NETWORK_TABLE = """
+```{{include}} ../benchmarks/results/{dev}/network.md
+```
+"""
+
+
+def _network_tables() -> str:
+    """An include of each device's ``network.md`` that exists (each names its device)."""
+    tables = [NETWORK_TABLE.format(dev=dev) for dev in ("cpu", "cuda")
+              if os.path.exists(os.path.join(RESULTS, dev, "network.md"))]
+    return "".join(tables) or "No results yet: run one of the commands above."
+
+
 def _adapt_pages(app, docname: str, source: list[str]) -> None:
     """Pages that follow what exists: the energy page (written separately) is listed once it
-    exists; the benchmarks page gains a GPU section once the report has been run on one."""
+    exists; the benchmarks page gains a GPU section once the report has been run on one, and
+    shows the network table of each device it has been run on."""
     if docname == "index" and not os.path.exists(os.path.join(HERE, "energy.md")):
         source[0] = source[0].replace("\nenergy\n", "\n")
     if docname == "benchmarks" and os.path.exists(os.path.join(RESULTS, "cuda", "meta.md")):
         source[0] += GPU_SECTION.format(dev="cuda")
+    if docname == "benchmarks":
+        source[0] = source[0].replace(NETWORK_MARKER, _network_tables())
 
 
 def setup(app) -> None:

@@ -25,6 +25,10 @@ def test_docs_build_without_warnings(tmp_path):
     for page in ("index", "getting_started", "neuron", "user_guide", "data_training",
                  "kernels", "benchmarks", "api", "changelog"):
         assert (out / f"{page}.html").is_file(), page
+    bench = (out / "benchmarks.html").read_text(encoding="utf-8")
+    assert "network-tables" not in bench
+    if (DOCS.parent / "benchmarks" / "results" / "cpu" / "network.md").is_file():
+        assert "cpsn[auto]" in bench
     api = (out / "api.html").read_text(encoding="utf-8")
     assert "quantize_pow2" in api and "effective_kernel" in api
 
