@@ -61,6 +61,20 @@ def test_digits_table_has_every_neuron(bench, tmp_path, one_thread):
     assert "peak MiB" not in table
 
 
+def test_cuda_table_adds_peak_memory(bench):
+    row = {"ms": 2.0, "ratio_to_psn": 0.5, "peak_MiB": 123.4, "model": "M"}
+    auto = dict(row, auto_chose={"cupy": 3}, autoselect_overhead_s=0.25)
+    results = {"device_type": "cuda", "meta": "Measured on **GPU**.", "networks": {"scifar10": {
+        "rows": {"cpsn[auto]": auto, "psn": dict(row, ms=4.0, ratio_to_psn=1.0)},
+        "model": "SequentialCIFARNet", "x_shape": [32, 2, 3, 32], "k": 16,
+        "optimizer": "adamw"}}}
+    table = bench.markdown(results)
+    assert "| ms/step | x PSN | peak MiB | notes |" in table
+    assert "| scifar10 | cpsn[auto] | 2.0 | 0.50 | 123 | chose cupy x3" in table
+    assert "autoselect overhead 0.25 s" in table
+    assert "| scifar10 | psn | 4.0 | 1.00 | 123 |  |" in table
+
+
 def test_shd_input_is_700_channels_binned_by_5(bench):
     x, y = bench.make_batch("shd", 3)
     assert x.shape == (100, 3, 140) and y.shape == (3,)
