@@ -19,22 +19,32 @@ SJM_INLINE void cpsn_step(
     const sjm_i64 left = M - m0;
     const int nc = SJM_COLS == 1 ? 1 : (int)(left < SJM_COLS ? left : SJM_COLS);
     const int R = (k - 1) * d + 1;
-    int ch[SJM_COLS];
+    // The thread's columns come in runs of one channel (S columns; the first and the last run
+    // may be cut): a tap's weight is constant over a run, so the inner loops are plain
+    // multiply-adds over contiguous columns (SIMD on the host).
+    const int c0 = (int)((m0 / S) % C);
+    const int n0 = S - (int)(m0 % S) < nc ? S - (int)(m0 % S) : nc;
+    A* cur = win + (sjm_i64)pos * M + m0;
+    for (int j = 0; j < nc; ++j) cur[j] = sjm_io<TX>::ld(x[m0 + j]);
     A h[SJM_COLS];
-    for (int j = 0; j < nc; ++j) {
-        ch[j] = (int)(((m0 + j) / S) % C);
-        const A v = sjm_io<TX>::ld(x[m0 + j]);
-        win[(sjm_i64)pos * M + m0 + j] = v;
-        h[j] = b ? b[ch[j]] : (A)0;
-    }
+    int slot = pos + 1 == R ? 0 : pos + 1;  // tap 0: the input R - 1 = (k-1) d steps back
     for (int i = 0; i < k; ++i) {
-        int slot = (pos - (k - 1 - i) * d) % R;
-        if (slot < 0) slot += R;
         const A* wr = win + (sjm_i64)slot * M + m0;
-        for (int j = 0; j < nc; ++j) {
-            const int wi = ch[j] * k + i;
-            h[j] += sjm_tap<MF, A>(wr[j], w[wi], MF ? codes[wi] : 0);
+        for (int j = 0, c = c0, n = n0; j < nc;) {
+            const int wi = c * k + i;
+            const A wv = w[wi];
+            const int code = MF ? codes[wi] : 0;
+            if (i == 0) {
+                const A bv = b ? b[c] : (A)0;
+                for (int q = j; q < j + n; ++q) h[q] = bv + sjm_tap<MF, A>(wr[q], wv, code);
+            } else {
+                for (int q = j; q < j + n; ++q) h[q] += sjm_tap<MF, A>(wr[q], wv, code);
+            }
+            j += n;
+            c = c + 1 == C ? 0 : c + 1;
+            n = S < nc - j ? S : nc - j;
         }
+        slot = slot + d >= R ? slot + d - R : slot + d;
     }
     for (int j = 0; j < nc; ++j) {
         if (spikes) spikes[m0 + j] = sjm_io<TX>::st(h[j] >= (A)0 ? (A)1 : (A)0);
