@@ -65,3 +65,31 @@ class Rational(sj_surrogate.SurrogateFunctionBase):
     @staticmethod
     def backward(grad_output: torch.Tensor, x: torch.Tensor, alpha: float) -> torch.Tensor:
         return grad_output * rational_grad(x, alpha)
+
+
+# Surrogates whose spiking-mode forward is exactly ``Heaviside(x) = (x >= 0)``; checked class by
+# class in the tests. Not in the list: ``PoissonPass`` (samples spikes) and
+# ``MultiLevelSpikeCount`` (counts up to ``max_spike_count``).
+_HEAVISIDE_NAMES = (
+    "ATan", "DeterministicPass", "Erf", "FakeNumericalGradient", "LeakyKReLU", "LogTailedReLU",
+    "NonzeroSignLogAbs", "PiecewiseExp", "PiecewiseLeakyReLU", "PiecewiseQuadratic",
+    "QPseudoSpike", "Rect", "S2NN", "Sigmoid", "SoftSign", "SquarewaveFourierSeries",
+    "SuperSpike",
+)
+HEAVISIDE_SURROGATES = frozenset(
+    [Rational] + [getattr(sj_surrogate, n) for n in _HEAVISIDE_NAMES if hasattr(sj_surrogate, n)]
+)
+"""Surrogate classes whose forward in spiking mode is ``Heaviside``."""
+
+
+def fires_heaviside(surrogate_function: torch.nn.Module) -> bool:
+    """Whether ``surrogate_function``'s output is ``Heaviside(x)`` (``x >= 0`` -> 1): one of
+    :data:`HEAVISIDE_SURROGATES` (exact type) with ``spiking=True``. Then a forward that needs
+    no gradient may fire without calling it.
+
+    Example:
+        >>> fires_heaviside(Rational()), fires_heaviside(sj_surrogate.ATan(spiking=False))
+        (True, False)
+    """
+    return (type(surrogate_function) in HEAVISIDE_SURROGATES
+            and bool(getattr(surrogate_function, "spiking", False)))

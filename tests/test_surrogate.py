@@ -30,3 +30,28 @@ def test_alpha_must_be_positive():
 
     with pytest.raises(ValueError, match="alpha"):
         Rational(alpha=0.0)
+
+
+def test_the_heaviside_list_holds_only_heaviside_surrogates():
+    from spikingjelly.activation_based import surrogate as sj_surrogate
+
+    from spikingjelly_mulfree.surrogate import HEAVISIDE_SURROGATES, fires_heaviside
+
+    x = torch.cat([torch.linspace(-3, 3, 601, dtype=torch.float64),
+                   torch.tensor([0.0, -0.0, 1e-300, -1e-300, float("nan")], dtype=torch.float64)])
+    assert len(HEAVISIDE_SURROGATES) >= 18
+    for cls in HEAVISIDE_SURROGATES:
+        sg = cls()
+        assert torch.equal(sg(x.clone()), (x >= 0).double()), cls
+        assert fires_heaviside(sg)
+        sg.spiking = False
+        assert not fires_heaviside(sg)
+    sampling = sj_surrogate.PoissonPass()
+    counting = sj_surrogate.MultiLevelSpikeCount(max_spike_count=3)
+    assert not fires_heaviside(sampling) and not fires_heaviside(counting)
+    assert not torch.equal(counting(3 * x[:601]), (x[:601] >= 0).double())
+
+    class Shifted(sj_surrogate.ATan):  # a subclass may change the forward: not trusted
+        pass
+
+    assert not fires_heaviside(Shifted())

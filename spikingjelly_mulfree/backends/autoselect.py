@@ -12,8 +12,9 @@ parameters' ``.grad``. The choice is cached for the life of the process;
 Under ``torch.compile`` the timing runs eagerly (one graph break per new situation); once a
 situation is cached, traces contain only the chosen backend.
 
-A situation is the operation (``run_layer``, ``charge_fire`` or ``conv_moments``), the input's
-shape, dtype, device and contiguity, the kernel's shape (``C``, ``k``) and dtype, the dilation,
+A situation is the operation (``run_layer``, ``charge_fire``, ``conv_moments`` or ``step_fire``,
+the in-place single step of inference), the input's shape, dtype, device and contiguity, the
+kernel's shape (``C``, ``k``) and dtype, the dilation,
 whether batch moments are needed (a BatchNorm threshold in training), whether a backward pass
 follows (grad mode on and an input requiring grad: training, or a learnable threshold), the
 ``mul_free`` flag, the surrogate's type and the set of available backends.
@@ -150,6 +151,16 @@ class AutoBackend:
         backend = self._select("conv_moments", (x, weight), (("dilation", dilation),), call)
         return call(backend, x, weight)
 
+    def step_fire(self, x, ring, pos, weight, bias, dilation, mul_free=False):
+        # Timing steps the caller's ring: a step writes x into slot pos, and repeating it
+        # leaves the same ring.
+        def call(backend: Backend, x, weight, bias):
+            return backend.step_fire(x, ring, pos, weight, bias, dilation, mul_free)
+
+        extra = (("dilation", dilation), ("mul_free", mul_free))
+        backend = self._select("step_fire", (x, weight, bias), extra, call)
+        return call(backend, x, weight, bias)
+
     def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
                   mul_free):
         def call(backend: Backend, x, weight):
@@ -194,7 +205,11 @@ class AutoBackend:
     def _select(self, op: str, tensors: tuple, extra: tuple, call: Callable) -> Backend:
         x, weight = tensors[0], tensors[1]
         candidates = self._candidate_map()
+        if op == "step_fire":  # a backend registered from outside may not step in place
+            candidates = {n: b for n, b in candidates.items() if hasattr(b, op)}
         forced = self._forced_name()
+        if forced is not None and forced not in candidates:
+            raise RuntimeError(f"{ENV_VAR}={forced!r}: that backend has no {op}; unset it")
         backward = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in tensors
         )

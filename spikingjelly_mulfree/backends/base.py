@@ -14,7 +14,8 @@ All tensors handed to a backend are already normalised by the module:
 Spikes are returned in ``x.dtype``; moments in the compute dtype.
 
 A backend returns tensors differentiable with respect to ``x``, ``weight`` and ``bias``
-(through its own ``torch.autograd.Function`` or plain torch ops).
+(through its own ``torch.autograd.Function`` or plain torch ops) — except ``step_fire``, the
+in-place single step of inference, which tracks no gradient.
 """
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ class Backend(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and biased variance (each ``[C]``) of ``charge(x, weight, None, d)``
         over T, N and S, differentiable in ``x`` and ``weight``."""
+
+    def step_fire(
+        self,
+        x: torch.Tensor,
+        ring: torch.Tensor,
+        pos: int,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        dilation: int,
+        mul_free: bool = False,
+    ) -> torch.Tensor:
+        """One step of inference on a ring buffer, in place, no gradient: write ``x``
+        ``[N, C, S]`` into ``ring[pos]`` (``ring``: ``[R, N, C, S]``, contiguous, in the compute
+        dtype) and return ``Heaviside(H)`` of this step in ``x.dtype`` (see
+        :func:`~spikingjelly_mulfree.functional.step.ring_charge`; the caller advances
+        ``pos``)."""
 
 
 KernelFn = Callable[

@@ -22,7 +22,8 @@ from spikingjelly.activation_based import surrogate as sj_surrogate
 
 from ..kernels import fused
 from ..kernels import library  # noqa: F401  (registers the custom ops)
-from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX
+from ..kernels import step as kernel_step
+from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX, acc_dtype
 from ..surrogate import Rational
 
 _OPS = torch.ops.spikingjelly_mulfree
@@ -115,6 +116,19 @@ class KernelBackend:
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and biased variance of the un-biased charge (fused kernel)."""
         return tuple(_OPS.moments(x, weight, dilation))
+
+    def step_fire(self, x: torch.Tensor, ring: torch.Tensor, pos: int, weight: torch.Tensor,
+                  bias: torch.Tensor | None, dilation: int, mul_free: bool = False
+                  ) -> torch.Tensor:
+        """One in-place inference step on the ring-buffer kernel (``cupy_kernels/cpsn_step.cu``,
+        see :func:`~spikingjelly_mulfree.kernels.step.step_fire`)."""
+        # The kernel accumulates in acc_dtype(x.dtype); a float64 ring (float64 weights on a
+        # float32 input) takes the float64 kernel on the input cast up.
+        xk = x if acc_dtype(x.dtype) == ring.dtype else x.to(ring.dtype)
+        state = kernel_step.RingState(ring.view(ring.shape[0], -1), pos)
+        shift = bool(mul_free and self.use_shift)
+        spikes = kernel_step.step_fire(xk, state, weight, bias, dilation, mul_free=shift)
+        return spikes.to(x.dtype)
 
 
 class CupyBackend(KernelBackend):

@@ -14,6 +14,7 @@ import torch
 from ..functional import charge_gemm as gemm
 from ..functional import charge_taps as taps
 from ..functional.lag_moments import LagMoments
+from ..functional.step import ring_charge
 from ..functional.surrogate_grad import fused_surrogate_grad
 
 
@@ -64,3 +65,7 @@ class TorchBackend:
             _, u, cov = gemm.centred_gram(gemm.to_channel_major(x, weight.dtype))
             return gemm.gemm_moments(u, cov, weight, dilation)
         return LagMoments.apply(x, weight, dilation)
+
+    def step_fire(self, x, ring, pos, weight, bias, dilation, mul_free=False):
+        h = ring_charge(ring, pos, x, weight, bias, dilation)
+        return h.ge_(0).to(x.dtype)  # h is a fresh tensor: Heaviside in one pass

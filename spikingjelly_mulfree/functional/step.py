@@ -1,8 +1,16 @@
 """Single-step update: the charge of one step from a window of the last inputs.
 
-The state is a window ``[R, N, C, *]`` of the last ``R = (k-1)d + 1`` inputs, oldest first,
-zero before the sequence starts. Stepping the window through a sequence and applying
-:func:`step_charge` at each step gives exactly the charge of
+The state is a window ``[R, N, C, *]`` of the last ``R = (k-1)d + 1`` inputs, zero before the
+sequence starts. It is kept in one of two orders:
+
+* time order, oldest first: :func:`push_window` appends out of place (a new window each step, so
+  autograd can reach every past input — the training path) and :func:`step_charge` reads it;
+* a ring: :func:`ring_charge` writes the input into slot ``pos`` in place and reads the ``k`` tap
+  rows by slot index, ``pos`` then advances to ``(pos + 1) % R`` — no copy of the window (the
+  inference path). The oldest input sits in slot ``pos``, so ``window.roll(-pos, 0)`` is the
+  time-ordered window.
+
+Stepping either through a sequence gives exactly the charge of
 :func:`~spikingjelly_mulfree.functional.charge.charge_reference` on the whole sequence.
 """
 from __future__ import annotations
@@ -45,3 +53,44 @@ def step_charge(
     if bias is not None:
         h = h + bias.to(window.dtype).view(1, C, 1)
     return h.view(taps.shape[1:])
+
+
+@torch.no_grad()
+def ring_charge(
+    ring: torch.Tensor, pos: int, x: torch.Tensor, weight: torch.Tensor,
+    bias: torch.Tensor | None, dilation: int,
+) -> torch.Tensor:
+    """Write ``x`` into ``ring[pos]`` (in place) and return the charge of this step.
+
+    Tap ``i`` reads slot ``(pos - (k-1-i) d) mod R``; the taps are added one at a time onto the
+    bias (``k`` in-place multiply-adds over ``[N, C, *]``, no copy of the window). Gradients are
+    not tracked (it runs under ``torch.no_grad``): the module uses it only when none are needed.
+
+    Args:
+        ring: ``[R, N, C, *]``, ``R = (k-1)d + 1``, in the accumulator dtype; modified in place.
+        pos: the slot ``x`` goes to (the oldest input's); the caller advances it to
+            ``(pos + 1) % R``.
+        x: ``[N, C, *]`` (any floating dtype; stored in ``ring.dtype``).
+        weight: ``[C, k]``; bias: ``[C]`` or ``None``; dilation: ``d``.
+
+    Returns:
+        ``H[t]`` shaped ``[N, C, *]`` in ``ring.dtype``.
+
+    Example:
+        >>> ring = torch.zeros(3, 1, 1)
+        >>> w = torch.tensor([[0.5, 1.0]])
+        >>> [ring_charge(ring, t % 3, torch.ones(1, 1), w, None, 2).item() for t in range(4)]
+        [1.0, 1.0, 1.5, 1.5]
+    """
+    R = ring.shape[0]
+    C, k = weight.shape
+    ring[pos].copy_(x)
+    shape = (1, C) + (1,) * (x.dim() - 2)
+    taps = weight.to(ring.dtype).t().contiguous()
+    h = torch.zeros_like(ring[0]) if bias is None else (
+        bias.to(ring.dtype).view(shape).expand_as(ring[0]).clone())
+    slot = (pos + 1) % R  # tap 0: the input (k-1)d = R-1 steps back
+    for i in range(k):
+        h.addcmul_(ring[slot], taps[i].view(shape))
+        slot = (slot + dilation) % R
+    return h

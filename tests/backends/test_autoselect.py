@@ -38,6 +38,14 @@ class Fake:
         return self._torch.conv_moments(x, weight, dilation)
 
 
+class StepFake(Fake):
+    """A fake that also steps in place (through the torch backend)."""
+
+    def step_fire(self, x, ring, pos, weight, bias, dilation, mul_free=False):
+        self.calls += 1
+        return self._torch.step_fire(x, ring, pos, weight, bias, dilation, mul_free)
+
+
 def real_registry(test):
     """Let ``test`` see every registered backend (the others see only 'torch' and their fakes)."""
     test.real_registry = True
@@ -192,3 +200,22 @@ def test_with_every_registered_backend_auto_matches_torch():
     # float32 sums over ~100 terms of size ~1 in different orders: about 1e-5 apart
     torch.testing.assert_close(gx_a, gx_t, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(gw_a, gw_t, rtol=1e-4, atol=1e-4)
+
+
+def test_step_fire_is_timed_among_the_backends_that_can_step(monkeypatch):
+    stepping = StepFake("fake_step")
+    monkeypatch.setitem(backends._REGISTRY, "fake_step", stepping)
+    monkeypatch.setitem(backends._REGISTRY, "fake_plain", Fake("fake_plain"))  # cannot step
+    x, w, b = torch.randn(2, 4, 3), torch.randn(4, 2), torch.randn(4)
+    ring = torch.randn(3, 2, 4, 3)
+    expected_ring = ring.clone()
+    expected_ring[1] = x
+    expected = TorchBackend().step_fire(x, ring.clone(), 1, w, b, 2)
+    auto = backends.get_backend("auto", x)
+    assert torch.equal(auto.step_fire(x, ring, 1, w, b, 2), expected)
+    assert torch.equal(ring, expected_ring)  # timing repeated the same step: one step in all
+    (choice,) = backends.autoselect_report().choices
+    assert choice.op == "step_fire" and set(choice.times_s) == {"torch", "fake_step"}
+    monkeypatch.setenv(ENV_VAR, "fake_plain")
+    with pytest.raises(RuntimeError, match="fake_plain.*no step_fire"):
+        auto.step_fire(x, ring, 2, w, b, 2)
