@@ -3,8 +3,8 @@
 #
 # Train in multi-step mode (all time steps in parallel), deploy in single-step mode (one step as it
 # arrives). In eval mode the two give exactly the same spikes. The neuron keeps only the last
-# `(k-1)*dilation + 1` inputs as its state, and `functional.reset_net` clears it between
-# sequences.
+# `(k-1)*dilation + 1` inputs as its state, updates it in place under `torch.no_grad()`, and
+# `functional.reset_net` clears it between sequences.
 
 # %%
 import torch
@@ -46,6 +46,22 @@ with torch.no_grad():
 print("max difference:", (out_stream - out_multi).abs().max().item())
 assert torch.allclose(out_stream, out_multi, atol=1e-12)
 print("state of the first CPSN:", tuple(net[1].x_window.shape), "= (k-1)*d+1 steps of [N, C]")
+
+# %% [markdown]
+# ## The state is a ring buffer
+#
+# Under `torch.no_grad()` each step writes its input into slot `x_window_pos` of the window and
+# reads the `k` tap rows: the window is never copied, and the same tensor lives through the whole
+# sequence. (When a gradient is needed — training in `'s'` mode — the window is instead rebuilt
+# out of place each step, so autograd reaches the past inputs.)
+
+# %%
+ring = net[1].x_window
+print("next slot:", net[1].x_window_pos, "of", ring.shape[0])
+with torch.no_grad():
+    net(x[0])
+print("next slot:", net[1].x_window_pos, "of", ring.shape[0])
+assert net[1].x_window is ring
 
 # %% [markdown]
 # ## Reset between sequences

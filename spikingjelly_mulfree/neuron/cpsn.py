@@ -21,6 +21,7 @@ from ..functional.charge import receptive_field
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range, quantize_pow2
 from ..functional.step import push_window, step_charge
 from ..functional.threshold import fuse_bn, update_running_stats
+from ..surrogate import fires_heaviside
 from . import checks
 
 THRESHOLDS = ("bn", "learnable")
@@ -59,8 +60,16 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     Shapes:
         ``'m'``: ``[T, N, C, *]`` -> spikes of the same shape and dtype, 0 to 3 trailing dims.
-        ``'s'``: ``[N, C, *]`` -> spikes; the last ``(k-1)*dilation + 1`` inputs are kept as state
-        (cleared by ``spikingjelly.activation_based.functional.reset_net``).
+        ``'s'``: ``[N, C, *]`` -> spikes; the last ``R = (k-1)*dilation + 1`` inputs are kept as
+        state ``x_window`` ``[R, N, C, *]`` in the compute dtype (float64 for float64 inputs or
+        weights, else float32), cleared by ``spikingjelly.activation_based.functional.reset_net``.
+        When no gradient is needed (``torch.no_grad()``, or neither the input nor a parameter
+        requires grad) and the surrogate fires a Heaviside
+        (:func:`~spikingjelly_mulfree.surrogate.fires_heaviside`), each step writes its input
+        into slot ``x_window_pos`` of the window in place (a ring buffer, through the backend's
+        ``step_fire``; a state handed to ``single_step_functional_forward`` is consumed);
+        otherwise the window is rebuilt out of place in time order so autograd reaches every
+        past input. The two may alternate within a sequence.
 
     Example:
         >>> import torch
@@ -107,6 +116,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         self.backend = backends.check_backend_name(backend)
         self.step_mode = step_mode
         self.register_memory("x_window", None)
+        # Slot of the oldest input in x_window while it is a ring; None while it is in time order.
+        self.register_memory("x_window_pos", None)
 
         if channels is None:
             self.channels = None
@@ -265,16 +276,45 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 "statistics of the whole sequence. Train with step_mode='m' (then step through "
                 "sequences in eval mode), or use threshold='learnable' or a float threshold."
             )
+        window, pos = states
+        if window is not None and window.shape[1:] != x.shape:
+            raise ValueError(
+                f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
+                f"{tuple(x.shape)}; call functional.reset_net(net) before a new sequence"
+            )
         with torch.autocast(device_type=x.device.type, enabled=False):
             dtype = self._compute_dtype(x)
-            window = states[0]
-            if window is not None and window.shape[1:] != x.shape:
-                raise ValueError(
-                    f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
-                    f"{tuple(x.shape)}; call functional.reset_net(net) before a new sequence"
-                )
+            if self._steps_in_place(x):
+                return self._ring_step(x, window, pos, dtype)
+            if window is not None and pos:  # a ring: the oldest input is in slot pos
+                window = window.roll(-pos, 0)
             window = push_window(window, x.to(dtype), self.receptive_field)
             w, b = self._kernel(None, dtype)
             h = step_charge(window, w, b, self.dilation)
             spikes = self.surrogate_function(h)
-        return (spikes.to(x.dtype),), (window,)
+        return (spikes.to(x.dtype),), (window, None)
+
+    def _steps_in_place(self, x: torch.Tensor) -> bool:
+        """Whether this step may update a ring buffer in place: no gradient is needed and the
+        spikes are ``Heaviside(H)``."""
+        if not fires_heaviside(self.surrogate_function):
+            return False
+        return not torch.is_grad_enabled() or not (
+            x.requires_grad or any(p.requires_grad for p in self.parameters()))
+
+    @torch.no_grad()
+    def _ring_step(self, x: torch.Tensor, window: torch.Tensor | None, pos: int | None,
+                   dtype: torch.dtype):
+        R = self.receptive_field
+        if window is None:
+            window, pos = torch.zeros((R, *x.shape), dtype=dtype, device=x.device), 0
+        elif (pos is None or window.dtype != dtype or not window.is_contiguous()
+              or (window.is_inference() and not torch.is_inference_mode_enabled())):
+            # A time-ordered window may be saved for a backward still to come: write into a copy.
+            window = window.to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+            pos = pos or 0
+        w, b = self._kernel(None, dtype)
+        lead = (R, x.shape[0], x.shape[1], -1)
+        spikes = backends.get_backend(self.backend, x).step_fire(
+            x.reshape(lead[1:]), window.view(lead), pos, w, b, self.dilation, self.mul_free)
+        return (spikes.view(x.shape),), (window, (pos + 1) % R)
