@@ -71,3 +71,18 @@ def test_step_on_gpu(cupy):
     spikes = torch.stack([step_fire(x[t], state, w, b, 2) for t in range(6)])
     expected = (reference_charge(x.unsqueeze(-1), w, b, 2).squeeze(-1) >= 0).float()
     assert (spikes != expected).float().mean() < 0.05
+
+
+@pytest.mark.parametrize("mul_free", [False, True])
+def test_cpsn_single_step_inference_on_gpu_equals_multi_step(cupy, mul_free):
+    sn = CPSN(3, k=3, dilation=2, threshold=0.3, mul_free=mul_free, init="uniform",
+              backend="cupy").double().cuda().eval()
+    x = torch.randn(7, 2, 3, 4, dtype=torch.float64, device="cuda")
+    with torch.no_grad():
+        multi = sn(x)
+        sn.step_mode = "s"
+        before = sum(v for n, v in launch_counts.items() if n.startswith("cpsn_step"))
+        steps = torch.stack([sn(x[t]) for t in range(7)])
+    assert sum(v for n, v in launch_counts.items() if n.startswith("cpsn_step")) == before + 7
+    assert sn.x_window.is_cuda and sn.x_window.numel() == 5 * x[0].numel()
+    assert torch.equal(steps, multi)
