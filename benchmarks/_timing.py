@@ -6,13 +6,17 @@
   ``out.sum().backward()``, which a kernel could read once instead of per element.
 * :func:`time_calls` — wall time of each call of a no-argument function (a whole training step),
   synchronising CUDA around each call; warm-up is the caller's (call it, discard the times).
-* :func:`saved_bytes` — bytes of the distinct tensors autograd keeps for backward plus the
-  output: the training memory one layer adds on top of its input (CPU has no peak-allocation
-  counter; on CUDA :func:`peak_cuda_bytes` gives the real peak).
+* :func:`peak_bytes` — the peak allocation of one forward + backward above what was allocated
+  before: ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU, which keeps no peak counter,
+  the running sum of the allocations and frees that PyTorch's profiler records
+  (``profile_memory=True``), in the order they happened.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -77,31 +81,45 @@ def time_calls(fn: Callable[[], object], device: torch.device, repeats: int) -> 
     return times
 
 
-def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """Bytes autograd saves for backward in ``fn(x)`` (distinct storages) plus the output's."""
-    storages: dict[int, int] = {}
+@contextlib.contextmanager
+def _stderr_silenced():
+    """File descriptor 2 sent to /dev/null: the profiler's C++ side prints a line at every start
+    and stop (and a GPU-count error on a machine without one). Exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
-    def pack(t: torch.Tensor):
-        s = t.untyped_storage()
-        storages[s.data_ptr()] = s.nbytes()
-        return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn(x)
-    s = out.untyped_storage()
-    storages[s.data_ptr()] = s.nbytes()
-    return sum(storages.values())
+def peak_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    """Peak bytes allocated during ``fn(x)`` and its backward (fed a dense gradient made
+    beforehand), above what was allocated before; ``x.grad`` is reset first and counts."""
+    grad = dense_grad(fn(x).detach())
+    x.grad = None
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+        torch.cuda.reset_peak_memory_stats(x.device)
+        base = torch.cuda.memory_allocated(x.device)
+        fn(x).backward(grad)
+        torch.cuda.synchronize(x.device)
+        return torch.cuda.max_memory_allocated(x.device) - base
+    from torch.profiler import ProfilerActivity, profile
 
-
-def peak_cuda_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """Peak CUDA allocation of forward + backward above what was allocated before."""
-    torch.cuda.synchronize(x.device)
-    torch.cuda.reset_peak_memory_stats(x.device)
-    base = torch.cuda.memory_allocated(x.device)
-    out = fn(x)
-    out.backward(dense_grad(out))
-    torch.cuda.synchronize(x.device)
-    return torch.cuda.max_memory_allocated(x.device) - base
+    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU],
+                                     profile_memory=True) as prof:
+        fn(x).backward(grad)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    live = peak = 0
+    for event in events:
+        live += event.nbytes()  # negative for a free
+        peak = max(peak, live)
+    return peak
 
 
 def device_name(device: torch.device) -> str:

@@ -9,7 +9,7 @@ Usage::
 One CPSN layer in training mode (BatchNorm threshold, power-of-two weights), forward +
 backward, on the issue's shapes: sequential CIFAR ``[T=32, N=32, C=128, L=32]`` with k=16 and
 SHD ``[T=100, N=64, C=256]`` with k=2. Prints median milliseconds, the ratio to PSN and to the
-floor, and the bytes autograd keeps for backward plus the output (CUDA: the peak allocation).
+floor, and the peak memory of forward + backward above the input (``_timing.peak_bytes``).
 Candidates are timed round-robin (one run each per round, median over rounds), so a change of
 load on a shared machine affects all of them alike.
 """
@@ -24,7 +24,7 @@ import torch
 from spikingjelly.activation_based import neuron
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._timing import device_name, peak_cuda_bytes, saved_bytes, time_fwd_bwd  # noqa: E402
+from benchmarks._timing import device_name, peak_bytes, time_fwd_bwd  # noqa: E402
 from spikingjelly_mulfree import CPSN  # noqa: E402
 
 SHAPES = {"sequential CIFAR": ((32, 32, 128, 32), 16), "SHD": ((100, 64, 256), 2)}
@@ -65,7 +65,7 @@ def main() -> None:
                 times[name].append(time_fwd_bwd(fn, x, repeats=1, warmup=0))
         rows = {}
         for name, fn in fns.items():
-            mem = peak_cuda_bytes(fn, x) if device.type == "cuda" else saved_bytes(fn, x)
+            mem = peak_bytes(fn, x)
             rows[name] = (statistics.median(times[name]), mem)
         (t_psn, m_psn), t_floor = rows["SJ PSN"], rows["floor (x*1.0)"][0]
         for name, (t, mem) in rows.items():

@@ -5,8 +5,8 @@ Usage::
 
     python benchmarks/bench_layer.py [--device cpu|cuda] [--repeats 7]
 
-Prints, per shape, the median time, the ratio to PSN, and the bytes autograd saves for backward
-(plus the output) — on CUDA the real peak allocation instead. Shapes: the sequential-CIFAR layer
+Prints, per shape, the median time, the ratio to PSN, and the peak memory of forward + backward
+(``_timing.peak_bytes``). Shapes: the sequential-CIFAR layer
 ``[T=32, N=32, C=128, L=32]`` with k=16 and the SHD layer ``[T=100, N=64, C=256]`` with k=2.
 CPSN runs in training mode with its default BatchNorm threshold and power-of-two weights.
 """
@@ -20,7 +20,7 @@ import torch
 from spikingjelly.activation_based import functional, neuron
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._timing import device_name, peak_cuda_bytes, saved_bytes, time_fwd_bwd  # noqa: E402
+from benchmarks._timing import device_name, peak_bytes, time_fwd_bwd  # noqa: E402
 from spikingjelly_mulfree import CPSN  # noqa: E402
 from spikingjelly_mulfree.backends import backend_names, get_backend  # noqa: E402
 
@@ -67,7 +67,7 @@ def main() -> None:
         rows = {}
         for name, fn in candidates(shape, k, x).items():
             t = time_fwd_bwd(fn, x, repeats=args.repeats)
-            mem = peak_cuda_bytes(fn, x) if device.type == "cuda" else saved_bytes(fn, x)
+            mem = peak_bytes(fn, x)
             rows[name] = (t, mem)
         t_psn, m_psn = rows["SJ PSN"]
         for name, (t, mem) in rows.items():

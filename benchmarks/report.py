@@ -11,8 +11,9 @@ SpikingJelly's PSN, MaskedPSN, SlidingPSN and multi-step LIF:
   k = 4 at T = 32 (the analogue of the paper's Table 5).
 
 Each run writes ``results.json`` (raw numbers), markdown tables, ``meta.md`` (device, date,
-command), ``report.md`` (all of it) and PNG plots. Memory is the real peak allocation on CUDA; on the CPU, which has no peak counter,
-it is the bytes autograd saves for backward plus the output (see ``_timing.saved_bytes``).
+command), ``report.md`` (all of it) and PNG plots. Memory is the peak allocation of forward +
+backward above the input: CUDA's peak counter on a GPU, the allocations and frees PyTorch's
+profiler records on the CPU (see ``_timing.peak_bytes``).
 
 Usage::
 
@@ -39,7 +40,7 @@ from spikingjelly.activation_based import functional, neuron, surrogate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import device_name, peak_cuda_bytes, saved_bytes, time_fwd_bwd  # noqa: E402
+from benchmarks._timing import device_name, peak_bytes, time_fwd_bwd  # noqa: E402
 from spikingjelly_mulfree import CPSN, backends  # noqa: E402
 
 MiB = 2.0**20
@@ -167,7 +168,7 @@ def measure(layer: torch.nn.Module, x: torch.Tensor, budget_s: float) -> tuple[f
     repeats = max(1 if budget_s < 0.1 else 5, min(25, int(budget_s / max(probe, 1e-6))))
     seconds = min(time_fwd_bwd(run, x, repeats=1, warmup=0) for _ in range(repeats))
     x.grad = None
-    memory = peak_cuda_bytes(run, x) if x.is_cuda else saved_bytes(run, x)
+    memory = peak_bytes(run, x)
     x.grad = None
     return seconds, float(memory)
 
@@ -449,8 +450,7 @@ def main(argv: list[str] | None = None) -> Path:
             print(msg, flush=True)
 
     log(f"device: {device_label(device)}; CPSN backends: {cpsn_backends(device)}")
-    mem_label = ("peak CUDA memory, fwd+bwd (MiB)" if device.type == "cuda"
-                 else "saved for backward + output (MiB)")
+    mem_label = "peak memory, fwd+bwd (MiB)"
     results = {
         "device": device_label(device),
         "torch": torch.__version__,
