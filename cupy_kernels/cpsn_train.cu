@@ -14,9 +14,10 @@
 // (no atomics) and a second kernel sums the partials of a channel in a fixed order.
 //
 // Inside a thread, columns go sjm_width<A> at a time (lanes: SIMD on the host, 1 on the GPU) and
-// time in blocks of SJM_TB steps whose charges stay in registers. The host first copies the rows
-// it reads several times into its private scratch (sjm_stage) and writes outputs there before
-// copying them out; the GPU reads and writes the tensors directly (its caches do that job).
+// time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
+// (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
+// scratch (sjm_stage) and writes outputs there before copying them out; the GPU reads and writes
+// the tensors directly (its caches do that job).
 #include "sjm_common.cuh"
 
 // The columns and sample range a thread owns; false if it owns none.
@@ -45,7 +46,7 @@ SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
 
 // Storage type of the rows a thread reads repeatedly: staged in the accumulator type on the
 // host, the tensor's own type on the GPU.
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
 template <typename TX> struct sjm_src { typedef typename sjm_io<TX>::acc type; };
 #else
 template <typename TX> struct sjm_src { typedef TX type; };
@@ -147,7 +148,7 @@ SJM_INLINE void cpsn_forward(
     sjm_forward_body<TX, MF> body;
     body.bl = bl;
     body.T = T; body.k = k; body.d = d;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
     body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
     body.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
     body.wld = SJM_LD;
@@ -162,7 +163,7 @@ SJM_INLINE void cpsn_forward(
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
         body.so = spikes ? sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD) : spikes;
         body.ho = charge ? sjm_thread_scratch<A>(3, (sjm_i64)T * SJM_LD) : charge;
@@ -172,7 +173,7 @@ SJM_INLINE void cpsn_forward(
         body.ho = charge ? charge + m0 : charge;
 #endif
         sjm_for_groups<A>(body, tl.nc);
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         if (spikes) sjm_unstage(spikes + m0, M, body.so, T, tl.nc);
         if (charge) sjm_unstage(charge + m0, M, body.ho, T, tl.nc);
 #endif
@@ -344,7 +345,7 @@ SJM_INLINE void cpsn_backward(
     p1.pt = pt; p1.T = T; p1.k = k; p1.d = d; p1.mode = mode; p1.al = (A)alpha;
     p2.pt = pt; p2.T = T; p2.k = k; p2.d = d;
     p3.T = T; p3.k = k; p3.d = d;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
     p1.wv = p3.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
     p1.cv = p3.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
     p3.w2v = g2 ? sjm_stage<A, A>(4, w2 + tl.j0, tl.cs, k, tl.nc) : w2;
@@ -367,7 +368,7 @@ SJM_INLINE void cpsn_backward(
     p2.gld = p3.gld = p1.gld;
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         p1.xs = p2.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
         p1.gs = grad_s ? sjm_stage<TX, A>(7, grad_s + m0, M, T, tl.nc) : (const A*)0;
         p1.gh_in = grad_h ? sjm_stage<A, A>(7, grad_h + m0, M, T, tl.nc) : grad_h;
@@ -381,12 +382,12 @@ SJM_INLINE void cpsn_backward(
 #endif
         p2.gc = p3.gc = p1.gc;
         sjm_for_groups<A>(p1, tl.nc);
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         if (gh) sjm_unstage(gh + m0, M, p1.gc, T, tl.nc);
 #endif
         sjm_for_groups<A>(p2, tl.nc);
         if (!dx) continue;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         p3.g2c = g2 ? sjm_stage<A, A>(6, g2 + m0, M, T, tl.nc) : g2;
         p3.dxo = sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD);
 #else
@@ -394,7 +395,7 @@ SJM_INLINE void cpsn_backward(
         p3.dxo = dx + m0;
 #endif
         sjm_for_groups<A>(p3, tl.nc);
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         sjm_unstage(dx + m0, M, p3.dxo, T, tl.nc);
 #endif
     }
@@ -453,7 +454,7 @@ SJM_INLINE void cpsn_moments(
     sjm_moments_body<TX> body;
     body.pilot = pilot; body.s1 = s1; body.s2 = s2;
     body.T = T; body.k = k; body.d = d;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
     body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
     body.wld = SJM_LD;
     body.xld = SJM_LD;
@@ -464,7 +465,7 @@ SJM_INLINE void cpsn_moments(
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
-#ifdef SJM_HOST
+#ifdef SJM_STAGED
         body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
 #else
         body.xs = x + m0;

@@ -3,7 +3,12 @@
 // Compiled by NVRTC / nvcc for the GPU and by the host C++ compiler through sjm_host_shim.h.
 // Layout of every tensor: [T, M] row-major, M = N * C * S, channel of column m = (m / S) % C.
 // A thread owns SJM_COLS consecutive columns (1 on the GPU: coalesced; more on the host, where
-// they are processed SJM_LANES at a time in SIMD registers).
+// they are processed sjm_width<A> at a time in SIMD registers).
+//
+// Two traversals: the GPU's (a thread owns one column and reads and writes the tensors
+// directly) and the host's own, SJM_STAGED (many columns per thread, the rows it reads copied
+// into its scratch). The host shim selects SJM_STAGED unless SJM_GPU_LAYOUT is defined: that
+// build runs the GPU's traversal, code paths included, on the CPU (for the tests).
 #ifndef SJM_COMMON_CUH
 #define SJM_COMMON_CUH
 
@@ -145,12 +150,16 @@ SJM_INLINE V sjm_surrogate_grad(int mode, V h, A alpha) {
     return (A)1 / ((A)1 + alpha * h * h);
 }
 
-// Lanes per accumulator type: a 64-byte SIMD register on the host, one column on the GPU.
-#ifdef SJM_HOST
+// Lanes per accumulator type: a 64-byte SIMD register in the host's staged traversal, one
+// column on the GPU (and in the host build of the GPU layout).
+#ifdef SJM_STAGED
 template <typename A> struct sjm_width { enum { value = 64 / sizeof(A) }; };
-#define SJM_UNROLL _Pragma("GCC unroll 16")
 #else
 template <typename A> struct sjm_width { enum { value = 1 }; };
+#endif
+#ifdef SJM_HOST
+#define SJM_UNROLL _Pragma("GCC unroll 16")
+#else
 #define SJM_UNROLL _Pragma("unroll")
 #endif
 

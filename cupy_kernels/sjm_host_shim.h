@@ -4,14 +4,22 @@
 // thread-local variables, and every kernel exported with SJM_EXPORT is entered in a table that
 // `sjm_launch` runs: OpenMP over blocks, each block's threads one after the other. The kernels
 // use no __syncthreads or warp intrinsics, so running a block's threads in sequence is exact.
-// Each thread owns SJM_COLS columns, which the kernels process SJM_LANES at a time (one 64-byte
-// SIMD register of the accumulator type).
+// By default the kernels take the host's staged traversal (SJM_STAGED: each thread owns
+// SJM_COLS columns, processed one 64-byte SIMD register at a time); with -DSJM_GPU_LAYOUT they
+// take the GPU's (one column per thread, tensors read and written in place).
 #ifndef SJM_HOST_SHIM_H
 #define SJM_HOST_SHIM_H
 
 #define SJM_HOST 1
+#ifndef SJM_GPU_LAYOUT
+#define SJM_STAGED 1
+#endif
 #ifndef SJM_COLS
+#ifdef SJM_STAGED
 #define SJM_COLS 1024
+#else
+#define SJM_COLS 1
+#endif
 #endif
 // Row stride of a thread's staged rows: not a multiple of 4 KiB (see sjm_stage).
 #define SJM_LD (SJM_COLS + 16)
@@ -27,6 +35,11 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+// The library's entry points; it is built with -fvisibility=hidden, so nothing else is exported
+// and two builds (staged and GPU layout) loaded in one process keep their own tables and
+// scratch areas.
+#define SJM_API __attribute__((visibility("default")))
 
 #define __global__
 #define __device__
@@ -93,7 +106,7 @@ inline A* sjm_thread_scratch(int slot, long long n) {
 
 // Runs kernel `name` on a grid of blocks, in parallel over blocks when threads > 1; returns 0,
 // or 1 if no such kernel exists.
-extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+extern "C" SJM_API int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                           unsigned by, unsigned bz, int threads, void** args) {
     const auto it = sjm_host::table().find(name);
     if (it == sjm_host::table().end()) return 1;
@@ -119,12 +132,12 @@ extern "C" int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned g
 }
 
 // Columns per thread of this build (the launcher sizes its grids with it).
-extern "C" int sjm_cols() { return SJM_COLS; }
+extern "C" SJM_API int sjm_cols() { return SJM_COLS; }
 
 // Number of kernels in the table, and the i-th name (for listing).
-extern "C" int sjm_kernel_count() { return (int)sjm_host::table().size(); }
+extern "C" SJM_API int sjm_kernel_count() { return (int)sjm_host::table().size(); }
 
-extern "C" const char* sjm_kernel_name(int i) {
+extern "C" SJM_API const char* sjm_kernel_name(int i) {
     auto it = sjm_host::table().begin();
     for (int j = 0; j < i && it != sjm_host::table().end(); ++j) ++it;
     return it == sjm_host::table().end() ? nullptr : it->first.c_str();

@@ -87,6 +87,7 @@ class CupyLauncher:
     target = "cuda"
     cols = 1
     block = 256
+    layout = "gpu"
 
     def __init__(self):
         self.cupy = import_cupy()

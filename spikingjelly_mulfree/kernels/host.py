@@ -6,6 +6,13 @@ disk, keyed by a hash of the sources, the compiler's version, the flags and the 
 ``$SPIKINGJELLY_MULFREE_CACHE`` (default ``~/.cache/spikingjelly_mulfree``). ``$CXX`` picks the
 compiler (default ``g++``).
 
+Two layouts of the same sources can be built (:data:`LAYOUTS`): ``'staged'``, the CPU's own
+traversal (many columns per thread, SIMD lanes, rows staged in a per-thread scratch), which
+``backend='cpu'`` runs; and ``'gpu'``, the GPU's traversal (one column per thread, several
+threads per block, tensors read and written in place), which runs on the CPU the code paths
+that otherwise only a GPU would execute — the tests drive both through
+:func:`~.launch.host_layout`.
+
 Example:
     >>> launcher = host_launcher()        # builds once (about 10 s), then loads from the cache
     >>> launcher.cols > 1
@@ -31,13 +38,20 @@ import cupy_kernels
 from .launch import Arg, launch_counts
 
 CACHE_ENV = "SPIKINGJELLY_MULFREE_CACHE"
-FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17")
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
+         "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-gnu-unique")
 # Launches whose largest tensor is smaller run on the calling thread: waking the OpenMP team
 # costs more than the work (tens of microseconds idle, milliseconds on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 16
 
+LAYOUTS: dict[str, tuple[str, ...]] = {"staged": (), "gpu": ("-DSJM_GPU_LAYOUT",)}
+"""Host build layouts and the defines that select them (see the module docstring)."""
+# Threads per block of the GPU layout's launches (the GPU uses more; any count exercises the
+# same index arithmetic).
+GPU_LAYOUT_BLOCK = 32
+
 _lock = threading.Lock()
-_launcher: "HostLauncher | None" = None
+_launchers: dict[str, "HostLauncher"] = {}
 
 
 def cache_dir() -> Path:
@@ -66,19 +80,26 @@ def _translation_unit() -> str:
     return "".join(f'#include "{n}"\n' for n in names)
 
 
-def build_key(cxx: str) -> str:
+def _check_layout(layout: str) -> tuple[str, ...]:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected one of {tuple(LAYOUTS)}, got {layout!r}")
+    return LAYOUTS[layout]
+
+
+def build_key(cxx: str, layout: str = "staged") -> str:
     """Hash of everything the library depends on."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     h = hashlib.sha256()
-    for part in (version, " ".join(FLAGS), _cpu_model(), _translation_unit()):
+    flags = FLAGS + _check_layout(layout)
+    for part in (version, " ".join(flags), _cpu_model(), _translation_unit()):
         h.update(part.encode())
     for path in cupy_kernels.all_files():
         h.update(path.read_bytes())
     return h.hexdigest()[:20]
 
 
-def build(force: bool = False) -> Path:
-    """Compile the host library unless the cache has it; returns its path.
+def build(force: bool = False, layout: str = "staged") -> Path:
+    """Compile the host library of ``layout`` unless the cache has it; returns its path.
 
     Raises:
         RuntimeError: no compiler, or the compilation failed (with the compiler's output).
@@ -89,13 +110,15 @@ def build(force: bool = False) -> Path:
             "no host C++ compiler found (looked for $CXX or g++): install g++ with OpenMP "
             "(e.g. apt-get install g++) or use backend='torch'"
         )
-    out = cache_dir() / f"cpsn_host_{build_key(cxx)}.so"
+    defines = _check_layout(layout)
+    out = cache_dir() / f"cpsn_host_{build_key(cxx, layout)}.so"
     if out.exists() and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         tmp_lib = Path(tmp) / out.name
-        cmd = [cxx, *FLAGS, f"-I{cupy_kernels.KERNEL_DIR}", "-x", "c++", "-", "-o", str(tmp_lib)]
+        cmd = [cxx, *FLAGS, *defines, f"-I{cupy_kernels.KERNEL_DIR}", "-x", "c++", "-", "-o",
+               str(tmp_lib)]
         proc = subprocess.run(cmd, input=_translation_unit(), capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(
@@ -123,13 +146,15 @@ def _load_passive(path: Path) -> ctypes.CDLL:
 
 
 class HostLauncher:
-    """Runs kernels of the host library (see :mod:`.launch` for the interface)."""
+    """Runs kernels of the host library of ``layout`` (see :mod:`.launch` for the interface)."""
 
     target = "host"
-    block = 1
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, layout: str = "staged"):
+        _check_layout(layout)
         self.path = path
+        self.layout = layout
+        self.block = 1 if layout == "staged" else GPU_LAYOUT_BLOCK
         self.lib = _load_passive(path)
         self.lib.sjm_launch.restype = ctypes.c_int
         self.lib.sjm_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [
@@ -171,10 +196,10 @@ class HostLauncher:
         launch_counts[name] += 1
 
 
-def host_launcher() -> HostLauncher:
-    """The process-wide host launcher (built or loaded on first use)."""
-    global _launcher
+def host_launcher(layout: str = "staged") -> HostLauncher:
+    """The process-wide host launcher of ``layout`` (built or loaded on first use)."""
+    _check_layout(layout)
     with _lock:
-        if _launcher is None:
-            _launcher = HostLauncher(build())
-        return _launcher
+        if layout not in _launchers:
+            _launchers[layout] = HostLauncher(build(layout=layout), layout)
+        return _launchers[layout]

@@ -4,11 +4,15 @@ A launcher runs a kernel of ``cupy_kernels/`` by name on a 2-D grid of blocks:
 
 * ``launcher.cols`` — columns of the ``[T, M]`` layout one thread owns (1 on the GPU);
 * ``launcher.block`` — threads per block;
+* ``launcher.layout`` — the kernels' traversal: ``'gpu'`` (one column per thread, tensors read
+  and written in place) or ``'staged'`` (the CPU's: rows staged in a per-thread scratch);
 * ``launcher.launch(name, grid, args, device)`` — ``grid = (gx, gy)`` blocks; ``args`` are
   passed in order: a tensor as its ``data_ptr()``, ``None`` as a null pointer, a python
   ``int`` as ``int32`` and a ``float`` as ``float32`` (the kernels take nothing else).
 
 Every launch increments :data:`launch_counts` ``[name]``, so tests can prove a fast path ran.
+CPU tensors run the host build in the layout :func:`host_layout` selects (``'staged'`` unless a
+test asks for the GPU's).
 
 Example:
     >>> import torch
@@ -19,7 +23,8 @@ Example:
 from __future__ import annotations
 
 import collections
-from typing import Protocol, Sequence, Union
+import contextlib
+from typing import Iterator, Protocol, Sequence, Union
 
 import torch
 
@@ -35,10 +40,36 @@ class Launcher(Protocol):
     target: str
     cols: int
     block: int
+    layout: str
 
     def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
                device: torch.device) -> None:
         """Run kernel ``name`` on ``grid`` blocks of ``self.block`` threads."""
+
+
+_host_layout = "staged"
+
+
+@contextlib.contextmanager
+def host_layout(layout: str) -> Iterator[None]:
+    """Within the block, CPU tensors run the host build of ``layout`` (``'staged'`` or
+    ``'gpu'``, see :mod:`.host`): ``'gpu'`` executes the GPU's code paths on the CPU.
+
+    Example:
+        >>> with host_layout("gpu"):
+        ...     get_launcher(torch.device("cpu")).cols
+        1
+    """
+    from .host import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected one of {tuple(LAYOUTS)}, got {layout!r}")
+    global _host_layout
+    saved, _host_layout = _host_layout, layout
+    try:
+        yield
+    finally:
+        _host_layout = saved
 
 
 def get_launcher(device: torch.device) -> Launcher:
@@ -51,7 +82,7 @@ def get_launcher(device: torch.device) -> Launcher:
     if device.type == "cpu":
         from .host import host_launcher
 
-        return host_launcher()
+        return host_launcher(_host_layout)
     if device.type == "cuda":
         from .cuda import cupy_launcher
 

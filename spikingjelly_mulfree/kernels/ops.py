@@ -27,9 +27,10 @@ SUFFIX = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32",
 GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
 
 # Parallelism the reductions aim for before splitting the batch across grid rows (each row adds a
-# [C*S, k+1] slab of partials to zero, fill and sum): CUDA threads on the GPU, blocks per OpenMP
-# thread on the host.
-_TARGET_THREADS = {"cuda": 65536, "host": 8}
+# [C*S, k+1] slab of partials to zero, fill and sum), by the launcher's layout: threads in the
+# GPU's (the host build of the GPU layout takes the same grids), blocks per OpenMP thread in the
+# host's staged one.
+_TARGET_THREADS = {"gpu": 65536, "staged": 8}
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -100,8 +101,8 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
         gy = min(N, 65535)
     else:
         threads = gx * launcher.block
-        target = _TARGET_THREADS[launcher.target]
-        if launcher.target == "host":
+        target = _TARGET_THREADS[launcher.layout]
+        if launcher.layout == "staged":
             target *= torch.get_num_threads()
         gy = max(1, min(N, 65535, -(-target // threads)))
     per = -(-N // gy)
@@ -162,8 +163,8 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         donate: the caller hands ``extra``'s ``dL/dH`` over: when ``x`` is in the accumulator
             type, dX is written over it (one ``[T, N, C, S]`` buffer less).
 
-    On the host, ``dL/dH`` of this call lives in each OpenMP thread's scratch rather than in a
-    ``[T, N, C, S]`` buffer (unless ``keep_g``).
+    In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
+    rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
     """
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
@@ -193,7 +194,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         dx = torch.empty_like(x)
     if keep_g:
         gh = torch.empty(x.shape, dtype=acc, device=x.device)
-    elif launcher.target == "host":
+    elif launcher.layout == "staged":
         gh = None
     elif x.dtype == acc and dx is not g2:
         gh = dx

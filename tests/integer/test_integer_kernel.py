@@ -43,7 +43,7 @@ def _modules(case, seed, step_mode="m"):
 
 @needs_compiler
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-k{c[1]}-d{c[2]}-{c[7]}")
-def test_host_kernel_equals_torch_path_and_oracle(case):
+def test_host_kernel_equals_torch_path_and_oracle(host, case):
     for seed in range(2):
         q, weight, bias, (ref, fast) = _modules(case, seed)
         name = kernel_name(case[0], case[7])
@@ -57,7 +57,7 @@ def test_host_kernel_equals_torch_path_and_oracle(case):
 
 
 @needs_compiler
-def test_host_kernel_single_step_window():
+def test_host_kernel_single_step_window(host):
     q, _, _, (ref, fast) = _modules(CASES[3], 0, step_mode="s")
     name = kernel_name(CASES[3][0], CASES[3][7])
     before = launch_counts[name]
@@ -72,7 +72,7 @@ def test_host_kernel_single_step_window():
 
 
 @needs_compiler
-def test_kernel_backend_non_contiguous_and_spike_dtype():
+def test_kernel_backend_non_contiguous_and_spike_dtype(host):
     gen = torch.Generator().manual_seed(7)
     weight = pow2_kernel(4, 3, -4, 2, gen)
     q = full_range_input((6, 8, 4), torch.int16, gen).transpose(0, 1)

@@ -249,12 +249,13 @@ def test_input_errors(host):
 
 @pytest.mark.parametrize("mul_free", [False, True])
 def test_many_columns(host, mul_free):
-    """C*S larger than one thread's columns (several column groups, a partial last one)."""
-    C, S = 7, host.cols // 3 + 5
+    """C*S larger than one block's columns (several blocks, a partial last one)."""
+    span = host.cols * host.block
+    C, S = 7, span // 3 + 5
     x = make_input(6, 2, C, S, torch.float32)
     w = pow2_weight(C, 3) if mul_free else torch.randn(C, 3)
     b = torch.randn(C)
-    assert C * S > host.cols and (C * S) % host.cols != 0
+    assert C * S > span and (C * S) % span != 0
     h_ref = reference_charge(x, w, b, 2)
     assert_close(ops.charge(x, w, b, 2, mul_free), h_ref, ACC_TOL[torch.float32])
     g = torch.randn(x.shape)
