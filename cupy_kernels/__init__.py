@@ -6,7 +6,7 @@ The same files are compiled by NVRTC (through CuPy) for the GPU and by the host 
 Example:
     >>> import cupy_kernels
     >>> [p.name for p in cupy_kernels.SOURCES]
-    ['cpsn_train.cu', 'cpsn_step.cu', 'integer_charge.cu']
+    ['cpsn_train.cu', 'cpsn_reduce.cu', 'cpsn_step.cu', 'integer_charge.cu']
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ HOST_SHIM: Path = KERNEL_DIR / "sjm_host_shim.h"
 """Header that turns the CUDA sources into host C++ (qualifiers, thread indices, launcher)."""
 
 SOURCES: tuple[Path, ...] = (
-    KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_step.cu", KERNEL_DIR / "integer_charge.cu",
+    KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_reduce.cu", KERNEL_DIR / "cpsn_step.cu",
+    KERNEL_DIR / "integer_charge.cu",
 )
 """Kernel translation units, in the order they are included into one compilation."""
 

@@ -11,7 +11,7 @@
 // host) instead of gathering by channel.
 //
 // Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
-// (no atomics) and a second kernel sums the partials of a channel in a fixed order.
+// (no atomics) and the kernels of cpsn_reduce.cu sum the partials of a channel in a fixed order.
 //
 // Inside a thread, columns go sjm_width<A> at a time (lanes: SIMD on the host, 1 on the GPU) and
 // time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
@@ -482,53 +482,6 @@ SJM_INLINE void cpsn_moments(
     }
 }
 
-// Second stage of the dW/db reduction: one thread per (c, q), q <= k; sums the partials of the
-// channel's columns over blocks y (outer) and spatial positions s (inner), in that fixed order.
-template <typename A>
-SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw, A* __restrict__ db,
-                                 int ny, int C, int S, int k) {
-    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= (sjm_i64)C * (k + 1)) return;
-    const int c = (int)(id / (k + 1));
-    const int q = (int)(id % (k + 1));
-    const sjm_i64 cs = (sjm_i64)C * S;
-    A acc = (A)0;
-    for (int y = 0; y < ny; ++y) {
-        const A* p = part + (y * cs + (sjm_i64)c * S) * (k + 1) + q;
-        for (int s = 0; s < S; ++s) acc += p[(sjm_i64)s * (k + 1)];
-    }
-    if (q < k) {
-        dw[c * k + q] = acc;
-    } else if (db) {
-        db[c] = acc;
-    }
-}
-
-// Second stage of the moments: one thread per channel merges the (count, mean, M2) partials
-// (Chan et al.'s pairwise update) in a fixed order; writes mean[c] and biased var[c].
-template <typename A>
-SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ mean,
-                                    A* __restrict__ var, int ny, int C, int S) {
-    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    const sjm_i64 cs = (sjm_i64)C * S;
-    A n = (A)0, mu = (A)0, m2 = (A)0;
-    for (int y = 0; y < ny; ++y) {
-        const A* p = part + (y * cs + c * S) * 3;
-        for (int s = 0; s < S; ++s) {
-            const A nb = p[s * 3 + 0];
-            if (nb == (A)0) continue;
-            const A tot = n + nb;
-            const A delta = p[s * 3 + 1] - mu;
-            mu += delta * (nb / tot);
-            m2 += p[s * 3 + 2] + delta * delta * (n * nb / tot);
-            n = tot;
-        }
-    }
-    mean[c] = mu;
-    var[c] = m2 / n;
-}
-
 #define SJM_DEF_TRAIN(SUF, TX, MF)                                                              \
     extern "C" __global__ void cpsn_forward_##SUF(                                              \
         const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
@@ -555,18 +508,6 @@ SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ 
     }                                                                                           \
     SJM_EXPORT(cpsn_moments_##SUF)
 
-#define SJM_DEF_REDUCE(SUF, A)                                                                  \
-    extern "C" __global__ void cpsn_reduce_grad_##SUF(const A* part, A* dw, A* db, int ny,      \
-                                                      int C, int S, int k) {                    \
-        cpsn_reduce_grad<A>(part, dw, db, ny, C, S, k);                                         \
-    }                                                                                           \
-    SJM_EXPORT(cpsn_reduce_grad_##SUF)                                                          \
-    extern "C" __global__ void cpsn_reduce_moments_##SUF(const A* part, A* mean, A* var,        \
-                                                         int ny, int C, int S) {                \
-        cpsn_reduce_moments<A>(part, mean, var, ny, C, S);                                      \
-    }                                                                                           \
-    SJM_EXPORT(cpsn_reduce_moments_##SUF)
-
 SJM_DEF_TRAIN(f16_mul, sjm_half, false)
 SJM_DEF_TRAIN(f16_shift, sjm_half, true)
 SJM_DEF_TRAIN(bf16_mul, sjm_bf16, false)
@@ -579,5 +520,3 @@ SJM_DEF_STATS(f16, sjm_half)
 SJM_DEF_STATS(bf16, sjm_bf16)
 SJM_DEF_STATS(f32, float)
 SJM_DEF_STATS(f64, double)
-SJM_DEF_REDUCE(f32, float)
-SJM_DEF_REDUCE(f64, double)

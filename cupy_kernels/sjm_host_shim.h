@@ -106,8 +106,9 @@ inline A* sjm_thread_scratch(int slot, long long n) {
 
 // Runs kernel `name` on a grid of blocks, in parallel over blocks when threads > 1; returns 0,
 // or 1 if no such kernel exists.
-extern "C" SJM_API int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                          unsigned by, unsigned bz, int threads, void** args) {
+extern "C" SJM_API int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
+                                  unsigned bx, unsigned by, unsigned bz, int threads,
+                                  void** args) {
     const auto it = sjm_host::table().find(name);
     if (it == sjm_host::table().end()) return 1;
     const sjm_host::entry e = it->second;

@@ -31,6 +31,8 @@ GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
 # GPU's (the host build of the GPU layout takes the same grids), blocks per OpenMP thread in the
 # host's staged one.
 _TARGET_THREADS = {"gpu": 65536, "staged": 8}
+# Partials per thread of a reduction's first stage, when a channel has more than this many.
+REDUCE_CHUNK = 32
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -107,6 +109,29 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
         gy = max(1, min(N, 65535, -(-target // threads)))
     per = -(-N // gy)
     return gx, -(-N // per)
+
+
+def _thread_grid(launcher: Launcher, threads: int) -> tuple[int, int]:
+    """Grid of ``threads`` one-item threads (the reductions): blocks of the launcher's size with
+    one column each on the GPU layout, one thread per block (OpenMP over them) when staged."""
+    return grid_for(launcher, threads) if launcher.cols == 1 else (threads, 1)
+
+
+def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int, ny: int,
+                 C: int, S: int, extra: tuple[int, ...]) -> tuple[torch.Tensor, int, int]:
+    """Reduce a channel's ``ny * S`` partials to chunks of :data:`REDUCE_CHUNK` when there are
+    more (``cpsn_reduce_{kind}_chunks``, see ``cupy_kernels/cpsn_reduce.cu``); returns the
+    partials the final stage reads, with its ``ny`` and ``S``."""
+    items = ny * S
+    if items <= REDUCE_CHUNK:
+        return part, ny, S
+    chunks = -(-items // REDUCE_CHUNK)
+    out = torch.empty(chunks * C * width, dtype=part.dtype, device=part.device)
+    threads = chunks * C * (width if kind == "grad" else 1)
+    launcher.launch(f"cpsn_reduce_{kind}_chunks_{SUFFIX[part.dtype]}",
+                    _thread_grid(launcher, threads),
+                    (part, out, ny, C, S, *extra, REDUCE_CHUNK), part.device)
+    return out, chunks, 1
 
 
 def _variant(x: torch.Tensor, mul_free: bool) -> str:
@@ -209,9 +234,9 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
          dilation, mode, float(alpha)), x.device)
     dw = torch.empty(C, k, dtype=acc, device=x.device)
     db = torch.empty(C, dtype=acc, device=x.device)
-    launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}",
-                    grid_for(launcher, C * (k + 1)) if launcher.cols == 1 else (C * (k + 1), 1),
-                    (part, dw, db, grid[1], C, S, k), x.device)
+    part, ny, S_part = _first_stage(launcher, "grad", part, k + 1, grid[1], C, S, (k,))
+    launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}", _thread_grid(launcher, C * (k + 1)),
+                    (part, dw, db, ny, C, S_part, k), x.device)
     return (gh if keep_g else dx), dw, db
 
 
@@ -227,9 +252,9 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
                     (x, expand_columns(w, S), part, T, N, C, S, w.shape[1], dilation), x.device)
     mean = torch.empty(C, dtype=acc, device=x.device)
     var = torch.empty(C, dtype=acc, device=x.device)
-    launcher.launch(f"cpsn_reduce_moments_{SUFFIX[acc]}",
-                    grid_for(launcher, C) if launcher.cols == 1 else (C, 1),
-                    (part, mean, var, grid[1], C, S), x.device)
+    part, ny, S_part = _first_stage(launcher, "moments", part, 3, grid[1], C, S, ())
+    launcher.launch(f"cpsn_reduce_moments_{SUFFIX[acc]}", _thread_grid(launcher, C),
+                    (part, mean, var, ny, C, S_part), x.device)
     return mean, var
 
 

@@ -290,3 +290,25 @@ def test_openmp_blocks_match_serial(host, monkeypatch):
         torch.set_num_threads(threads)
     for a, e in zip(parallel, serial):
         assert torch.equal(a, e)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10_000])
+def test_reductions_in_chunks(host, monkeypatch, chunk):
+    """dW, db and the moments are the same whether a channel's partials are reduced in one
+    stage or first in chunks (a partial last chunk included), and the chunk kernels ran."""
+    monkeypatch.setattr(ops, "REDUCE_CHUNK", chunk)
+    x = make_input(5, 4, 3, 7, torch.float32)
+    w, b = torch.randn(3, 2), torch.randn(3)
+    g = torch.randn(x.shape)
+    before = launch_counts.copy()
+    dx, dw, db = ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g)
+    mean, var = ops.moments(x, w, 2)
+    for a, e in zip((dx, dw, db), reference_grads(x, w, b, 2, lambda h: g)):
+        assert_close(a, e, (1e-5, 1e-5))
+    h0 = reference_charge(x, w, None, 2)
+    assert_close(mean, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
+    assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
+    chunked = chunk < 7  # every channel has at least 7 partials (its S columns, >= 1 row)
+    for kind in ("grad", "moments"):
+        name = f"cpsn_reduce_{kind}_chunks_f32"
+        assert (launch_counts[name] > before[name]) == chunked

@@ -16,7 +16,8 @@ EXPECTED = sorted(
     [f"cpsn_{kind}_{dt}_{v}" for kind in ("forward", "backward", "step") for dt in DTYPES
      for v in ("mul", "shift")]
     + [f"cpsn_moments_{dt}" for dt in DTYPES]
-    + [f"cpsn_reduce_{kind}_{acc}" for kind in ("grad", "moments") for acc in ("f32", "f64")]
+    + [f"cpsn_reduce_{kind}{stage}_{acc}" for kind in ("grad", "moments")
+       for stage in ("", "_chunks") for acc in ("f32", "f64")]
 )
 
 

@@ -1,0 +1,132 @@
+// Per-channel reductions of the training kernels' per-column partials (cpsn_train.cu).
+//
+// A partial belongs to one grid row y < ny and one column c * S + s of a sample slab; its items
+// are numbered u = y * S + s, u < ny * S. Partials of the backward hold k + 1 sums (dW taps
+// q < k, db at q = k): part[(y * C*S + c * S + s) * (k+1) + q]; those of the moments hold
+// (count, mean, M2): part[(y * C*S + c * S + s) * 3 + {0, 1, 2}].
+//
+// Every sum runs in a fixed order (deterministic, no atomics). When a channel has many items,
+// a first stage lets one thread per (channel, chunk of R items) reduce a chunk and write it in
+// the same layout with S = 1 and ny = the number of chunks, so that the final kernel has few
+// items per thread: a GPU then keeps many threads busy instead of a few walking long lists.
+#include "sjm_common.cuh"
+
+// Sum of tap q of channel c over items [u0, u1).
+template <typename A>
+SJM_INLINE A sjm_sum_items(const A* __restrict__ part, int c, int q, sjm_i64 u0, sjm_i64 u1,
+                           int C, int S, int k) {
+    const sjm_i64 cs = (sjm_i64)C * S;
+    A acc = (A)0;
+    for (sjm_i64 u = u0; u < u1; ++u) {
+        const sjm_i64 y = u / S, s = u % S;
+        acc += part[(y * cs + (sjm_i64)c * S + s) * (k + 1) + q];
+    }
+    return acc;
+}
+
+// Chan et al.'s pairwise update: merges the (count, mean, M2) partials of channel c over items
+// [u0, u1) into (n, mu, m2), in order.
+template <typename A>
+SJM_INLINE void sjm_merge_items(const A* __restrict__ part, int c, sjm_i64 u0, sjm_i64 u1,
+                                int C, int S, A& n, A& mu, A& m2) {
+    const sjm_i64 cs = (sjm_i64)C * S;
+    for (sjm_i64 u = u0; u < u1; ++u) {
+        const sjm_i64 y = u / S, s = u % S;
+        const A* p = part + (y * cs + (sjm_i64)c * S + s) * 3;
+        const A nb = p[0];
+        if (nb == (A)0) continue;
+        const A tot = n + nb;
+        const A delta = p[1] - mu;
+        mu += delta * (nb / tot);
+        m2 += p[2] + delta * delta * (n * nb / tot);
+        n = tot;
+    }
+}
+
+// Final stage of the dW/db reduction: one thread per (c, q), q <= k.
+template <typename A>
+SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw, A* __restrict__ db,
+                                 int ny, int C, int S, int k) {
+    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (sjm_i64)C * (k + 1)) return;
+    const int c = (int)(id / (k + 1));
+    const int q = (int)(id % (k + 1));
+    const A acc = sjm_sum_items(part, c, q, 0, (sjm_i64)ny * S, C, S, k);
+    if (q < k) {
+        dw[c * k + q] = acc;
+    } else if (db) {
+        db[c] = acc;
+    }
+}
+
+// First stage of the dW/db reduction: one thread per (chunk, c, q); out gets the chunk's sum at
+// out[(chunk * C + c) * (k+1) + q].
+template <typename A>
+SJM_INLINE void cpsn_reduce_grad_chunks(const A* __restrict__ part, A* __restrict__ out, int ny,
+                                        int C, int S, int k, int R) {
+    const sjm_i64 items = (sjm_i64)ny * S;
+    const sjm_i64 per = (sjm_i64)C * (k + 1);
+    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= per * ((items + R - 1) / R)) return;
+    const sjm_i64 chunk = id / per;
+    const int c = (int)(id % per / (k + 1));
+    const int q = (int)(id % (k + 1));
+    const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
+    out[(chunk * C + c) * (k + 1) + q] = sjm_sum_items(part, c, q, u0, u1, C, S, k);
+}
+
+// Final stage of the moments: one thread per channel; writes mean[c] and biased var[c].
+template <typename A>
+SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ mean,
+                                    A* __restrict__ var, int ny, int C, int S) {
+    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    A n = (A)0, mu = (A)0, m2 = (A)0;
+    sjm_merge_items(part, (int)c, 0, (sjm_i64)ny * S, C, S, n, mu, m2);
+    mean[c] = mu;
+    var[c] = m2 / n;
+}
+
+// First stage of the moments: one thread per (chunk, c); out gets the chunk's (count, mean, M2)
+// at out[(chunk * C + c) * 3 + {0, 1, 2}].
+template <typename A>
+SJM_INLINE void cpsn_reduce_moments_chunks(const A* __restrict__ part, A* __restrict__ out,
+                                           int ny, int C, int S, int R) {
+    const sjm_i64 items = (sjm_i64)ny * S;
+    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (id >= (sjm_i64)C * ((items + R - 1) / R)) return;
+    const sjm_i64 chunk = id / C;
+    const int c = (int)(id % C);
+    const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
+    A n = (A)0, mu = (A)0, m2 = (A)0;
+    sjm_merge_items(part, c, u0, u1, C, S, n, mu, m2);
+    A* o = out + (chunk * C + c) * 3;
+    o[0] = n;
+    o[1] = mu;
+    o[2] = m2;
+}
+
+#define SJM_DEF_REDUCE(SUF, A)                                                                  \
+    extern "C" __global__ void cpsn_reduce_grad_##SUF(const A* part, A* dw, A* db, int ny,      \
+                                                      int C, int S, int k) {                    \
+        cpsn_reduce_grad<A>(part, dw, db, ny, C, S, k);                                         \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_grad_##SUF)                                                          \
+    extern "C" __global__ void cpsn_reduce_grad_chunks_##SUF(const A* part, A* out, int ny,     \
+                                                             int C, int S, int k, int R) {      \
+        cpsn_reduce_grad_chunks<A>(part, out, ny, C, S, k, R);                                  \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_grad_chunks_##SUF)                                                   \
+    extern "C" __global__ void cpsn_reduce_moments_##SUF(const A* part, A* mean, A* var,        \
+                                                         int ny, int C, int S) {                \
+        cpsn_reduce_moments<A>(part, mean, var, ny, C, S);                                      \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_moments_##SUF)                                                       \
+    extern "C" __global__ void cpsn_reduce_moments_chunks_##SUF(const A* part, A* out, int ny,  \
+                                                                int C, int S, int R) {          \
+        cpsn_reduce_moments_chunks<A>(part, out, ny, C, S, R);                                  \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_reduce_moments_chunks_##SUF)
+
+SJM_DEF_REDUCE(f32, float)
+SJM_DEF_REDUCE(f64, double)
