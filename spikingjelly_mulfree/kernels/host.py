@@ -39,7 +39,7 @@ from .launch import Arg, launch_counts
 
 CACHE_ENV = "SPIKINGJELLY_MULFREE_CACHE"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
-         "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-gnu-unique")
+         "-fvisibility=hidden", "-fvisibility-inlines-hidden")
 # Launches whose largest tensor is smaller run on the calling thread: waking the OpenMP team
 # costs more than the work (tens of microseconds idle, milliseconds on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 16
