@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU checks of the kernels in one run, for a machine with an NVIDIA GPU and no network: the
+# kernel, integer, neuron and backend tests (the CUDA ones included), the kernel benchmark, the
+# CUDA benchmark report and the whole-network table. From the repository root:
+#
+#   benchmarks/gpu_check.sh [OUT]      # OUT: folder for the logs and results (default: $OUT,
+#                                      # else /tmp/gpu_check)
+#
+# It runs the machine's python3 (PyTorch and CuPy installed) on this checkout (PYTHONPATH).
+# Pure-Python packages the machine lacks travel as wheels in .whl/ and are installed into
+# /tmp/site first; make them on a machine with PyPI:
+#
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation cp --platform any -d .whl spikingjelly==2.0.0 loguru SciencePlots
+#
+# Results land in OUT as four files: device.txt, tests.log, bench_kernels.txt and
+# results_cuda.tgz (benchmarks/results/cuda/: unpack it there and commit it; the docs' benchmarks
+# page then shows the GPU tables). Exit status 1 if any step failed; later steps still run.
+set -uo pipefail
+OUT=${1:-${OUT:-/tmp/gpu_check}}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+status=0
+
+{ nvidia-smi -L; python3 -c "import torch, cupy; print('torch', torch.__version__, 'CUDA',
+torch.version.cuda, 'cupy', cupy.__version__, torch.cuda.get_device_name())"; } 2>&1 \
+    | tee "$OUT/device.txt" || status=1
+
+python3 -m pytest -q -p no:cacheprovider -rs --continue-on-collection-errors \
+    tests/kernels tests/integer tests/neuron tests/backends tests/test_benchmark_memory.py \
+    tests/train/test_gpu.py 2>&1 | tee "$OUT/tests.log" || status=1
+
+python3 benchmarks/bench_kernels.py --device cuda --repeats 15 2>&1 \
+    | tee "$OUT/bench_kernels.txt" || status=1
+
+results=$(mktemp -d)
+python3 benchmarks/report.py --device cuda --out "$results" || status=1
+python3 benchmarks/bench_network.py --device cuda --out "$results/cuda" || status=1
+tar czf "$OUT/results_cuda.tgz" -C "$results/cuda" . || status=1
+exit $status
