@@ -96,10 +96,14 @@ def _columns(w: torch.Tensor, S: int, mul_free: bool):
 
 def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
     """Grid covering ``C*S`` columns along x and batch chunks along y; every grid row gets at
-    least one sample (a row of ``ceil(N / gy)`` samples each, the last one shorter)."""
+    least one sample (a row of ``ceil(N / gy)`` samples each, the last one shorter).
+
+    A launch that reduces over samples, and any launch of the staged host layout (where a block
+    stages its weights once for all its samples), takes just enough rows for
+    :data:`_TARGET_THREADS`; the GPU's other launches take one row per sample."""
     T, N, C, S = x.shape
     gx, _ = grid_for(launcher, C * S)
-    if not reduce:
+    if not reduce and launcher.layout == "gpu":
         gy = min(N, 65535)
     else:
         threads = gx * launcher.block
