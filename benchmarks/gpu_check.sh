@@ -12,7 +12,8 @@
 #
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#       --implementation cp --platform any -d .whl spikingjelly==2.0.0 loguru SciencePlots
+#       --implementation cp --platform any -d .whl spikingjelly==2.0.0 loguru SciencePlots \
+#       dcls==0.1.1
 #
 # Results land in OUT as four files: device.txt, tests.log, bench_kernels.txt and
 # results_cuda.tgz (benchmarks/results/cuda/: unpack it there and commit it; the docs' benchmarks
