@@ -123,6 +123,7 @@ class AutoBackend:
         self.m = m
         self._cache: dict[tuple, str] = {}
         self._choices: list[Choice] = []
+        self._warned: set[tuple[str, str]] = set()
 
     # --- the contract ----------------------------------------------------------------------
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
@@ -179,9 +180,11 @@ class AutoBackend:
         return AutoselectReport(tuple(self._choices))
 
     def clear(self) -> None:
-        """Forget all choices; the next call at each situation times again."""
+        """Forget all choices (and which missing kernels were reported); the next call at each
+        situation times again."""
         self._cache.clear()
         self._choices.clear()
+        self._warned.clear()
 
     # --- selection -------------------------------------------------------------------------
     def _candidate_map(self) -> dict[str, Backend]:
@@ -249,6 +252,7 @@ class AutoBackend:
                 runnable[name] = backend
             else:
                 skipped[name] = reason
+        self._warn_missing_kernels(candidates, skipped, x, tuple(runnable))
         if len(runnable) == 1:
             (only,) = runnable
             self._cache[key] = only
@@ -268,6 +272,21 @@ class AutoBackend:
         self._cache[key] = chosen
         self._choices.append(Choice(op, situation, chosen, times, skipped, overhead))
         return chosen
+
+    def _warn_missing_kernels(self, candidates, skipped, x, runnable) -> None:
+        """Warn once per backend and device type when a kernel backend made for ``x``'s device
+        cannot run (CuPy or the C++ compiler missing, say): 'auto' then picks among the others,
+        and the user should know how to get the fast path."""
+        for name, reason in skipped.items():
+            if getattr(candidates[name], "device_type", None) != x.device.type:
+                continue
+            if (name, x.device.type) in self._warned:
+                continue
+            self._warned.add((name, x.device.type))
+            warnings.warn(
+                f"backend='auto': the {name!r} kernels cannot run on these {x.device.type} "
+                f"tensors ({reason}); CPSN runs on {', '.join(map(repr, runnable))} instead",
+                RuntimeWarning, stacklevel=5)
 
     def _time(self, backend: Backend, tensors: tuple, backward: bool, call: Callable) -> float:
         grads = [backward and (i == 0 or t.requires_grad) for i, t in enumerate(tensors)

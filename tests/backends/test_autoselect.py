@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import pytest
 import torch
@@ -219,3 +220,23 @@ def test_step_fire_is_timed_among_the_backends_that_can_step(monkeypatch):
     monkeypatch.setenv(ENV_VAR, "fake_plain")
     with pytest.raises(RuntimeError, match="fake_plain.*no step_fire"):
         auto.step_fire(x, ring, 2, w, b, 2)
+
+
+def test_a_kernel_backend_of_the_device_that_cannot_run_warns_once(monkeypatch):
+    """'auto' on a device whose kernel backend cannot run (its library missing, say) says so,
+    once, with the reason and the backend it uses; another device's kernels stay quiet."""
+    here = Fake("kernels_here", reason="fastlib missing: pip install fastlib")
+    here.device_type = "cpu"
+    elsewhere = Fake("kernels_elsewhere", reason="runs on cuda tensors")
+    elsewhere.device_type = "cuda"
+    monkeypatch.setitem(backends._REGISTRY, "kernels_here", here)
+    monkeypatch.setitem(backends._REGISTRY, "kernels_elsewhere", elsewhere)
+    sn = _layer()
+    with pytest.warns(RuntimeWarning, match=r"'kernels_here'.*fastlib missing: pip install "
+                                            r"fastlib.*'torch' instead") as record:
+        sn(torch.randn(5, 2, 4))
+    assert not any("kernels_elsewhere" in str(w.message) for w in record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sn(torch.randn(7, 2, 4))  # a new situation: timed again, not warned again
+    assert here.calls == 0 and elsewhere.calls == 0
