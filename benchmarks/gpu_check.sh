@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of the kernels in one run, for a machine with an NVIDIA GPU and no network: the
-# kernel, integer, neuron and backend tests (the CUDA ones included), the kernel benchmark, the
-# CUDA benchmark report and the whole-network table. From the repository root:
+# kernel, integer, neuron and backend tests (the CUDA ones included), the kernel benchmark, each
+# pass's bandwidth, the CUDA benchmark report and the whole-network table. From the repository
+# root:
 #
 #   benchmarks/gpu_check.sh [OUT]      # OUT: folder for the logs and results (default: $OUT,
 #                                      # else /tmp/gpu_check)
@@ -15,9 +16,10 @@
 #       --implementation cp --platform any -d .whl spikingjelly==2.0.0 loguru SciencePlots \
 #       dcls==0.1.1
 #
-# Results land in OUT as four files: device.txt, tests.log, bench_kernels.txt and
-# results_cuda.tgz (benchmarks/results/cuda/: unpack it there and commit it; the docs' benchmarks
-# page then shows the GPU tables). Exit status 1 if any step failed; later steps still run.
+# Results land in OUT as five files: device.txt, tests.log, bench_kernels.txt, bench_passes.txt
+# (each kernel pass's share of the copy bandwidth) and results_cuda.tgz (benchmarks/results/cuda/:
+# unpack it there and commit it; the docs' benchmarks page then shows the GPU tables). Exit
+# status 1 if any step failed; later steps still run.
 set -uo pipefail
 OUT=${1:-${OUT:-/tmp/gpu_check}}
 mkdir -p "$OUT"
@@ -40,6 +42,7 @@ python3 -m pytest -q -p no:cacheprovider -rs --continue-on-collection-errors \
 
 python3 benchmarks/bench_kernels.py --device cuda --repeats 15 2>&1 \
     | tee "$OUT/bench_kernels.txt" || status=1
+python3 benchmarks/bench_passes.py --device cuda 2>&1 | tee "$OUT/bench_passes.txt" || status=1
 
 results=$(mktemp -d)
 python3 benchmarks/report.py --device cuda --out "$results" || status=1
