@@ -14,7 +14,7 @@ that otherwise only a GPU would execute — the tests drive both through
 :func:`~.launch.host_layout`.
 
 Example:
-    >>> launcher = host_launcher()        # builds once (about 10 s), then loads from the cache
+    >>> launcher = host_launcher()        # builds once (about 20 s), then loads from the cache
     >>> launcher.cols > 1
     True
 """
