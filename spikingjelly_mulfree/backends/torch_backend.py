@@ -47,7 +47,8 @@ class TorchBackend:
                 xc, u, cov = gemm.centred_gram(xc)
                 moments = gemm.gemm_moments(u, cov, weight, dilation)
             w, b = make_kernel(moments)
-            s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad)
+            s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad,
+                                      x.shape[1])
             return gemm.from_channel_major(s, x.shape).to(x.dtype), moments
         moments = LagMoments.apply(x, weight, dilation) if need_moments else None
         w, b = make_kernel(moments)

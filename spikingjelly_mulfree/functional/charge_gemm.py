@@ -20,16 +20,33 @@ import torch
 from .charge import toeplitz
 
 
+class _ToChannelMajor(torch.autograd.Function):
+    """The layout copy, with a backward that writes the input's gradient in one copy in the
+    input's layout (autograd's own, through ``copy_`` into a view, takes two)."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        T, N, C, S = x.shape
+        out = torch.empty((C, T, N * S), dtype=dtype, device=x.device)
+        out.view(C, T, N, S).copy_(x.permute(2, 0, 1, 3))
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        T, N, C, S = ctx.shape
+        grad_x = torch.empty(ctx.shape, dtype=ctx.dtype, device=grad.device)
+        grad_x.copy_(grad.view(C, T, N, S).permute(1, 2, 0, 3))
+        return grad_x, None
+
+
 def to_channel_major(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``[T, N, C, S]`` -> a fresh contiguous ``[C, T, N*S]`` copy in ``dtype`` (one pass)."""
-    T, N, C, S = x.shape
-    out = torch.empty((C, T, N * S), dtype=dtype, device=x.device)
-    out.view(C, T, N, S).copy_(x.permute(2, 0, 1, 3))
-    return out
+    return _ToChannelMajor.apply(x, dtype)
 
 
 def from_channel_major(y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """``[C, T, N*S]`` -> ``[T, N, C, S]`` (a strided view)."""
+    """``[C, T, N*S]`` or ``[C, T, N, S]`` -> ``[T, N, C, S]`` (a strided view)."""
     T, N, C, S = shape
     return y.view(C, T, N, S).permute(1, 2, 0, 3)
 
@@ -84,37 +101,42 @@ def gemm_moments(
 
 
 class GemmChargeFire(torch.autograd.Function):
-    """Spikes of ``A @ xc + offset`` (``offset [C, T]``) with a fused surrogate derivative;
-    keeps ``xc`` and recomputes the charge in backward."""
+    """Spikes ``[C, T, N, S]`` of ``A @ xc + offset`` (``offset [C, T]``, ``xc [C, T, N*S]``)
+    with a fused surrogate derivative; keeps ``xc`` and recomputes the charge in backward.
+
+    The spikes come out 4-d so that their gradient, which arrives as a strided view of the
+    caller's ``[T, N, C, S]`` layout, is read in place by the surrogate's derivative instead of
+    being copied to ``[C, T, N*S]`` first."""
 
     @staticmethod
-    def forward(ctx, xc, a, offset, sg_grad: Callable):
+    def forward(ctx, xc, a, offset, sg_grad: Callable, N: int):
         ctx.save_for_backward(xc, a, offset)
         ctx.sg_grad = sg_grad
-        return torch.baddbmm(offset.unsqueeze(2), a, xc).ge_(0)
+        C, T, M = xc.shape
+        return torch.baddbmm(offset.unsqueeze(2), a, xc).ge_(0).view(C, T, N, M // N)
 
     @staticmethod
     def backward(ctx, grad_s):
         xc, a, offset = ctx.saved_tensors
         h = torch.baddbmm(offset.unsqueeze(2), a, xc)
-        grad_h = ctx.sg_grad(grad_s.to(h.dtype), h)
+        grad_h = ctx.sg_grad(grad_s.to(h.dtype), h.view(grad_s.shape)).view(h.shape)
         grad_x = torch.bmm(a.transpose(1, 2), grad_h) if ctx.needs_input_grad[0] else None
         grad_a = torch.bmm(grad_h, xc.transpose(1, 2)) if ctx.needs_input_grad[1] else None
         grad_off = grad_h.sum(dim=2) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_a, grad_off, None
+        return grad_x, grad_a, grad_off, None, None
 
 
 def gemm_charge_fire(
     xc: torch.Tensor, u: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor,
-    dilation: int, surrogate_function: torch.nn.Module, sg_grad: Callable | None,
+    dilation: int, surrogate_function: torch.nn.Module, sg_grad: Callable | None, N: int,
 ) -> torch.Tensor:
-    """Spikes ``[C, T, N*S]`` of the charge of ``xc + u`` (``u`` is ``None`` when ``xc`` is not
-    centred)."""
+    """Spikes ``[C, T, N, S]`` (``[C, T, N*S]`` for a surrogate without a fused derivative) of
+    the charge of ``xc + u`` (``u`` is ``None`` when ``xc`` is not centred), ``N`` samples."""
     T = xc.shape[1]
     a = toeplitz(weight, T, dilation)
     offset = bias.unsqueeze(1).expand(-1, T)
     if u is not None:
         offset = offset + torch.bmm(a, u.unsqueeze(2)).squeeze(2)
     if sg_grad is not None:
-        return GemmChargeFire.apply(xc, a, offset, sg_grad)
+        return GemmChargeFire.apply(xc, a, offset, sg_grad, N)
     return surrogate_function(torch.baddbmm(offset.unsqueeze(2), a, xc))

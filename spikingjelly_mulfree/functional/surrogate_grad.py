@@ -1,8 +1,10 @@
 """Closed-form derivatives of the common surrogates, for backward passes that fuse them.
 
 A fused backward recomputes the charge ``h`` and turns the incoming gradient into
-``grad_s * g'(h)`` in two passes instead of keeping the surrogate's autograd graph. Surrogates not listed
-here (or in ``spiking=False`` mode) return ``None`` and go through their own autograd.
+``grad_s * g'(h)`` in two passes instead of keeping the surrogate's autograd graph. The result is
+written over ``h``, which the callers recompute for this and need no longer: a backward then holds
+one ``[T, N, C, S]`` temporary fewer. Surrogates not listed here (or in ``spiking=False`` mode)
+return ``None`` and go through their own autograd.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def _atan(alpha: float) -> SurrogateBackward:
     c2 = (math.pi / 2 * alpha) ** 2
 
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha)
+        den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha,
+                            out=h)
         return torch.div(grad_s, den, out=den)
 
     return backward
@@ -29,15 +32,15 @@ def _atan(alpha: float) -> SurrogateBackward:
 
 def _sigmoid(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(alpha * h)
-        return grad_s * (alpha * s * (1 - s))
+        s = h.mul_(alpha).sigmoid_()
+        return s.addcmul_(s, s, value=-1.0).mul_(grad_s).mul_(alpha)  # alpha s (1 - s) grad_s
 
     return backward
 
 
 def _rational(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha)
+        den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha, out=h)
         return torch.div(grad_s, den, out=den)
 
     return backward
@@ -47,8 +50,8 @@ _KNOWN: dict[type, Callable[[float], SurrogateBackward]] = {sj_surrogate.ATan: _
 
 
 def fused_surrogate_grad(surrogate_function: torch.nn.Module) -> SurrogateBackward | None:
-    """``(grad_s, h) -> grad_s * g'(h)`` for ATan, Sigmoid and Rational in spiking mode;
-    ``None`` otherwise.
+    """``(grad_s, h) -> grad_s * g'(h)``, written over ``h``, for ATan, Sigmoid and Rational in
+    spiking mode; ``None`` otherwise.
 
     Example:
         >>> g = fused_surrogate_grad(sj_surrogate.ATan(alpha=2.0))
