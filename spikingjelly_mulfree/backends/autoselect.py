@@ -3,8 +3,11 @@
 The first call at a given *situation* times, for each registered backend whose
 ``unavailable_reason(x)`` is ``None`` (``'auto'`` itself excluded; when only one can run it is
 taken without timing), ``2m + 1`` runs of the operation — forward, plus backward when gradients
-are needed — and keeps the one with the smallest mean over the last ``m`` runs (the first
-``m + 1`` are warm-up). When a backward follows, the gradient of the input is always computed,
+are needed — round-robin (one run of each candidate per round, so that a change of load hits
+all of them), and keeps the one whose fastest run among its last ``m`` is the fastest (the first
+``m + 1`` rounds are warm-up). The paper averages the last ``m`` runs; we take their minimum,
+since on a shared machine other jobs only ever add time: with a mean of two runs, one noisy run
+once made a whole sequential-CIFAR network 20 % slower. When a backward follows, the gradient of the input is always computed,
 as in every layer but a network's first. Timing never touches the caller's tensors or the
 parameters' ``.grad``. The choice is cached for the life of the process;
 :func:`autoselect_report` lists every choice, the times and the overhead in seconds.
@@ -48,8 +51,8 @@ class Choice:
 
     Attributes:
         op: the backend operation timed. situation: the cache key, as readable text.
-        chosen: the backend used from now on. times_s: mean seconds of the last ``m`` runs per
-        backend timed. skipped: backend name -> why it was not timed (unavailable, or the error
+        chosen: the backend used from now on. times_s: seconds of the fastest of the last
+        ``m`` runs per backend timed. skipped: backend name -> why it was not timed (unavailable, or the error
         it raised). overhead_s: wall seconds the selection took. forced: chosen by ``ENV_VAR``.
     """
 
@@ -258,13 +261,19 @@ class AutoBackend:
             self._cache[key] = only
             self._choices.append(Choice(op, situation, only, {}, skipped, 0.0))
             return only
-        for name, backend in runnable.items():
-            try:
-                times[name] = self._time(backend, tensors, backward, call)
-            except Exception as err:  # a candidate that fails is reported, not chosen
-                skipped[name] = f"{type(err).__name__}: {err}"
-                warnings.warn(f"backend='auto': {name!r} failed while being timed: {err}",
-                              RuntimeWarning, stacklevel=4)
+        runs = {name: self._runner(backend, tensors, backward, call)
+                for name, backend in runnable.items()}
+        measured: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(2 * self.m + 1):  # round-robin: a change of load hits every candidate
+            for name in list(runs):
+                try:
+                    measured[name].append(runs[name]())
+                except Exception as err:  # a candidate that fails is reported, not chosen
+                    skipped[name] = f"{type(err).__name__}: {err}"
+                    del runs[name], measured[name]
+                    warnings.warn(f"backend='auto': {name!r} failed while being timed: {err}",
+                                  RuntimeWarning, stacklevel=4)
+        times = {name: min(seconds[-self.m:]) for name, seconds in measured.items()}
         if not times:
             raise RuntimeError(f"backend='auto': no backend could run {op} here: {skipped}")
         chosen = min(times, key=times.get)
@@ -288,7 +297,10 @@ class AutoBackend:
                 f"tensors ({reason}); CPSN runs on {', '.join(map(repr, runnable))} instead",
                 RuntimeWarning, stacklevel=5)
 
-    def _time(self, backend: Backend, tensors: tuple, backward: bool, call: Callable) -> float:
+    def _runner(self, backend: Backend, tensors: tuple, backward: bool,
+                call: Callable) -> Callable[[], float]:
+        """A function that runs the operation once on detached copies of the leaves (forward,
+        plus backward when one follows) and returns its seconds."""
         grads = [backward and (i == 0 or t.requires_grad) for i, t in enumerate(tensors)
                  if t is not None]
         leaves = tuple(None if t is None else t.detach() for t in tensors)
@@ -296,8 +308,8 @@ class AutoBackend:
             leaf.requires_grad_(grad)
         wrt = [t for t in leaves if t is not None and t.requires_grad]
         device = tensors[0].device
-        times = []
-        for _ in range(2 * self.m + 1):
+
+        def run() -> float:
             _sync(device)
             t0 = time.perf_counter()
             with torch.set_grad_enabled(backward):
@@ -307,8 +319,9 @@ class AutoBackend:
                     torch.autograd.grad(outs, wrt, [torch.ones_like(o) for o in outs],
                                         allow_unused=True)
             _sync(device)
-            times.append(time.perf_counter() - t0)
-        return sum(times[-self.m:]) / self.m
+            return time.perf_counter() - t0
+
+        return run
 
 
 AUTO_BACKEND = AutoBackend()

@@ -240,3 +240,34 @@ def test_a_kernel_backend_of_the_device_that_cannot_run_warns_once(monkeypatch):
         warnings.simplefilter("error")
         sn(torch.randn(7, 2, 4))  # a new situation: timed again, not warned again
     assert here.calls == 0 and elsewhere.calls == 0
+
+
+class Scripted(Fake):
+    """A fake whose n-th call sleeps ``delays[n]`` and logs its name into ``log``."""
+
+    def __init__(self, name, delays, log):
+        super().__init__(name)
+        self.delays, self.log = delays, log
+
+    def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
+        self.delay = self.delays[min(self.calls, len(self.delays) - 1)]
+        self.log.append(self.name)
+        return super().charge_fire(x, weight, bias, dilation, surrogate_function, mul_free)
+
+
+def test_candidates_are_timed_round_robin_and_judged_by_their_fastest_recent_run(monkeypatch):
+    """One slow run among the kept ones (another job's, say) does not decide: 'jittery' has a
+    mean of 30 ms over its last two runs against 'steady''s 10 ms, but the faster best run."""
+    log: list[str] = []
+    jittery = Scripted("jittery", [0.0, 0.0, 0.0, 0.06, 0.0], log)
+    steady = Scripted("steady", [0.01], log)
+    monkeypatch.delitem(backends._REGISTRY, "torch")
+    monkeypatch.setitem(backends._REGISTRY, "jittery", jittery)
+    monkeypatch.setitem(backends._REGISTRY, "steady", steady)
+    sn = _layer(threshold=0.5)
+    with torch.no_grad():
+        sn(torch.randn(5, 2, 4))
+    choice = autoselect.autoselect_report().choices[-1]
+    assert choice.chosen == "jittery", choice
+    timed = log[: 2 * 5]
+    assert timed == ["jittery", "steady"] * 5 or timed == ["steady", "jittery"] * 5
