@@ -7,9 +7,9 @@
 * :func:`time_calls` — wall time of each call of a no-argument function (a whole training step),
   synchronising CUDA around each call; warm-up is the caller's (call it, discard the times).
 * :func:`peak_bytes` — the peak allocation of one forward + backward above what was allocated
-  before: ``torch.cuda.max_memory_allocated`` on a GPU; on the CPU, which keeps no peak counter,
-  the running sum of the allocations and frees that PyTorch's profiler records
-  (``profile_memory=True``), in the order they happened.
+  before (:func:`peak_during` of any call): ``torch.cuda.max_memory_allocated`` on a GPU; on the
+  CPU, which keeps no peak counter, the running sum of the allocations and frees that PyTorch's
+  profiler records (``profile_memory=True``), in the order they happened.
 """
 from __future__ import annotations
 
@@ -96,23 +96,21 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def peak_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
-    """Peak bytes allocated during ``fn(x)`` and its backward (fed a dense gradient made
-    beforehand), above what was allocated before; ``x.grad`` is reset first and counts."""
-    grad = dense_grad(fn(x).detach())
-    x.grad = None
-    if x.is_cuda:
-        torch.cuda.synchronize(x.device)
-        torch.cuda.reset_peak_memory_stats(x.device)
-        base = torch.cuda.memory_allocated(x.device)
-        fn(x).backward(grad)
-        torch.cuda.synchronize(x.device)
-        return torch.cuda.max_memory_allocated(x.device) - base
+def peak_during(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated on ``device`` while ``fn()`` runs, above what was allocated before
+    (CUDA's peak counter; on the CPU the running sum of the profiler's allocation events)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
     from torch.profiler import ProfilerActivity, profile
 
     with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU],
                                      profile_memory=True) as prof:
-        fn(x).backward(grad)
+        fn()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
     events.sort(key=lambda e: e.start_ns())
     live = peak = 0
@@ -120,6 +118,14 @@ def peak_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> i
         live += event.nbytes()  # negative for a free
         peak = max(peak, live)
     return peak
+
+
+def peak_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    """Peak bytes allocated during ``fn(x)`` and its backward (fed a dense gradient made
+    beforehand), above what was allocated before; ``x.grad`` is reset first and counts."""
+    grad = dense_grad(fn(x).detach())
+    x.grad = None
+    return peak_during(lambda: fn(x).backward(grad), x.device)
 
 
 def device_name(device: torch.device) -> str:

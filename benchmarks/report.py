@@ -40,7 +40,7 @@ from spikingjelly.activation_based import functional, neuron, surrogate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._timing import device_name, peak_bytes, time_fwd_bwd  # noqa: E402
+from benchmarks._timing import device_name, peak_bytes, peak_during, time_fwd_bwd  # noqa: E402
 from spikingjelly_mulfree import CPSN, backends  # noqa: E402
 
 MiB = 2.0**20
@@ -208,7 +208,8 @@ def _state_bytes(layer: torch.nn.Module) -> int:
 
 @torch.no_grad()
 def single_step(cfg: Config, device: torch.device, log: Callable[[str], None]) -> dict:
-    """Step-by-step inference over ``step_T`` steps: state bytes, peak bytes, steps/s."""
+    """Step-by-step inference over ``step_T`` steps: state bytes, the peak allocation of one
+    sequence (state, outputs and temporaries; :func:`~benchmarks._timing.peak_during`), steps/s."""
     import time
 
     N, C, L = cfg.step_shape
@@ -230,10 +231,7 @@ def single_step(cfg: Config, device: torch.device, log: Callable[[str], None]) -
                 layer(xs[t])
 
         run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
+        peak = peak_during(run, device) / MiB
         times = []
         for _ in range(7 if cfg is FULL else 2):
             if device.type == "cuda":
@@ -243,8 +241,6 @@ def single_step(cfg: Config, device: torch.device, log: Callable[[str], None]) -
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - t0)
-        peak = (torch.cuda.max_memory_allocated(device) - base) / MiB if device.type == "cuda" \
-            else float("nan")
         sec = min(times)
         rows[label] = {"state_MiB": _state_bytes(layer) / MiB, "peak_MiB": peak,
                        "steps_per_s": cfg.step_T / sec}
@@ -370,8 +366,8 @@ def write_report(results: dict, out: Path) -> None:
                out / "sweep_k.png")
     N, C, L = cfg["step_shape"]
     plot_single_step(results["single_step"],
-                     f"Step-by-step inference, T={cfg['step_T']}, [N, C, L]=[{N}, {C}, {L}] - {dev}",
-                     out / "single_step.png")
+                     f"Step-by-step inference, T={cfg['step_T']}, [N, C, L]=[{N}, {C}, {L}] - "
+                     f"{dev}", out / "single_step.png")
     meta = (f"Measured on **{dev}** with torch {results['torch']}, {results['date']}, code "
             f"`{results.get('code', 'unknown')}`, by `{results['command']}`; CPSN backends: "
             f"{', '.join(results.get('backends', []))}.\n")
