@@ -6,9 +6,10 @@
 //
 //   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
 //
-// Weights come expanded per column: wc[i * C*S + j] = w[j / S, i] (and the tap codes likewise),
-// so the inner column loops read them contiguously (coalesced on the GPU, vector loads on the
-// host) instead of gathering by channel.
+// Weights (and tap codes) come per channel, w[c * k + i]: a GPU thread reads its column's row
+// of them (stride 1 between taps; the threads of one channel read the same addresses), the
+// host's staged traversal expands them per column into its scratch (sjm_stage_taps), so that a
+// lane group loads them contiguously.
 //
 // Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
 // (no atomics) and the kernels of cpsn_reduce.cu sum the partials of a channel in a fixed order.
@@ -55,7 +56,7 @@ template <typename TX> struct sjm_src { typedef TX type; };
 // Taps of one time block of one lane group:
 //   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
 // (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
-// src: the group's rows (row stride ld); wv, cv: its expanded weights and tap codes (stride wld).
+// src: the group's rows (row stride ld); wv, cv: its weights and tap codes (stride wld).
 template <typename TS, typename A, int L, bool MF>
 SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
                                int t0, int T, int dir, const A* wv, const int* cv, sjm_i64 wld,
@@ -132,7 +133,7 @@ struct sjm_forward_body {
 };
 
 // Forward: spikes (H >= 0, in TX) into `spikes`, or the charge H (accumulator type) into
-// `charge`; exactly one of the two is non-null. w, codes: expanded [k, C*S]; b: [C] or null.
+// `charge`; exactly one of the two is non-null. w, codes: [C, k]; b: [C] or null.
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_forward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
@@ -149,15 +150,15 @@ SJM_INLINE void cpsn_forward(
     body.bl = bl;
     body.T = T; body.k = k; body.d = d;
 #ifdef SJM_STAGED
-    body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
-    body.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
+    body.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
+    body.cv = MF ? sjm_stage_taps<int>(1, codes, tl.j0, tl.nc, S, k) : codes;
     body.wld = SJM_LD;
     body.xld = SJM_LD;
     body.os = SJM_LD;
 #else
-    body.wv = w + tl.j0;
-    body.cv = MF ? codes + tl.j0 : codes;
-    body.wld = tl.cs;
+    body.wv = w + tl.j0 / S * k;
+    body.cv = MF ? codes + tl.j0 / S * k : codes;
+    body.wld = 1;
     body.xld = M;
     body.os = M;
 #endif
@@ -309,7 +310,7 @@ struct sjm_dx_body {
 //   1. recompute H, form g = dL/dH by `mode` (see sjm_common.cuh); db partial: sum_t g[t];
 //   2. dW partials: sum_t g[t] X[t - (k-1-i) d];
 //   3. dX[t] = sum_i w_i g[t + (k-1-i) d] (anti-causal correlation), written to `dx`; skipped
-//      when dx is null. If g2 is given, the correlation of g2 with the second expanded weights
+//      when dx is null. If g2 is given, the correlation of g2 with the second weights
 //      w2 (always multiplied) is added: one pass forms the input gradient of two consumers of X.
 // g is kept in `gh` ([T, M], accumulator type) when gh is non-null; the host may pass a null gh
 // and then keeps g in the thread's scratch only (the GPU needs gh). `gh` and `g2` may alias `dx`
@@ -346,9 +347,9 @@ SJM_INLINE void cpsn_backward(
     p2.pt = pt; p2.T = T; p2.k = k; p2.d = d;
     p3.T = T; p3.k = k; p3.d = d;
 #ifdef SJM_STAGED
-    p1.wv = p3.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
-    p1.cv = p3.cv = MF ? sjm_stage<int, int>(1, codes + tl.j0, tl.cs, k, tl.nc) : codes;
-    p3.w2v = g2 ? sjm_stage<A, A>(4, w2 + tl.j0, tl.cs, k, tl.nc) : w2;
+    p1.wv = p3.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
+    p1.cv = p3.cv = MF ? sjm_stage_taps<int>(1, codes, tl.j0, tl.nc, S, k) : codes;
+    p3.w2v = g2 ? sjm_stage_taps<A>(4, w2, tl.j0, tl.nc, S, k) : w2;
     p1.wld = p3.wld = SJM_LD;
     p1.xld = p2.xld = SJM_LD;
     p1.gc = sjm_thread_scratch<A>(5, (sjm_i64)T * SJM_LD);
@@ -356,10 +357,10 @@ SJM_INLINE void cpsn_backward(
     p3.g2ld = SJM_LD;
     p3.os = SJM_LD;
 #else
-    p1.wv = p3.wv = w + tl.j0;
-    p1.cv = p3.cv = MF ? codes + tl.j0 : codes;
-    p3.w2v = g2 ? w2 + tl.j0 : w2;
-    p1.wld = p3.wld = tl.cs;
+    p1.wv = p3.wv = w + tl.j0 / S * k;
+    p1.cv = p3.cv = MF ? codes + tl.j0 / S * k : codes;
+    p3.w2v = g2 ? w2 + tl.j0 / S * k : w2;
+    p1.wld = p3.wld = 1;
     p1.xld = p2.xld = M;
     p1.gld = M;
     p3.g2ld = M;
@@ -455,12 +456,12 @@ SJM_INLINE void cpsn_moments(
     body.pilot = pilot; body.s1 = s1; body.s2 = s2;
     body.T = T; body.k = k; body.d = d;
 #ifdef SJM_STAGED
-    body.wv = sjm_stage<A, A>(0, w + tl.j0, tl.cs, k, tl.nc);
+    body.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
     body.wld = SJM_LD;
     body.xld = SJM_LD;
 #else
-    body.wv = w + tl.j0;
-    body.wld = tl.cs;
+    body.wv = w + tl.j0 / S * k;
+    body.wld = 1;
     body.xld = M;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {

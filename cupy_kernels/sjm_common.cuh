@@ -239,6 +239,19 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
     return dst;
 }
 
+// Per-column taps of nc columns from a per-channel table src [C, k]: dst[i * SJM_LD + j] =
+// src[c * k + i] with c = (j0 + j) / S the channel of column j0 + j of a sample slab, so that a
+// lane group loads the taps of its columns contiguously.
+template <typename T>
+inline T* sjm_stage_taps(int slot, const T* src, sjm_i64 j0, int nc, int S, int k) {
+    T* dst = sjm_thread_scratch<T>(slot, (sjm_i64)k * SJM_LD);
+    for (int j = 0; j < nc; ++j) {
+        const T* row = src + ((j0 + j) / S) * k;
+        for (int i = 0; i < k; ++i) dst[(sjm_i64)i * SJM_LD + j] = row[i];
+    }
+    return dst;
+}
+
 // Writes staged rows (stride SJM_LD) back to their place (row stride M).
 template <typename TX>
 inline void sjm_unstage(TX* dst, sjm_i64 M, const TX* src, int rows, int nc) {

@@ -69,17 +69,6 @@ def tap_codes(weight: torch.Tensor) -> torch.Tensor:
     return torch.where(weight == 0, torch.zeros_like(code), code).contiguous()
 
 
-def expand_columns(table: torch.Tensor, S: int) -> torch.Tensor:
-    """``[C, k]`` per-channel taps -> ``[k, C*S]`` per-column taps, the layout the training
-    kernels read (contiguous across the columns a thread owns, no gather by channel).
-
-    Example:
-        >>> expand_columns(torch.tensor([[1, 2], [3, 4]]), 2).tolist()
-        [[1, 1, 3, 3], [2, 2, 4, 4]]
-    """
-    return table.t().repeat_interleave(S, dim=1).contiguous()
-
-
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     check_input(x, weight)
     acc = acc_dtype(x.dtype)
@@ -88,10 +77,6 @@ def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     return x.detach().contiguous(), w, b, get_launcher(x.device)
 
 
-def _columns(w: torch.Tensor, S: int, mul_free: bool):
-    """Expanded weights and (for the shift variant) tap codes of ``w`` ``[C, k]``."""
-    codes = expand_columns(tap_codes(w), S) if mul_free else None
-    return expand_columns(w, S), codes
 
 
 def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
@@ -152,9 +137,9 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
     out = torch.empty_like(x)
-    wc, codes = _columns(w, S, mul_free)
+    codes = tap_codes(w) if mul_free else None
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
-                    (x, wc, codes, b, out, None, T, N, C, S, w.shape[1], dilation), x.device)
+                    (x, w, codes, b, out, None, T, N, C, S, w.shape[1], dilation), x.device)
     return out
 
 
@@ -164,9 +149,9 @@ def charge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
     out = torch.empty(x.shape, dtype=w.dtype, device=x.device)
-    wc, codes = _columns(w, S, mul_free)
+    codes = tap_codes(w) if mul_free else None
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
-                    (x, wc, codes, b, None, out, T, N, C, S, w.shape[1], dilation), x.device)
+                    (x, w, codes, b, None, out, T, N, C, S, w.shape[1], dilation), x.device)
     return out
 
 
@@ -209,7 +194,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     g2 = w2 = None
     if extra is not None:
         g2 = extra[0].to(acc).contiguous()
-        w2 = expand_columns(extra[1].detach().to(acc), S)
+        w2 = extra[1].detach().to(acc).contiguous()
         if g2.shape != x.shape or extra[1].shape != w.shape:
             raise ValueError(
                 f"extra: expected dL/dH shaped {tuple(x.shape)} and taps {tuple(w.shape)}, got "
@@ -231,10 +216,10 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         gh = torch.empty(x.shape, dtype=acc, device=x.device)
     grid = _rows(launcher, x, True)
     part = torch.zeros(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
-    wc, codes = _columns(w, S, mul_free)
+    codes = tap_codes(w) if mul_free else None
     launcher.launch(
         f"cpsn_backward_{_variant(x, mul_free)}", grid,
-        (x, wc, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
+        (x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
          dilation, mode, float(alpha)), x.device)
     dw = torch.empty(C, k, dtype=acc, device=x.device)
     db = torch.empty(C, dtype=acc, device=x.device)
@@ -253,7 +238,7 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
     grid = _rows(launcher, x, True)
     part = torch.zeros(grid[1] * C * S * 3, dtype=acc, device=x.device)
     launcher.launch(f"cpsn_moments_{SUFFIX[x.dtype]}", grid,
-                    (x, expand_columns(w, S), part, T, N, C, S, w.shape[1], dilation), x.device)
+                    (x, w, part, T, N, C, S, w.shape[1], dilation), x.device)
     mean = torch.empty(C, dtype=acc, device=x.device)
     var = torch.empty(C, dtype=acc, device=x.device)
     part, ny, S_part = _first_stage(launcher, "moments", part, 3, grid[1], C, S, ())
