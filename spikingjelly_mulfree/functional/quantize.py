@@ -19,10 +19,13 @@ estimator, which stays finite at ``w = 0`` unlike the per-operation estimator.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 DEFAULT_MIN_EXP = -24
 DEFAULT_MAX_EXP = 8
+_SQRT2 = math.sqrt(2.0)
 
 
 def _check_range(min_exp: int, max_exp: int) -> None:
@@ -31,6 +34,14 @@ def _check_range(min_exp: int, max_exp: int) -> None:
             f"exponent range: expected integers min_exp <= max_exp, got min_exp={min_exp!r}, "
             f"max_exp={max_exp!r}; pass e.g. exp_range=(-24, 8)"
         )
+
+
+def _rounded_log2(w64: torch.Tensor) -> torch.Tensor:
+    """``round(log2 |w|)`` of float64 weights as ``floor(log2(|w| sqrt 2))``: ``-inf`` at 0,
+    ``inf`` at infinity. (A tie, ``|w| = 2**(k + 1/2)``, is irrational, so no float weight meets
+    one; this gives the same integers as ``torch.round(torch.log2(|w|))`` on every value of
+    every float dtype we tried.)"""
+    return torch.floor(torch.log2(w64.abs().mul_(_SQRT2)))
 
 
 def pow2_exponent(
@@ -53,17 +64,21 @@ def pow2_exponent(
         ([1, -1, 0], [-1, -2, -24])
     """
     _check_range(min_exp, max_exp)
-    a = w.detach().abs().to(torch.float64)
-    raw = torch.round(torch.log2(torch.where(a > 0, a, torch.ones_like(a))))
-    keep = (a > 0) & (raw >= min_exp)
-    exp = torch.where(keep, raw.clamp(max=max_exp), torch.full_like(raw, min_exp)).to(torch.int32)
-    sign = torch.where(keep, torch.sign(w.detach()), torch.zeros_like(a)).to(torch.int32)
+    w = w.detach()
+    raw = _rounded_log2(w.to(torch.float64))
+    keep = raw >= min_exp
+    exp = torch.where(keep, raw.clamp(max=max_exp), min_exp).to(torch.int32)
+    sign = torch.where(keep, torch.sign(w), 0).to(torch.int32)
     return sign, exp
 
 
 def _quantize_value(w: torch.Tensor, min_exp: int, max_exp: int) -> torch.Tensor:
-    sign, exp = pow2_exponent(w, min_exp, max_exp)
-    return (sign.to(torch.float64) * torch.exp2(exp.to(torch.float64))).to(w.dtype)
+    """:math:`Q(w)` in few tensor ops (the training step runs it on every fused kernel); equal
+    to ``sign * 2**exp`` of :func:`pow2_exponent`."""
+    w64 = w.detach().to(torch.float64)
+    raw = _rounded_log2(w64)
+    mag = torch.exp2(raw.clamp(max=max_exp))
+    return torch.where(raw >= min_exp, torch.copysign(mag, w64), 0.0).to(w.dtype)
 
 
 class _Pow2STE(torch.autograd.Function):
