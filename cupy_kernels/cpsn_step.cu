@@ -10,7 +10,7 @@
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_step(
     const TX* __restrict__ x, typename sjm_io<TX>::acc* __restrict__ win,
-    const typename sjm_io<TX>::acc* __restrict__ w, const int* __restrict__ codes,
+    const typename sjm_io<TX>::acc* __restrict__ w,
     const typename sjm_io<TX>::acc* __restrict__ b, TX* __restrict__ spikes,
     typename sjm_io<TX>::acc* __restrict__ charge, int M, int C, int S, int k, int d, int pos) {
     typedef typename sjm_io<TX>::acc A;
@@ -33,7 +33,7 @@ SJM_INLINE void cpsn_step(
         for (int j = 0, c = c0, n = n0; j < nc;) {
             const int wi = c * k + i;
             const A wv = w[wi];
-            const int code = MF ? codes[wi] : 0;
+            const int code = MF ? sjm_code(wv) : 0;
             if (i == 0) {
                 const A bv = b ? b[c] : (A)0;
                 for (int q = j; q < j + n; ++q) h[q] = bv + sjm_tap<MF, A>(wr[q], wv, code);
@@ -54,10 +54,10 @@ SJM_INLINE void cpsn_step(
 
 #define SJM_DEF_STEP(SUF, TX, MF)                                                               \
     extern "C" __global__ void cpsn_step_##SUF(                                                 \
-        const TX* x, sjm_io<TX>::acc* win, const sjm_io<TX>::acc* w, const int* codes,          \
+        const TX* x, sjm_io<TX>::acc* win, const sjm_io<TX>::acc* w,                            \
         const sjm_io<TX>::acc* b, TX* spikes, sjm_io<TX>::acc* charge, int M, int C, int S,     \
         int k, int d, int pos) {                                                                \
-        cpsn_step<TX, MF>(x, win, w, codes, b, spikes, charge, M, C, S, k, d, pos);             \
+        cpsn_step<TX, MF>(x, win, w, b, spikes, charge, M, C, S, k, d, pos);                    \
     }                                                                                           \
     SJM_EXPORT(cpsn_step_##SUF)
 

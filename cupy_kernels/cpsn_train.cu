@@ -6,10 +6,11 @@
 //
 //   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
 //
-// Weights (and tap codes) come per channel, w[c * k + i]: a GPU thread reads its column's row
-// of them (stride 1 between taps; the threads of one channel read the same addresses), the
-// host's staged traversal expands them per column into its scratch (sjm_stage_taps), so that a
-// lane group loads them contiguously.
+// Weights come per channel, w[c * k + i]: a GPU thread reads its column's row of them (stride 1
+// between taps; the threads of one channel read the same addresses), the host's staged
+// traversal expands them per column into its scratch (sjm_stage_taps), so that a lane group
+// loads them contiguously. The shift variant (MF) reads each power-of-two tap's sign and
+// exponent off the weight's bits (sjm_code).
 //
 // Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
 // (no atomics) and the kernels of cpsn_reduce.cu sum the partials of a channel in a fixed order.
@@ -56,16 +57,17 @@ template <typename TX> struct sjm_src { typedef TX type; };
 // Taps of one time block of one lane group:
 //   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
 // (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
-// src: the group's rows (row stride ld); wv, cv: its weights and tap codes (stride wld).
+// src: the group's rows (row stride ld); wv: its weights (stride wld).
 template <typename TS, typename A, int L, bool MF>
 SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
-                               int t0, int T, int dir, const A* wv, const int* cv, sjm_i64 wld,
+                               int t0, int T, int dir, const A* wv, sjm_i64 wld,
                                int k, int d) {
     typedef sjm_lanes<TS, A, L> LN;
     for (int i = 0; i < k; ++i) {
         const int lag = (k - 1 - i) * d;
-        const typename LN::V w = MF ? LN::splat((A)0) : sjm_lanes<A, A, L>::ld(wv + i * wld);
-        const int* c = MF ? cv + i * wld : cv;
+        const typename LN::V w = sjm_lanes<A, A, L>::ld(wv + i * wld);
+        int c[L];
+        for (int l = 0; l < L; ++l) c[l] = MF ? sjm_code(sjm_lanes<A, A, L>::get(w, l)) : 0;
         const int r0 = t0 + dir * lag;
         if (r0 >= 0 && r0 + SJM_TB <= T) {  // the whole block inside: no checks per step
             const TS* row = src + r0 * ld;
@@ -105,7 +107,7 @@ struct sjm_forward_body {
     typedef typename sjm_io<TX>::acc A;
     typedef typename sjm_src<TX>::type TS;
     const TS* xs; sjm_i64 xld;
-    const A* wv; const int* cv; sjm_i64 wld;
+    const A* wv; sjm_i64 wld;
     const A* bl; TX* so; A* ho; sjm_i64 os;
     int T, k, d;
 
@@ -117,8 +119,7 @@ struct sjm_forward_body {
             typename LN::V acc[SJM_TB];
             SJM_UNROLL
             for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
-            sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j,
-                                         MF ? cv + j : cv, wld, k, d);
+            sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
             const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
             for (int a = 0; a < na; ++a) {
                 const sjm_i64 row = (sjm_i64)(t0 + a) * os + j;
@@ -133,11 +134,11 @@ struct sjm_forward_body {
 };
 
 // Forward: spikes (H >= 0, in TX) into `spikes`, or the charge H (accumulator type) into
-// `charge`; exactly one of the two is non-null. w, codes: [C, k]; b: [C] or null.
+// `charge`; exactly one of the two is non-null. w: [C, k]; b: [C] or null.
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_forward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
-    const int* __restrict__ codes, const typename sjm_io<TX>::acc* __restrict__ b,
+    const typename sjm_io<TX>::acc* __restrict__ b,
     TX* __restrict__ spikes, typename sjm_io<TX>::acc* __restrict__ charge,
     int T, int N, int C, int S, int k, int d) {
     typedef typename sjm_io<TX>::acc A;
@@ -151,13 +152,11 @@ SJM_INLINE void cpsn_forward(
     body.T = T; body.k = k; body.d = d;
 #ifdef SJM_STAGED
     body.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
-    body.cv = MF ? sjm_stage_taps<int>(1, codes, tl.j0, tl.nc, S, k) : codes;
     body.wld = SJM_LD;
     body.xld = SJM_LD;
     body.os = SJM_LD;
 #else
     body.wv = w + tl.j0 / S * k;
-    body.cv = MF ? codes + tl.j0 / S * k : codes;
     body.wld = 1;
     body.xld = M;
     body.os = M;
@@ -188,7 +187,7 @@ struct sjm_grad_body {
     typedef typename sjm_io<TX>::acc A;
     typedef typename sjm_src<TX>::type TS;
     const TS* xs; sjm_i64 xld;
-    const A* wv; const int* cv; sjm_i64 wld;
+    const A* wv; sjm_i64 wld;
     const A *bl, *mul, *cal, *cbl;
     const TS* gs; const A* gh_in; sjm_i64 gsld;  // grad_s / grad_h of this sample
     A* gc; sjm_i64 gld;
@@ -207,8 +206,7 @@ struct sjm_grad_body {
             SJM_UNROLL
             for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
             if (mode != SJM_GIVEN)
-                sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j,
-                                             MF ? cv + j : cv, wld, k, d);
+                sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
             const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
             for (int a = 0; a < na; ++a) {
                 const int t = t0 + a;
@@ -283,7 +281,7 @@ struct sjm_dx_body {
     typedef typename sjm_io<TX>::acc A;
     const A* gc; sjm_i64 gld;
     const A* g2c; sjm_i64 g2ld;
-    const A* wv; const int* cv; const A* w2v; sjm_i64 wld;
+    const A* wv; const A* w2v; sjm_i64 wld;
     TX* dxo; sjm_i64 os;
     int T, k, d;
 
@@ -294,11 +292,9 @@ struct sjm_dx_body {
             typename LA::V acc[SJM_TB];
             SJM_UNROLL
             for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
-            sjm_taps_block<A, A, L, MF>(acc, gc + j, gld, t0, T, 1, wv + j, MF ? cv + j : cv,
-                                        wld, k, d);
+            sjm_taps_block<A, A, L, MF>(acc, gc + j, gld, t0, T, 1, wv + j, wld, k, d);
             if (g2c)
-                sjm_taps_block<A, A, L, false>(acc, g2c + j, g2ld, t0, T, 1, w2v + j,
-                                               (const int*)0, wld, k, d);
+                sjm_taps_block<A, A, L, false>(acc, g2c + j, g2ld, t0, T, 1, w2v + j, wld, k, d);
             const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
             for (int a = 0; a < na; ++a)
                 sjm_lanes<TX, A, L>::st(dxo + (sjm_i64)(t0 + a) * os + j, acc[a]);
@@ -320,7 +316,7 @@ struct sjm_dx_body {
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_backward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
-    const int* __restrict__ codes, const typename sjm_io<TX>::acc* __restrict__ b,
+    const typename sjm_io<TX>::acc* __restrict__ b,
     const TX* __restrict__ grad_s, const typename sjm_io<TX>::acc* __restrict__ grad_h,
     const typename sjm_io<TX>::acc* __restrict__ mu,
     const typename sjm_io<TX>::acc* __restrict__ ca,
@@ -348,7 +344,6 @@ SJM_INLINE void cpsn_backward(
     p3.T = T; p3.k = k; p3.d = d;
 #ifdef SJM_STAGED
     p1.wv = p3.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
-    p1.cv = p3.cv = MF ? sjm_stage_taps<int>(1, codes, tl.j0, tl.nc, S, k) : codes;
     p3.w2v = g2 ? sjm_stage_taps<A>(4, w2, tl.j0, tl.nc, S, k) : w2;
     p1.wld = p3.wld = SJM_LD;
     p1.xld = p2.xld = SJM_LD;
@@ -358,7 +353,6 @@ SJM_INLINE void cpsn_backward(
     p3.os = SJM_LD;
 #else
     p1.wv = p3.wv = w + tl.j0 / S * k;
-    p1.cv = p3.cv = MF ? codes + tl.j0 / S * k : codes;
     p3.w2v = g2 ? w2 + tl.j0 / S * k : w2;
     p1.wld = p3.wld = 1;
     p1.xld = p2.xld = M;
@@ -423,8 +417,7 @@ struct sjm_moments_body {
             typename LN::V acc[SJM_TB];
             SJM_UNROLL
             for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
-            sjm_taps_block<TS, A, L, false>(acc, xs + j, xld, t0, T, -1, wv + j, (const int*)0,
-                                            wld, k, d);
+            sjm_taps_block<TS, A, L, false>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
             if (first && t0 == 0) p = acc[0];
             const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
             for (int a = 0; a < na; ++a) {
@@ -485,18 +478,18 @@ SJM_INLINE void cpsn_moments(
 
 #define SJM_DEF_TRAIN(SUF, TX, MF)                                                              \
     extern "C" __global__ void cpsn_forward_##SUF(                                              \
-        const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
+        const TX* x, const sjm_io<TX>::acc* w, const sjm_io<TX>::acc* b,                        \
         TX* spikes, sjm_io<TX>::acc* charge, int T, int N, int C, int S, int k, int d) {        \
-        cpsn_forward<TX, MF>(x, w, codes, b, spikes, charge, T, N, C, S, k, d);                 \
+        cpsn_forward<TX, MF>(x, w, b, spikes, charge, T, N, C, S, k, d);                        \
     }                                                                                           \
     SJM_EXPORT(cpsn_forward_##SUF)                                                              \
     extern "C" __global__ void cpsn_backward_##SUF(                                             \
-        const TX* x, const sjm_io<TX>::acc* w, const int* codes, const sjm_io<TX>::acc* b,      \
+        const TX* x, const sjm_io<TX>::acc* w, const sjm_io<TX>::acc* b,                        \
         const TX* grad_s, const sjm_io<TX>::acc* grad_h, const sjm_io<TX>::acc* mu,             \
         const sjm_io<TX>::acc* ca, const sjm_io<TX>::acc* cb, sjm_io<TX>::acc* gh, TX* dx,      \
         const sjm_io<TX>::acc* g2, const sjm_io<TX>::acc* w2, sjm_io<TX>::acc* part, int T,     \
         int N, int C, int S, int k, int d, int mode, float alpha) {                             \
-        cpsn_backward<TX, MF>(x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, \
+        cpsn_backward<TX, MF>(x, w, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part,        \
                               T, N, C, S, k, d, mode, alpha);                                   \
     }                                                                                           \
     SJM_EXPORT(cpsn_backward_##SUF)

@@ -48,6 +48,14 @@ SJM_INLINE unsigned sjm_as_uint(float f) {
 #endif
 }
 
+SJM_INLINE unsigned long long sjm_as_ull(double f) {
+#ifdef SJM_HOST
+    unsigned long long u; memcpy(&u, &f, 8); return u;
+#else
+    return (unsigned long long)__double_as_longlong(f);
+#endif
+}
+
 // Storage <-> accumulator conversions; `acc` is the accumulation type of a storage type.
 template <typename TX> struct sjm_io;
 
@@ -99,11 +107,36 @@ template <> struct sjm_io<sjm_half> {
     }
 };
 
-// A power-of-two tap, encoded by the launcher: 0 = zero weight, otherwise
-// code = ((e + 512) << 1) | negative, the weight being (-1)^negative * 2^e.
+// A power-of-two tap as a shift: 0 for a zero weight, otherwise
+// code = ((e + 2048) << 1) | negative for the weight (-1)^negative * 2^e (every e of a float or
+// a double gives a positive code). sjm_code reads it off the weight's bits: the sign bit, and
+// e from the exponent field (or, for a subnormal weight, from its one set mantissa bit). The
+// weight must be 0 or a signed power of two.
+SJM_INLINE int sjm_code(float w) {
+    const unsigned u = sjm_as_uint(w), mag = u & 0x7fffffffu;
+    if (mag == 0) return 0;
+    int e = (int)(mag >> 23) - 127;
+    if ((mag >> 23) == 0) {
+        e = -149;
+        for (unsigned m = mag; m > 1; m >>= 1) ++e;
+    }
+    return ((e + 2048) << 1) | (int)(u >> 31);
+}
+
+SJM_INLINE int sjm_code(double w) {
+    const unsigned long long u = sjm_as_ull(w), mag = u & 0x7fffffffffffffffull;
+    if (mag == 0) return 0;
+    int e = (int)(mag >> 52) - 1023;
+    if ((mag >> 52) == 0) {
+        e = -1074;
+        for (unsigned long long m = mag; m > 1; m >>= 1) ++e;
+    }
+    return ((e + 2048) << 1) | (int)(u >> 63);
+}
+
 SJM_INLINE float sjm_shift(float v, int code) {
     if (code == 0) return 0.0f;
-    const int e = (code >> 1) - 512;
+    const int e = (code >> 1) - 2048;
     const unsigned u = sjm_as_uint(v) ^ ((unsigned)(code & 1) << 31);
     const int ex = (int)((u >> 23) & 0xffu);
     const int ne = ex + e;
@@ -115,7 +148,7 @@ SJM_INLINE float sjm_shift(float v, int code) {
 
 SJM_INLINE double sjm_shift(double v, int code) {
     if (code == 0) return 0.0;
-    return ldexp((code & 1) ? -v : v, (code >> 1) - 512);
+    return ldexp((code & 1) ? -v : v, (code >> 1) - 2048);
 }
 
 // One tap: exponent add (MF) or multiply.

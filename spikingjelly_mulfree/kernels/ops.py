@@ -54,21 +54,6 @@ def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
         raise ValueError(f"weight: expected it on {x.device} like x, got {weight.device}")
 
 
-def tap_codes(weight: torch.Tensor) -> torch.Tensor:
-    """Encode power-of-two weights for the shift kernels: ``int32 [C, k]``.
-
-    ``0`` for a zero weight, else ``((e + 512) << 1) | (w < 0)`` for ``w = +-2**e``. Weights
-    that are not 0 or a signed power of two are not representable (the caller's promise).
-
-    Example:
-        >>> tap_codes(torch.tensor([[0.5, -4.0, 0.0]])).tolist()
-        [[1022, 1029, 0]]
-    """
-    mantissa, exponent = torch.frexp(weight)
-    code = ((exponent.to(torch.int32) - 1 + 512) << 1) | (mantissa < 0).to(torch.int32)
-    return torch.where(weight == 0, torch.zeros_like(code), code).contiguous()
-
-
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     check_input(x, weight)
     acc = acc_dtype(x.dtype)
@@ -137,9 +122,8 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
     out = torch.empty_like(x)
-    codes = tap_codes(w) if mul_free else None
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
-                    (x, w, codes, b, out, None, T, N, C, S, w.shape[1], dilation), x.device)
+                    (x, w, b, out, None, T, N, C, S, w.shape[1], dilation), x.device)
     return out
 
 
@@ -149,9 +133,8 @@ def charge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     x, w, b, launcher = _prep(x, weight, bias)
     T, N, C, S = x.shape
     out = torch.empty(x.shape, dtype=w.dtype, device=x.device)
-    codes = tap_codes(w) if mul_free else None
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
-                    (x, w, codes, b, None, out, T, N, C, S, w.shape[1], dilation), x.device)
+                    (x, w, b, None, out, T, N, C, S, w.shape[1], dilation), x.device)
     return out
 
 
@@ -216,10 +199,9 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         gh = torch.empty(x.shape, dtype=acc, device=x.device)
     grid = _rows(launcher, x, True)
     part = torch.zeros(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
-    codes = tap_codes(w) if mul_free else None
     launcher.launch(
         f"cpsn_backward_{_variant(x, mul_free)}", grid,
-        (x, w, codes, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
+        (x, w, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
          dilation, mode, float(alpha)), x.device)
     dw = torch.empty(C, k, dtype=acc, device=x.device)
     db = torch.empty(C, dtype=acc, device=x.device)

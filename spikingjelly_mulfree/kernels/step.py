@@ -64,12 +64,11 @@ def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
     S = xc[0, 0].numel()
     w = weight.detach().to(acc).contiguous()
     b = None if bias is None else bias.detach().to(acc).contiguous()
-    codes = ops.tap_codes(w) if mul_free else None
     out = torch.empty_like(xc)
     launcher = get_launcher(x.device)
     variant = f"{ops.SUFFIX[x.dtype]}_{'shift' if mul_free else 'mul'}"
     launcher.launch(f"cpsn_step_{variant}", grid_for(launcher, xc.numel()),
-                    (xc, state.window, w, codes, b, out, charge, xc.numel(), C, S, k,
+                    (xc, state.window, w, b, out, charge, xc.numel(), C, S, k,
                      dilation, state.pos), x.device)
     state.pos = (state.pos + 1) % R
     return out

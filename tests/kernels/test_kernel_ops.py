@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from spikingjelly_mulfree.kernels import launch_counts, ops
+from spikingjelly_mulfree.kernels.step import RingState, step_fire
 
 from _kernel_cases import (
     ACC_TOL, DTYPES, OUT_TOL, acc_of, assert_close, assert_spikes, make_input, reference_charge,
@@ -229,13 +230,24 @@ def test_batch_rows_never_empty(host, monkeypatch, target):
         assert_close(a, e, (1e-5, 1e-5))
 
 
-def test_tap_codes_roundtrip():
-    w = pow2_weight(4, 6)
-    codes = ops.tap_codes(w)
-    e = (codes >> 1) - 512
-    sign = torch.where((codes & 1) == 1, -1.0, 1.0)
-    decoded = torch.where(codes == 0, torch.zeros_like(w), sign * torch.pow(2.0, e.float()))
-    assert torch.equal(decoded, w)
+@pytest.mark.parametrize("dtype,lo,hi", [(torch.float32, -149, 127),
+                                         (torch.float64, -1074, 1023)])
+def test_shift_reads_every_power_of_two_off_the_weight(host, dtype, lo, hi):
+    """The shift variant takes each tap's sign and exponent from the weight's bits: over every
+    exponent of the accumulator type (subnormal weights included), both signs and zero, it
+    gives the multiplied charge bit for bit (products that leave the range included)."""
+    e = torch.arange(lo, hi + 1, dtype=torch.float64)
+    sign = torch.where(torch.arange(e.numel()) % 2 == 0, 1.0, -1.0).double()
+    w = torch.cat([sign * torch.exp2(e), torch.zeros(1, dtype=torch.float64)]).to(dtype)
+    w = w.view(-1, 1)
+    x = torch.randn(3, 2, w.shape[0], 1, dtype=dtype) * 4
+    b = torch.zeros(w.shape[0], dtype=dtype)
+    assert torch.equal(ops.charge(x, w, b, 1, mul_free=True), ops.charge(x, w, b, 1))
+    charges = []
+    for mul_free in (True, False):
+        charges.append(torch.empty(x[0].shape, dtype=dtype))
+        step_fire(x[0], RingState.zeros(x[0], 1, 1), w, b, 1, mul_free, charge=charges[-1])
+    assert torch.equal(*charges)
 
 
 def test_input_errors(host):
