@@ -22,7 +22,8 @@
 // the tensors directly (its caches do that job).
 #include "sjm_common.cuh"
 
-// The columns and sample range a thread owns; false if it owns none.
+// The columns and sample range a thread owns; false if it owns none (no columns: j0 >= cs; or
+// columns but no samples: then nc is set).
 struct sjm_tile {
     sjm_i64 cs, m_stride, j0;
     int nc, n_begin, n_end;
@@ -312,7 +313,7 @@ struct sjm_dx_body {
 // and then keeps g in the thread's scratch only (the GPU needs gh). `gh` and `g2` may alias `dx`
 // when TX is the accumulator type (rows >= t are read before row t is written). Partials:
 // part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the thread adds to its
-// own slots (zero-initialised by the launcher).
+// own slots (it zeroes them first).
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_backward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
@@ -326,14 +327,17 @@ SJM_INLINE void cpsn_backward(
     int T, int N, int C, int S, int k, int d, int mode, float alpha) {
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
-    if (!sjm_make_tile(tl, T, N, C, S)) return;
+    const bool busy = sjm_make_tile(tl, T, N, C, S);
+    if (tl.j0 >= tl.cs) return;
+    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
+    for (sjm_i64 q = 0; q < (sjm_i64)tl.nc * (k + 1); ++q) pt[q] = (A)0;
+    if (!busy) return;
     const sjm_i64 M = tl.m_stride;
     A bl[SJM_COLS], mul[SJM_COLS], cal[SJM_COLS], cbl[SJM_COLS];
     sjm_per_column<A>(bl, b, tl.j0, tl.nc, S);
     sjm_per_column<A>(mul, mode == SJM_MOMENTS ? mu : (const A*)0, tl.j0, tl.nc, S);
     sjm_per_column<A>(cal, mode == SJM_MOMENTS ? ca : (const A*)0, tl.j0, tl.nc, S);
     sjm_per_column<A>(cbl, mode == SJM_MOMENTS ? cb : (const A*)0, tl.j0, tl.nc, S);
-    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
 
     sjm_grad_body<TX, MF> p1;
     sjm_dw_body<TX> p2;
@@ -441,7 +445,13 @@ SJM_INLINE void cpsn_moments(
     typename sjm_io<TX>::acc* __restrict__ part, int T, int N, int C, int S, int k, int d) {
     typedef typename sjm_io<TX>::acc A;
     sjm_tile tl;
-    if (!sjm_make_tile(tl, T, N, C, S)) return;
+    const bool busy = sjm_make_tile(tl, T, N, C, S);
+    if (tl.j0 >= tl.cs) return;
+    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * 3;
+    if (!busy) {  // a grid row without samples: empty partials
+        for (int q = 0; q < tl.nc * 3; ++q) pt[q] = (A)0;
+        return;
+    }
     const sjm_i64 M = tl.m_stride;
     A pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
     for (int j = 0; j < tl.nc; ++j) pilot[j] = s1[j] = s2[j] = (A)0;
@@ -468,7 +478,6 @@ SJM_INLINE void cpsn_moments(
         sjm_for_groups<A>(body, tl.nc);
     }
     const A cnt = (A)T * (A)(tl.n_end - tl.n_begin);
-    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * 3;
     for (int j = 0; j < tl.nc; ++j) {
         pt[j * 3 + 0] = cnt;
         pt[j * 3 + 1] = pilot[j] + s1[j] / cnt;

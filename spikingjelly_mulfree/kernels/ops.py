@@ -198,7 +198,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     else:
         gh = torch.empty(x.shape, dtype=acc, device=x.device)
     grid = _rows(launcher, x, True)
-    part = torch.zeros(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
+    part = torch.empty(grid[1] * C * S * (k + 1), dtype=acc, device=x.device)
     launcher.launch(
         f"cpsn_backward_{_variant(x, mul_free)}", grid,
         (x, w, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
@@ -218,7 +218,7 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
     T, N, C, S = x.shape
     acc = w.dtype
     grid = _rows(launcher, x, True)
-    part = torch.zeros(grid[1] * C * S * 3, dtype=acc, device=x.device)
+    part = torch.empty(grid[1] * C * S * 3, dtype=acc, device=x.device)
     launcher.launch(f"cpsn_moments_{SUFFIX[x.dtype]}", grid,
                     (x, w, part, T, N, C, S, w.shape[1], dilation), x.device)
     mean = torch.empty(C, dtype=acc, device=x.device)
@@ -238,7 +238,8 @@ def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean:
     C = weight.shape[0]
     n = x.numel() // C
     acc = acc_dtype(x.dtype)
-    zeros = torch.zeros(C, dtype=acc, device=x.device)
+    if grad_mean is None or grad_var is None:
+        zeros = torch.zeros(C, dtype=acc, device=x.device)
     gm = zeros if grad_mean is None else grad_mean.to(acc)
     gv = zeros if grad_var is None else grad_var.to(acc)
     dx, dw, _ = backward(x, weight, None, dilation, MOMENTS,

@@ -324,3 +324,35 @@ def test_reductions_in_chunks(host, monkeypatch, chunk):
     for kind in ("grad", "moments"):
         name = f"cpsn_reduce_{kind}_chunks_f32"
         assert (launch_counts[name] > before[name]) == chunked
+
+
+def test_kernels_fill_their_partials_themselves(host):
+    """The backward and moments kernels write every slot of their partials (the launcher hands
+    them uninitialised memory), grid rows without samples included: NaN-filled partials and a
+    grid with one row more than samples give the reference dW, db and moments."""
+    from spikingjelly_mulfree.kernels.launch import grid_for
+
+    T, N, C, S, k, d = 5, 3, 2, 4, 3, 1
+    x = torch.randn(T, N, C, S)
+    w, b, g = torch.randn(C, k), torch.randn(C), torch.randn(T, N, C, S)
+    gx = grid_for(host, C * S)[0]
+    rows = N + 1  # one sample per row, the last row empty
+    part = torch.full((rows * C * S * (k + 1),), float("nan"))
+    dx = torch.empty_like(x)
+    gh = None if host.layout == "staged" else torch.empty_like(x)
+    host.launch("cpsn_backward_f32_mul", (gx, rows),
+                (x, w, b, None, g, None, None, None, gh, dx, None, None, part, T, N, C, S, k,
+                 d, ops.GIVEN, 0.0))
+    dw, db = torch.empty(C, k), torch.empty(C)
+    host.launch("cpsn_reduce_grad_f32", ops._thread_grid(host, C * (k + 1)),
+                (part, dw, db, rows, C, S, k))
+    _, dw_ref, db_ref = reference_grads(x, w, b, d, lambda h: g)
+    assert_close(dw, dw_ref, (1e-5, 1e-5))
+    assert_close(db, db_ref, (1e-5, 1e-5))
+    part = torch.full((rows * C * S * 3,), float("nan"))
+    host.launch("cpsn_moments_f32", (gx, rows), (x, w, part, T, N, C, S, k, d))
+    mean, var = torch.empty(C), torch.empty(C)
+    host.launch("cpsn_reduce_moments_f32", ops._thread_grid(host, C), (part, mean, var, rows, C, S))
+    h0 = reference_charge(x, w, None, d)
+    assert_close(mean, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
+    assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
