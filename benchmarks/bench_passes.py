@@ -21,21 +21,20 @@ Every pass allocates its outputs, as in training.
 
 The reference is the bandwidth of ``y.copy_(x)`` on a tensor far larger than the caches
 (256 MiB on a CPU, 1 GiB on a GPU): the share of it a pass reaches is the issue's measure (at
-least 70 % on a GPU). Times are medians after a warm-up; CUDA is timed with events.
+least 70 % on a GPU). Times are medians after a warm-up, CUDA synchronised around each run.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._timing import device_name  # noqa: E402
+from benchmarks._timing import device_name, time_calls  # noqa: E402
 from spikingjelly_mulfree.functional.quantize import quantize_pow2  # noqa: E402
 from spikingjelly_mulfree.kernels import ops  # noqa: E402
 
@@ -44,22 +43,9 @@ QUICK_SHAPE = (32, 8, 128, 32)
 
 
 def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median seconds of ``fn()`` after one warm-up call (CUDA events on a GPU)."""
+    """Median seconds of ``fn()`` after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, device, repeats))
 
 
 def copy_bandwidth(device: torch.device, repeats: int) -> float:

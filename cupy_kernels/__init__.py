@@ -6,7 +6,7 @@ The same files are compiled by NVRTC (through CuPy) for the GPU and by the host 
 Example:
     >>> import cupy_kernels
     >>> [p.name for p in cupy_kernels.SOURCES]
-    ['cpsn_train.cu', 'cpsn_reduce.cu', 'cpsn_step.cu', 'integer_charge.cu']
+    ['cpsn_train.cu', 'cpsn_moments.cu', 'cpsn_reduce.cu', 'cpsn_step.cu', 'integer_charge.cu']
 """
 from __future__ import annotations
 
@@ -18,16 +18,19 @@ KERNEL_DIR: Path = Path(__file__).resolve().parent
 COMMON_HEADER: Path = KERNEL_DIR / "sjm_common.cuh"
 """Storage types, conversions, taps and surrogate derivatives shared by the kernels."""
 
+TILES_HEADER: Path = KERNEL_DIR / "sjm_tiles.cuh"
+"""Thread tiling, time blocks and tap loops shared by the training and moments kernels."""
+
 HOST_SHIM: Path = KERNEL_DIR / "sjm_host_shim.h"
 """Header that turns the CUDA sources into host C++ (qualifiers, thread indices, launcher)."""
 
 SOURCES: tuple[Path, ...] = (
-    KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_reduce.cu", KERNEL_DIR / "cpsn_step.cu",
-    KERNEL_DIR / "integer_charge.cu",
+    KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_moments.cu", KERNEL_DIR / "cpsn_reduce.cu",
+    KERNEL_DIR / "cpsn_step.cu", KERNEL_DIR / "integer_charge.cu",
 )
 """Kernel translation units, in the order they are included into one compilation."""
 
 
 def all_files() -> tuple[Path, ...]:
     """Every file that takes part in a build (sources and headers), for hashing."""
-    return (COMMON_HEADER, HOST_SHIM, *SOURCES)
+    return (COMMON_HEADER, TILES_HEADER, HOST_SHIM, *SOURCES)

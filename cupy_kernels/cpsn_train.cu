@@ -1,106 +1,6 @@
-// CPSN training kernels on the native [T, M] layout (see sjm_common.cuh).
-//
-// Thread tiling shared by the kernels below: blockIdx.x * blockDim.x + threadIdx.x picks the
-// SJM_COLS consecutive columns j0.. of one sample's [C * S] slab, blockIdx.y picks a contiguous
-// range of samples n (gridDim.y ranges cover N). The thread walks its columns through all T steps.
-//
-//   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
-//
-// Weights come per channel, w[c * k + i]: a GPU thread reads its column's row of them (stride 1
-// between taps; the threads of one channel read the same addresses), the host's staged
-// traversal expands them per column into its scratch (sjm_stage_taps), so that a lane group
-// loads them contiguously. The shift variant (MF) reads each power-of-two tap's sign and
-// exponent off the weight's bits (sjm_code).
-//
-// Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
-// (no atomics) and the kernels of cpsn_reduce.cu sum the partials of a channel in a fixed order.
-//
-// Inside a thread, columns go sjm_width<A> at a time (lanes: SIMD on the host, 1 on the GPU) and
-// time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
-// (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
-// scratch (sjm_stage) and writes outputs there before copying them out; the GPU reads and writes
-// the tensors directly (its caches do that job).
-#include "sjm_common.cuh"
-
-// The columns and sample range a thread owns; false if it owns none (no columns: j0 >= cs; or
-// columns but no samples: then nc is set).
-struct sjm_tile {
-    sjm_i64 cs, m_stride, j0;
-    int nc, n_begin, n_end;
-};
-
-SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
-    tl.cs = (sjm_i64)C * S;
-    tl.m_stride = (sjm_i64)N * tl.cs;
-    tl.j0 = ((sjm_i64)blockIdx.x * blockDim.x + threadIdx.x) * SJM_COLS;
-    if (tl.j0 >= tl.cs) return false;
-    const sjm_i64 left = tl.cs - tl.j0;
-    tl.nc = SJM_COLS == 1 ? 1 : (int)(left < SJM_COLS ? left : SJM_COLS);
-    const int per = (N + (int)gridDim.y - 1) / (int)gridDim.y;
-    tl.n_begin = (int)blockIdx.y * per;
-    tl.n_end = tl.n_begin + per < N ? tl.n_begin + per : N;
-    return tl.n_begin < tl.n_end;
-}
-
-// Steps per time block (charges of a block of one lane group are kept in registers).
-#ifndef SJM_TB
-#define SJM_TB 8
-#endif
-
-// Storage type of the rows a thread reads repeatedly: staged in the accumulator type on the
-// host, the tensor's own type on the GPU.
-#ifdef SJM_STAGED
-template <typename TX> struct sjm_src { typedef typename sjm_io<TX>::acc type; };
-#else
-template <typename TX> struct sjm_src { typedef TX type; };
-#endif
-
-// Taps of one time block of one lane group:
-//   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
-// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
-// src: the group's rows (row stride ld); wv: its weights (stride wld).
-template <typename TS, typename A, int L, bool MF>
-SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
-                               int t0, int T, int dir, const A* wv, sjm_i64 wld,
-                               int k, int d) {
-    typedef sjm_lanes<TS, A, L> LN;
-    for (int i = 0; i < k; ++i) {
-        const int lag = (k - 1 - i) * d;
-        const typename LN::V w = sjm_lanes<A, A, L>::ld(wv + i * wld);
-        int c[L];
-        for (int l = 0; l < L; ++l) c[l] = MF ? sjm_code(sjm_lanes<A, A, L>::get(w, l)) : 0;
-        const int r0 = t0 + dir * lag;
-        if (r0 >= 0 && r0 + SJM_TB <= T) {  // the whole block inside: no checks per step
-            const TS* row = src + r0 * ld;
-            SJM_UNROLL
-            for (int a = 0; a < SJM_TB; ++a)
-                acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(row + a * ld), w, c);
-            continue;
-        }
-        SJM_UNROLL
-        for (int a = 0; a < SJM_TB; ++a) {
-            const int r = r0 + a;
-            if (r < 0 || r >= T) continue;
-            acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(src + r * ld), w, c);
-        }
-    }
-}
-
-// Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
-template <typename A>
-SJM_INLINE void sjm_per_column(A* dst, const A* __restrict__ v, sjm_i64 j0, int nc, int S) {
-    for (int j = 0; j < nc; ++j) dst[j] = v ? v[(j0 + j) / S] : (A)0;
-}
-
-// Runs body.template run<L>(j) over a tile's nc columns: lane groups of sjm_width<A>, then the
-// remaining columns one by one.
-template <typename A, typename F>
-SJM_INLINE void sjm_for_groups(F& body, int nc) {
-    const int W = sjm_width<A>::value;
-    int j = 0;
-    for (; j + W <= nc; j += W) body.template run<sjm_width<A>::value>(j);
-    for (; j < nc; ++j) body.template run<1>(j);
-}
+// CPSN training kernels on the native [T, M] layout: the charge + fire forward and the
+// backward of the charge; thread tiling, weights and time blocks as in sjm_tiles.cuh.
+#include "sjm_tiles.cuh"
 
 // Forward of one tile and sample: spikes (H >= 0) into so, or the charge into ho (row stride os).
 template <typename TX, bool MF>
@@ -151,14 +51,12 @@ SJM_INLINE void cpsn_forward(
     sjm_forward_body<TX, MF> body;
     body.bl = bl;
     body.T = T; body.k = k; body.d = d;
+    body.wv = sjm_tile_taps<A>(0, tl, w, S, k);
+    body.wld = SJM_TAP_LD;
 #ifdef SJM_STAGED
-    body.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
-    body.wld = SJM_LD;
     body.xld = SJM_LD;
     body.os = SJM_LD;
 #else
-    body.wv = w + tl.j0 / S * k;
-    body.wld = 1;
     body.xld = M;
     body.os = M;
 #endif
@@ -346,19 +244,16 @@ SJM_INLINE void cpsn_backward(
     p1.pt = pt; p1.T = T; p1.k = k; p1.d = d; p1.mode = mode; p1.al = (A)alpha;
     p2.pt = pt; p2.T = T; p2.k = k; p2.d = d;
     p3.T = T; p3.k = k; p3.d = d;
+    p1.wv = p3.wv = sjm_tile_taps<A>(0, tl, w, S, k);
+    p3.w2v = g2 ? sjm_tile_taps<A>(4, tl, w2, S, k) : w2;
+    p1.wld = p3.wld = SJM_TAP_LD;
 #ifdef SJM_STAGED
-    p1.wv = p3.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
-    p3.w2v = g2 ? sjm_stage_taps<A>(4, w2, tl.j0, tl.nc, S, k) : w2;
-    p1.wld = p3.wld = SJM_LD;
     p1.xld = p2.xld = SJM_LD;
     p1.gc = sjm_thread_scratch<A>(5, (sjm_i64)T * SJM_LD);
     p1.gld = SJM_LD;
     p3.g2ld = SJM_LD;
     p3.os = SJM_LD;
 #else
-    p1.wv = p3.wv = w + tl.j0 / S * k;
-    p3.w2v = g2 ? w2 + tl.j0 / S * k : w2;
-    p1.wld = p3.wld = 1;
     p1.xld = p2.xld = M;
     p1.gld = M;
     p3.g2ld = M;
@@ -400,91 +295,6 @@ SJM_INLINE void cpsn_backward(
     }
 }
 
-// Batch moments of one tile and sample: shifted sums of the un-biased charge per column (shift
-// = the column's first value, taken at the tile's first sample).
-template <typename TX>
-struct sjm_moments_body {
-    typedef typename sjm_io<TX>::acc A;
-    typedef typename sjm_src<TX>::type TS;
-    const TS* xs; sjm_i64 xld;
-    const A* wv; sjm_i64 wld;
-    A *pilot, *s1, *s2;
-    bool first;
-    int T, k, d;
-
-    template <int L>
-    SJM_INLINE void run(int j) {
-        typedef sjm_lanes<TS, A, L> LN;
-        typedef sjm_lanes<A, A, L> LA;
-        typename LA::V p = LA::ld(pilot + j), a1 = LA::ld(s1 + j), a2 = LA::ld(s2 + j);
-        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
-            typename LN::V acc[SJM_TB];
-            SJM_UNROLL
-            for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
-            sjm_taps_block<TS, A, L, false>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
-            if (first && t0 == 0) p = acc[0];
-            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
-            for (int a = 0; a < na; ++a) {
-                const typename LA::V v = acc[a] - p;
-                a1 += v;
-                a2 += v * v;
-            }
-        }
-        LA::st(pilot + j, p);
-        LA::st(s1 + j, a1);
-        LA::st(s2 + j, a2);
-    }
-};
-
-// Batch moments of the un-biased charge H0: per column, shifted sums over its samples and steps
-// (shift = the column's first H0 value), stored as (count, mean, M2) in
-// part[(blockIdx.y * C*S + j) * 3 + {0, 1, 2}].
-template <typename TX>
-SJM_INLINE void cpsn_moments(
-    const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
-    typename sjm_io<TX>::acc* __restrict__ part, int T, int N, int C, int S, int k, int d) {
-    typedef typename sjm_io<TX>::acc A;
-    sjm_tile tl;
-    const bool busy = sjm_make_tile(tl, T, N, C, S);
-    if (tl.j0 >= tl.cs) return;
-    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * 3;
-    if (!busy) {  // a grid row without samples: empty partials
-        for (int q = 0; q < tl.nc * 3; ++q) pt[q] = (A)0;
-        return;
-    }
-    const sjm_i64 M = tl.m_stride;
-    A pilot[SJM_COLS], s1[SJM_COLS], s2[SJM_COLS];
-    for (int j = 0; j < tl.nc; ++j) pilot[j] = s1[j] = s2[j] = (A)0;
-    sjm_moments_body<TX> body;
-    body.pilot = pilot; body.s1 = s1; body.s2 = s2;
-    body.T = T; body.k = k; body.d = d;
-#ifdef SJM_STAGED
-    body.wv = sjm_stage_taps<A>(0, w, tl.j0, tl.nc, S, k);
-    body.wld = SJM_LD;
-    body.xld = SJM_LD;
-#else
-    body.wv = w + tl.j0 / S * k;
-    body.wld = 1;
-    body.xld = M;
-#endif
-    for (int n = tl.n_begin; n < tl.n_end; ++n) {
-        const sjm_i64 m0 = n * tl.cs + tl.j0;
-#ifdef SJM_STAGED
-        body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
-#else
-        body.xs = x + m0;
-#endif
-        body.first = n == tl.n_begin;
-        sjm_for_groups<A>(body, tl.nc);
-    }
-    const A cnt = (A)T * (A)(tl.n_end - tl.n_begin);
-    for (int j = 0; j < tl.nc; ++j) {
-        pt[j * 3 + 0] = cnt;
-        pt[j * 3 + 1] = pilot[j] + s1[j] / cnt;
-        pt[j * 3 + 2] = s2[j] - s1[j] * s1[j] / cnt;
-    }
-}
-
 #define SJM_DEF_TRAIN(SUF, TX, MF)                                                              \
     extern "C" __global__ void cpsn_forward_##SUF(                                              \
         const TX* x, const sjm_io<TX>::acc* w, const sjm_io<TX>::acc* b,                        \
@@ -503,14 +313,6 @@ SJM_INLINE void cpsn_moments(
     }                                                                                           \
     SJM_EXPORT(cpsn_backward_##SUF)
 
-#define SJM_DEF_STATS(SUF, TX)                                                                  \
-    extern "C" __global__ void cpsn_moments_##SUF(const TX* x, const sjm_io<TX>::acc* w,        \
-                                                  sjm_io<TX>::acc* part, int T, int N, int C,   \
-                                                  int S, int k, int d) {                        \
-        cpsn_moments<TX>(x, w, part, T, N, C, S, k, d);                                         \
-    }                                                                                           \
-    SJM_EXPORT(cpsn_moments_##SUF)
-
 SJM_DEF_TRAIN(f16_mul, sjm_half, false)
 SJM_DEF_TRAIN(f16_shift, sjm_half, true)
 SJM_DEF_TRAIN(bf16_mul, sjm_bf16, false)
@@ -519,7 +321,3 @@ SJM_DEF_TRAIN(f32_mul, float, false)
 SJM_DEF_TRAIN(f32_shift, float, true)
 SJM_DEF_TRAIN(f64_mul, double, false)
 SJM_DEF_TRAIN(f64_shift, double, true)
-SJM_DEF_STATS(f16, sjm_half)
-SJM_DEF_STATS(bf16, sjm_bf16)
-SJM_DEF_STATS(f32, float)
-SJM_DEF_STATS(f64, double)

@@ -7,10 +7,10 @@ are needed — round-robin (one run of each candidate per round, so that a chang
 all of them), and keeps the one whose fastest run among its last ``m`` is the fastest (the first
 ``m + 1`` rounds are warm-up). The paper averages the last ``m`` runs; we take their minimum,
 since on a shared machine other jobs only ever add time: with a mean of two runs, one noisy run
-once made a whole sequential-CIFAR network 20 % slower. When a backward follows, the gradient of the input is always computed,
-as in every layer but a network's first. Timing never touches the caller's tensors or the
-parameters' ``.grad``. The choice is cached for the life of the process;
-:func:`autoselect_report` lists every choice, the times and the overhead in seconds.
+once made a whole sequential-CIFAR network 20 % slower. When a backward follows, the gradient
+of the input is always computed, as in every layer but a network's first. Timing never touches
+the caller's tensors or the parameters' ``.grad``. The choice is cached for the life of the
+process; :func:`autoselect_report` lists every choice, the times and the overhead in seconds.
 
 Under ``torch.compile`` the timing runs eagerly (one graph break per new situation); once a
 situation is cached, traces contain only the chosen backend.
@@ -52,8 +52,9 @@ class Choice:
     Attributes:
         op: the backend operation timed. situation: the cache key, as readable text.
         chosen: the backend used from now on. times_s: seconds of the fastest of the last
-        ``m`` runs per backend timed. skipped: backend name -> why it was not timed (unavailable, or the error
-        it raised). overhead_s: wall seconds the selection took. forced: chosen by ``ENV_VAR``.
+        ``m`` runs per backend timed. skipped: backend name -> why it was not timed
+        (unavailable, or the error it raised). overhead_s: wall seconds the selection took.
+        forced: chosen by ``ENV_VAR``.
     """
 
     op: str

@@ -80,7 +80,8 @@ def _translation_unit() -> str:
     return "".join(f'#include "{n}"\n' for n in names)
 
 
-def _check_layout(layout: str) -> tuple[str, ...]:
+def check_layout(layout: str) -> tuple[str, ...]:
+    """The defines of ``layout``; ``ValueError`` naming the layouts for an unknown one."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: expected one of {tuple(LAYOUTS)}, got {layout!r}")
     return LAYOUTS[layout]
@@ -90,7 +91,7 @@ def build_key(cxx: str, layout: str = "staged") -> str:
     """Hash of everything the library depends on."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     h = hashlib.sha256()
-    flags = FLAGS + _check_layout(layout)
+    flags = FLAGS + check_layout(layout)
     for part in (version, " ".join(flags), _cpu_model(), _translation_unit()):
         h.update(part.encode())
     for path in cupy_kernels.all_files():
@@ -110,7 +111,7 @@ def build(force: bool = False, layout: str = "staged") -> Path:
             "no host C++ compiler found (looked for $CXX or g++): install g++ with OpenMP "
             "(e.g. apt-get install g++) or use backend='torch'"
         )
-    defines = _check_layout(layout)
+    defines = check_layout(layout)
     out = cache_dir() / f"cpsn_host_{build_key(cxx, layout)}.so"
     if out.exists() and not force:
         return out
@@ -151,7 +152,7 @@ class HostLauncher:
     target = "host"
 
     def __init__(self, path: Path, layout: str = "staged"):
-        _check_layout(layout)
+        check_layout(layout)
         self.path = path
         self.layout = layout
         self.block = 1 if layout == "staged" else GPU_LAYOUT_BLOCK
@@ -198,7 +199,7 @@ class HostLauncher:
 
 def host_launcher(layout: str = "staged") -> HostLauncher:
     """The process-wide host launcher of ``layout`` (built or loaded on first use)."""
-    _check_layout(layout)
+    check_layout(layout)
     with _lock:
         if layout not in _launchers:
             _launchers[layout] = HostLauncher(build(layout=layout), layout)

@@ -60,10 +60,9 @@ def host_layout(layout: str) -> Iterator[None]:
         ...     get_launcher(torch.device("cpu")).cols
         1
     """
-    from .host import LAYOUTS
+    from .host import check_layout
 
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout: expected one of {tuple(LAYOUTS)}, got {layout!r}")
+    check_layout(layout)
     global _host_layout
     saved, _host_layout = _host_layout, layout
     try:

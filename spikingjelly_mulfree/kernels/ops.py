@@ -91,19 +91,20 @@ def _thread_grid(launcher: Launcher, threads: int) -> tuple[int, int]:
     return grid_for(launcher, threads) if launcher.cols == 1 else (threads, 1)
 
 
-def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int, ny: int,
-                 C: int, S: int, extra: tuple[int, ...]) -> tuple[torch.Tensor, int, int]:
-    """Reduce a channel's ``ny * S`` partials to chunks of :data:`REDUCE_CHUNK` when there are
-    more (``cpsn_reduce_{kind}_chunks``, see ``cupy_kernels/cpsn_reduce.cu``); returns the
+def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int,
+                 threads_per_chunk: int, ny: int, C: int, S: int, extra: tuple[int, ...]
+                 ) -> tuple[torch.Tensor, int, int]:
+    """Reduce a channel's ``ny * S`` partials (``width`` values each) to chunks of
+    :data:`REDUCE_CHUNK` when there are more (``cpsn_reduce_{kind}_chunks``, with
+    ``threads_per_chunk`` threads per chunk; see ``cupy_kernels/cpsn_reduce.cu``); returns the
     partials the final stage reads, with its ``ny`` and ``S``."""
     items = ny * S
     if items <= REDUCE_CHUNK:
         return part, ny, S
     chunks = -(-items // REDUCE_CHUNK)
     out = torch.empty(chunks * C * width, dtype=part.dtype, device=part.device)
-    threads = chunks * C * (width if kind == "grad" else 1)
     launcher.launch(f"cpsn_reduce_{kind}_chunks_{SUFFIX[part.dtype]}",
-                    _thread_grid(launcher, threads),
+                    _thread_grid(launcher, chunks * threads_per_chunk),
                     (part, out, ny, C, S, *extra, REDUCE_CHUNK), part.device)
     return out, chunks, 1
 
@@ -205,7 +206,8 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
          dilation, mode, float(alpha)), x.device)
     dw = torch.empty(C, k, dtype=acc, device=x.device)
     db = torch.empty(C, dtype=acc, device=x.device)
-    part, ny, S_part = _first_stage(launcher, "grad", part, k + 1, grid[1], C, S, (k,))
+    part, ny, S_part = _first_stage(launcher, "grad", part, k + 1, C * (k + 1), grid[1], C, S,
+                                    (k,))
     launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}", _thread_grid(launcher, C * (k + 1)),
                     (part, dw, db, ny, C, S_part, k), x.device)
     return (gh if keep_g else dx), dw, db
@@ -223,7 +225,7 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
                     (x, w, part, T, N, C, S, w.shape[1], dilation), x.device)
     mean = torch.empty(C, dtype=acc, device=x.device)
     var = torch.empty(C, dtype=acc, device=x.device)
-    part, ny, S_part = _first_stage(launcher, "moments", part, 3, grid[1], C, S, ())
+    part, ny, S_part = _first_stage(launcher, "moments", part, 3, C, grid[1], C, S, ())
     launcher.launch(f"cpsn_reduce_moments_{SUFFIX[acc]}", _thread_grid(launcher, C),
                     (part, mean, var, ny, C, S_part), x.device)
     return mean, var

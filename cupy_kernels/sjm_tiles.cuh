@@ -1,0 +1,127 @@
+// Tiling and tap helpers shared by the training kernels (cpsn_train.cu, cpsn_moments.cu) on the
+// native [T, M] layout (see sjm_common.cuh).
+//
+// Thread tiling: blockIdx.x * blockDim.x + threadIdx.x picks the
+// SJM_COLS consecutive columns j0.. of one sample's [C * S] slab, blockIdx.y picks a contiguous
+// range of samples n (gridDim.y ranges cover N). The thread walks its columns through all T steps.
+//
+//   H[t, m] = b[c] + sum_i w[c, i] * X[t - (k-1-i) d, m]          (X = 0 before t = 0)
+//
+// Weights come per channel, w[c * k + i]: a GPU thread reads its column's row of them (stride 1
+// between taps; the threads of one channel read the same addresses), the host's staged
+// traversal expands them per column into its scratch (sjm_stage_taps), so that a lane group
+// loads them contiguously. The shift variant (MF) reads each power-of-two tap's sign and
+// exponent off the weight's bits (sjm_code).
+//
+// Reductions over (t, n, s) are deterministic: each thread writes its own per-column partial
+// (no atomics) and the kernels of cpsn_reduce.cu sum the partials of a channel in a fixed order.
+//
+// Inside a thread, columns go sjm_width<A> at a time (lanes: SIMD on the host, 1 on the GPU) and
+// time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
+// (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
+// scratch (sjm_stage) and writes outputs there before copying them out; the GPU reads and writes
+// the tensors directly (its caches do that job).
+#ifndef SJM_TILES_CUH
+#define SJM_TILES_CUH
+
+#include "sjm_common.cuh"
+
+// The columns and sample range a thread owns; false if it owns none (no columns: j0 >= cs; or
+// columns but no samples: then nc is set).
+struct sjm_tile {
+    sjm_i64 cs, m_stride, j0;
+    int nc, n_begin, n_end;
+};
+
+SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
+    tl.cs = (sjm_i64)C * S;
+    tl.m_stride = (sjm_i64)N * tl.cs;
+    tl.j0 = ((sjm_i64)blockIdx.x * blockDim.x + threadIdx.x) * SJM_COLS;
+    if (tl.j0 >= tl.cs) return false;
+    const sjm_i64 left = tl.cs - tl.j0;
+    tl.nc = SJM_COLS == 1 ? 1 : (int)(left < SJM_COLS ? left : SJM_COLS);
+    const int per = (N + (int)gridDim.y - 1) / (int)gridDim.y;
+    tl.n_begin = (int)blockIdx.y * per;
+    tl.n_end = tl.n_begin + per < N ? tl.n_begin + per : N;
+    return tl.n_begin < tl.n_end;
+}
+
+// Steps per time block (charges of a block of one lane group are kept in registers).
+#ifndef SJM_TB
+#define SJM_TB 8
+#endif
+
+// Storage type of the rows a thread reads repeatedly: staged in the accumulator type on the
+// host, the tensor's own type on the GPU.
+#ifdef SJM_STAGED
+template <typename TX> struct sjm_src { typedef typename sjm_io<TX>::acc type; };
+#else
+template <typename TX> struct sjm_src { typedef TX type; };
+#endif
+
+// Taps of one time block of one lane group:
+//   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
+// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
+// src: the group's rows (row stride ld); wv: its weights (stride wld).
+template <typename TS, typename A, int L, bool MF>
+SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
+                               int t0, int T, int dir, const A* wv, sjm_i64 wld,
+                               int k, int d) {
+    typedef sjm_lanes<TS, A, L> LN;
+    for (int i = 0; i < k; ++i) {
+        const int lag = (k - 1 - i) * d;
+        const typename LN::V w = sjm_lanes<A, A, L>::ld(wv + i * wld);
+        int c[L];
+        for (int l = 0; l < L; ++l) c[l] = MF ? sjm_code(sjm_lanes<A, A, L>::get(w, l)) : 0;
+        const int r0 = t0 + dir * lag;
+        if (r0 >= 0 && r0 + SJM_TB <= T) {  // the whole block inside: no checks per step
+            const TS* row = src + r0 * ld;
+            SJM_UNROLL
+            for (int a = 0; a < SJM_TB; ++a)
+                acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(row + a * ld), w, c);
+            continue;
+        }
+        SJM_UNROLL
+        for (int a = 0; a < SJM_TB; ++a) {
+            const int r = r0 + a;
+            if (r < 0 || r >= T) continue;
+            acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(src + r * ld), w, c);
+        }
+    }
+}
+
+// The tile's taps in the current traversal: expanded per column into scratch `slot` in the
+// staged one (taps SJM_TAP_LD = SJM_LD apart), the row of its channel in w on the GPU (a thread
+// owns one column; taps 1 apart).
+#ifdef SJM_STAGED
+#define SJM_TAP_LD SJM_LD
+#else
+#define SJM_TAP_LD 1
+#endif
+
+template <typename A>
+SJM_INLINE const A* sjm_tile_taps(int slot, const sjm_tile& tl, const A* w, int S, int k) {
+#ifdef SJM_STAGED
+    return sjm_stage_taps<A>(slot, w, tl.j0, tl.nc, S, k);
+#else
+    return w + tl.j0 / S * k;
+#endif
+}
+
+// Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
+template <typename A>
+SJM_INLINE void sjm_per_column(A* dst, const A* __restrict__ v, sjm_i64 j0, int nc, int S) {
+    for (int j = 0; j < nc; ++j) dst[j] = v ? v[(j0 + j) / S] : (A)0;
+}
+
+// Runs body.template run<L>(j) over a tile's nc columns: lane groups of sjm_width<A>, then the
+// remaining columns one by one.
+template <typename A, typename F>
+SJM_INLINE void sjm_for_groups(F& body, int nc) {
+    const int W = sjm_width<A>::value;
+    int j = 0;
+    for (; j + W <= nc; j += W) body.template run<sjm_width<A>::value>(j);
+    for (; j < nc; ++j) body.template run<1>(j);
+}
+
+#endif  // SJM_TILES_CUH
