@@ -5,8 +5,9 @@ The same files are compiled by NVRTC (through CuPy) for the GPU and by the host 
 
 Example:
     >>> import cupy_kernels
-    >>> [p.name for p in cupy_kernels.SOURCES]
-    ['cpsn_train.cu', 'cpsn_moments.cu', 'cpsn_reduce.cu', 'cpsn_step.cu', 'integer_charge.cu']
+    >>> [p.name for p in cupy_kernels.SOURCES]  # doctest: +NORMALIZE_WHITESPACE
+    ['cpsn_train.cu', 'cpsn_moments.cu', 'cpsn_reduce.cu', 'cpsn_fold.cu', 'cpsn_step.cu',
+     'integer_charge.cu']
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ HOST_SHIM: Path = KERNEL_DIR / "sjm_host_shim.h"
 
 SOURCES: tuple[Path, ...] = (
     KERNEL_DIR / "cpsn_train.cu", KERNEL_DIR / "cpsn_moments.cu", KERNEL_DIR / "cpsn_reduce.cu",
-    KERNEL_DIR / "cpsn_step.cu", KERNEL_DIR / "integer_charge.cu",
+    KERNEL_DIR / "cpsn_fold.cu", KERNEL_DIR / "cpsn_step.cu", KERNEL_DIR / "integer_charge.cu",
 )
 """Kernel translation units, in the order they are included into one compilation."""
 

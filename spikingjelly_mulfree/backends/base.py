@@ -23,6 +23,8 @@ from typing import Callable, Protocol
 
 import torch
 
+from ..functional import threshold
+
 
 class Backend(Protocol):
     """Compute backend contract (see the module docstring for shapes)."""
@@ -50,6 +52,16 @@ class Backend(Protocol):
         """Per-channel mean and biased variance (each ``[C]``) of ``charge(x, weight, None, d)``
         over T, N and S, differentiable in ``x`` and ``weight``."""
 
+    def fold_kernel(
+        self,
+        weight: torch.Tensor,
+        bn: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float] | None,
+        exp_range: tuple[int, int] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The effective ``(weight, bias or None)`` of
+        :func:`~spikingjelly_mulfree.functional.threshold.fold_kernel` (optional: a backend
+        without it gets that function)."""
+
     def step_fire(
         self,
         x: torch.Tensor,
@@ -67,9 +79,15 @@ class Backend(Protocol):
         ``pos``)."""
 
 
+FoldFn = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 KernelFn = Callable[
-    [tuple[torch.Tensor, torch.Tensor] | None], tuple[torch.Tensor, torch.Tensor]
+    [tuple[torch.Tensor, torch.Tensor] | None, FoldFn], tuple[torch.Tensor, torch.Tensor]
 ]
+
+
+def fold_of(backend: Backend) -> FoldFn:
+    """``backend.fold_kernel``, or the torch one for a backend that has none."""
+    return getattr(backend, "fold_kernel", threshold.fold_kernel)
 
 
 def run_layer(
@@ -84,8 +102,9 @@ def run_layer(
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
     """One CPSN layer on ``backend``: (moments ->) effective kernel -> spikes.
 
-    ``make_kernel(moments or None)`` turns the latent ``weight`` (and the batch moments of its
-    charge when ``need_moments``) into the effective ``(weight, bias)``. A backend may provide
+    ``make_kernel(moments or None, fold)`` turns the latent ``weight`` (and the batch moments
+    of its charge when ``need_moments``) into the effective ``(weight, bias)``, folding with
+    the backend's ``fold`` (:func:`fold_of`). A backend may provide
     its own ``run_layer`` with the same arguments to share work between the two passes;
     otherwise this composes ``conv_moments`` and ``charge_fire``.
 
@@ -96,6 +115,6 @@ def run_layer(
     if fused is not None:
         return fused(x, weight, dilation, make_kernel, need_moments, surrogate_function, mul_free)
     moments = backend.conv_moments(x, weight, dilation) if need_moments else None
-    w, b = make_kernel(moments)
+    w, b = make_kernel(moments, fold_of(backend))
     spikes = backend.charge_fire(x, w, b, dilation, surrogate_function, mul_free=mul_free)
     return spikes, moments

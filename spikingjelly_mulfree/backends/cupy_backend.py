@@ -20,6 +20,8 @@ import importlib.util
 import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 
+from ..functional import threshold
+from ..kernels import fold as kernel_fold
 from ..kernels import fused
 from ..kernels import library  # noqa: F401  (registers the custom ops)
 from ..kernels import step as kernel_step
@@ -82,11 +84,11 @@ class KernelBackend:
                 and (x.requires_grad or weight.requires_grad))
         if not fuse:
             moments = self.conv_moments(x, weight, dilation) if need_moments else None
-            w, b = make_kernel(moments)
+            w, b = make_kernel(moments, self.fold_kernel)
             return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), moments
         link = fused.Link()
         mean, var = fused.LinkedMoments.apply(x, weight, dilation, link)
-        w, b = make_kernel((mean, var))
+        w, b = make_kernel((mean, var), self.fold_kernel)
         if not fused.depends_on((w, b), mean.grad_fn):
             return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), (mean, var)
         mode = surrogate_mode(surrogate_function)
@@ -97,6 +99,13 @@ class KernelBackend:
         out = fused.LinkedFire.apply(x, w, b, dilation, mode, alpha, shift, link)
         spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
         return spikes, (mean, var)
+
+    def fold_kernel(self, weight, bn, exp_range):
+        """The effective kernel in one launch (:func:`spikingjelly_mulfree.kernels.fold.
+        fold_kernel`); under ``torch.compile``, the torch ops, which the compiler fuses."""
+        if torch.compiler.is_compiling():
+            return threshold.fold_kernel(weight, bn, exp_range)
+        return kernel_fold.fold_kernel(weight, bn, exp_range)
 
     def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                     dilation: int, surrogate_function: torch.nn.Module,

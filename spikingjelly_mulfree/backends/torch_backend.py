@@ -16,6 +16,7 @@ from ..functional import charge_taps as taps
 from ..functional.lag_moments import LagMoments
 from ..functional.step import ring_charge
 from ..functional.surrogate_grad import fused_surrogate_grad
+from ..functional.threshold import fold_kernel
 
 
 def use_gemm(T: int, k: int, dilation: int) -> bool:
@@ -33,6 +34,7 @@ class TorchBackend:
     """Plain PyTorch ops."""
 
     name = "torch"
+    fold_kernel = staticmethod(fold_kernel)
 
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
         return None
@@ -46,18 +48,18 @@ class TorchBackend:
             if need_moments:
                 xc, u, cov = gemm.centred_gram(xc)
                 moments = gemm.gemm_moments(u, cov, weight, dilation)
-            w, b = make_kernel(moments)
+            w, b = make_kernel(moments, fold_kernel)
             s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad,
                                       x.shape[1])
             return gemm.from_channel_major(s, x.shape).to(x.dtype), moments
         moments = LagMoments.apply(x, weight, dilation) if need_moments else None
-        w, b = make_kernel(moments)
+        w, b = make_kernel(moments, fold_kernel)
         if sg_grad is not None:
             return taps.ChargeFire.apply(x, w, b, dilation, sg_grad), moments
         return surrogate_function(taps.Charge.apply(x, w, b, dilation)).to(x.dtype), moments
 
     def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
-        spikes, _ = self.run_layer(x, weight, dilation, lambda m: (weight, bias), False,
+        spikes, _ = self.run_layer(x, weight, dilation, lambda m, fold: (weight, bias), False,
                                    surrogate_function, mul_free)
         return spikes
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from .quantize import quantize_pow2
+
 
 def moments(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and biased variance of ``h`` ``[T, N, C, S]`` over T, N and S.
@@ -54,6 +56,37 @@ def fuse_bn(
     """
     scale = gamma * torch.rsqrt(var + eps)
     return weight * scale.unsqueeze(1), beta - mean * scale
+
+
+def fold_kernel(
+    weight: torch.Tensor,
+    bn: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float] | None,
+    exp_range: tuple[int, int] | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The effective taps of a layer: :func:`fuse_bn` (when ``bn`` is given), then the
+    power-of-two quantizer (when ``exp_range`` is given).
+
+    Args:
+        weight: latent taps ``[C, k]``.
+        bn: ``(mean, var, gamma, beta, eps)``, tensors ``[C]``, or ``None``.
+        exp_range: ``(min_exp, max_exp)`` of
+            :func:`~spikingjelly_mulfree.functional.quantize.quantize_pow2`, or ``None``.
+
+    Returns:
+        ``(W_f [C, k], b_f [C])``; ``b_f`` is ``None`` without ``bn``.
+
+    Example:
+        >>> bn = (torch.tensor([2.0]), torch.tensor([4.0]), torch.ones(1), -torch.ones(1), 0.0)
+        >>> w, b = fold_kernel(torch.tensor([[0.3, -1.0]]), bn, (-24, 8))
+        >>> w.tolist(), b.tolist()
+        ([[0.125, -0.5]], [-2.0])
+    """
+    b = None
+    if bn is not None:
+        weight, b = fuse_bn(weight, *bn)
+    if exp_range is not None:
+        weight = quantize_pow2(weight, *exp_range)
+    return weight, b
 
 
 @torch.no_grad()

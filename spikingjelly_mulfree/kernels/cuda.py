@@ -76,6 +76,8 @@ def _kernel_arg(a: Arg):
         return np.uint64(0)
     if isinstance(a, (bool, int)):
         return np.int32(int(a))
+    if isinstance(a, np.float64):
+        return a
     if isinstance(a, float):
         return np.float32(a)
     raise TypeError(f"unsupported kernel argument {type(a).__name__}")

@@ -31,6 +31,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 import cupy_kernels
@@ -182,6 +183,8 @@ class HostLauncher:
                 values.append(ctypes.c_void_p(0))
             elif isinstance(a, (bool, int)):
                 values.append(ctypes.c_int32(int(a)))
+            elif isinstance(a, np.float64):
+                values.append(ctypes.c_double(a))
             elif isinstance(a, float):
                 values.append(ctypes.c_float(a))
             else:

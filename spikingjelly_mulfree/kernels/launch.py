@@ -8,7 +8,8 @@ A launcher runs a kernel of ``cupy_kernels/`` by name on a 2-D grid of blocks:
   and written in place) or ``'staged'`` (the CPU's: rows staged in a per-thread scratch);
 * ``launcher.launch(name, grid, args, device)`` — ``grid = (gx, gy)`` blocks; ``args`` are
   passed in order: a tensor as its ``data_ptr()``, ``None`` as a null pointer, a python
-  ``int`` as ``int32`` and a ``float`` as ``float32`` (the kernels take nothing else).
+  ``int`` as ``int32``, a ``float`` as ``float32`` and a :class:`numpy.float64` as ``double``
+  (the kernels take nothing else).
 
 Every launch increments :data:`launch_counts` ``[name]``, so tests can prove a fast path ran.
 CPU tensors run the host build in the layout :func:`host_layout` selects (``'staged'`` unless a
@@ -26,9 +27,10 @@ import collections
 import contextlib
 from typing import Iterator, Protocol, Sequence, Union
 
+import numpy as np
 import torch
 
-Arg = Union[torch.Tensor, int, float, None]
+Arg = Union[torch.Tensor, int, float, np.float64, None]
 
 launch_counts: collections.Counter = collections.Counter()
 """Number of launches per kernel name in this process."""

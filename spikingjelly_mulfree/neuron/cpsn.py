@@ -16,11 +16,11 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
-from ..backends.base import run_layer
+from ..backends.base import FoldFn, fold_of, run_layer
 from ..functional.charge import receptive_field
-from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range, quantize_pow2
+from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range
 from ..functional.step import push_window, step_charge
-from ..functional.threshold import fuse_bn, update_running_stats
+from ..functional.threshold import fold_kernel, update_running_stats
 from ..surrogate import fires_heaviside
 from . import checks
 
@@ -206,23 +206,23 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         )
 
     # --- the kernel the neuron applies -----------------------------------------------------
-    def _quantize(self, w: torch.Tensor) -> torch.Tensor:
-        return quantize_pow2(w, *self.exp_range) if self.mul_free else w
-
-    def _kernel(self, stats: tuple[torch.Tensor, torch.Tensor] | None, dtype: torch.dtype):
+    def _kernel(self, stats: tuple[torch.Tensor, torch.Tensor] | None, dtype: torch.dtype,
+                fold: FoldFn = fold_kernel):
+        """Effective ``(weight, bias)`` in ``dtype`` from the batch ``stats`` (else the running
+        ones), through a backend's ``fold`` (:func:`~..functional.threshold.fold_kernel`)."""
         w = self.weight.to(dtype)
+        exp_range = self.exp_range if self.mul_free else None
         if self.threshold_mode == "bn":
             mean, var = stats if stats is not None else (self.running_mean, self.running_var)
-            w, b = fuse_bn(
-                w, mean.to(dtype), var.to(dtype), self.bn_weight.to(dtype),
-                self.bn_bias.to(dtype), self.eps,
-            )
-        elif self.threshold_mode == "learnable":
+            bn = (mean.to(dtype), var.to(dtype), self.bn_weight.to(dtype),
+                  self.bn_bias.to(dtype), self.eps)
+            return fold(w, bn, exp_range)
+        if self.threshold_mode == "learnable":
             b = -self.v_threshold.to(dtype)
         else:
             b = torch.full((self.channels,), -self.v_threshold_fixed, dtype=dtype,
                            device=w.device)
-        return self._quantize(w), b
+        return fold(w, None, exp_range)[0], b
 
     @torch.no_grad()
     def effective_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,7 +257,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             need_moments = self.threshold_mode == "bn" and self.training
             spikes, moments = run_layer(
                 backend, x, self.weight.to(dtype), self.dilation,
-                lambda stats: self._kernel(stats, dtype), need_moments,
+                lambda stats, fold: self._kernel(stats, dtype, fold), need_moments,
                 self.surrogate_function, self.mul_free,
             )
             if need_moments:
@@ -313,8 +313,9 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             # A time-ordered window may be saved for a backward still to come: write into a copy.
             window = window.to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
             pos = pos or 0
-        w, b = self._kernel(None, dtype)
+        backend = backends.get_backend(self.backend, x)
+        w, b = self._kernel(None, dtype, fold_of(backend))
         lead = (R, x.shape[0], x.shape[1], -1)
-        spikes = backends.get_backend(self.backend, x).step_fire(
+        spikes = backend.step_fire(
             x.reshape(lead[1:]), window.view(lead), pos, w, b, self.dilation, self.mul_free)
         return (spikes.view(x.shape),), (window, (pos + 1) % R)

@@ -36,7 +36,7 @@ def test_run_layer_matches_autograd_reference(T, k, d, sg_index, need_moments):
         return quantize_pow2(wf), bf
 
     sg = SURROGATES[sg_index]()
-    s, m = run_layer(TorchBackend(), x, w, d, lambda st: kernel(st, w), need_moments, sg, True)
+    s, m = run_layer(TorchBackend(), x, w, d, lambda st, fold: kernel(st, w), need_moments, sg, True)
     gs = torch.randn_like(s)
     grads = torch.autograd.grad((s * gs).sum(), [x, w, gamma, beta], allow_unused=True)
 

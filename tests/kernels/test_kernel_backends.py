@@ -145,7 +145,7 @@ def test_kernel_independent_of_moments_falls_back(host):
     w = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
     b = -torch.ones(3, dtype=torch.float64)
 
-    def make_kernel(stats):
+    def make_kernel(stats, fold):
         return w * 1.0, b + 0.0 * stats[0].detach()
 
     s, _ = backend.run_layer(x, w, 1, make_kernel, True, sj_surrogate.ATan(), False)

@@ -86,3 +86,26 @@ def test_cpsn_single_step_inference_on_gpu_equals_multi_step(cupy, mul_free):
     assert sum(v for n, v in launch_counts.items() if n.startswith("cpsn_step")) == before + 7
     assert sn.x_window.is_cuda and sn.x_window.numel() == 5 * x[0].numel()
     assert torch.equal(steps, multi)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fold_on_gpu_matches_host(cupy, dtype):
+    """The device's own sqrt, division and bit casts give the host build's effective kernel."""
+    from spikingjelly_mulfree.kernels.fold import fold_kernel
+
+    C, k = 130, 5
+    w = torch.randn(C, k, dtype=dtype) * 3
+    bn = (torch.randn(C, dtype=dtype), torch.rand(C, dtype=dtype), torch.rand(C, dtype=dtype),
+          torch.randn(C, dtype=dtype))
+    leaves = [t.requires_grad_() for t in (w, *bn)]
+    gpu = [t.detach().cuda().requires_grad_() for t in leaves]
+    gw, gb = torch.randn(C, k, dtype=dtype), torch.randn(C, dtype=dtype)
+    outs = []
+    for ts in (leaves, gpu):
+        wf, bf = fold_kernel(ts[0], (*ts[1:], 1e-5), (-24, 8))
+        loss = (wf * gw.to(wf.device)).sum() + (bf * gb.to(bf.device)).sum()
+        outs.append((wf, bf, *torch.autograd.grad(loss, ts)))
+    assert torch.equal(outs[1][0].cpu(), outs[0][0].detach())  # no multiply-add to contract
+    eps = torch.finfo(dtype).eps
+    for host_t, dev_t in zip(outs[0][1:], outs[1][1:]):
+        torch.testing.assert_close(dev_t.cpu(), host_t.detach(), rtol=8 * eps, atol=8 * eps)

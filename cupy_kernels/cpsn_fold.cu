@@ -1,0 +1,134 @@
+// The effective kernel of a layer in one launch: the BatchNorm threshold folded into the taps and
+// the bias, then the power-of-two quantizer (the equations are in
+// spikingjelly_mulfree/functional/threshold.py and quantize.py). One thread per channel c:
+//
+//   s = gamma[c] / sqrt(var[c] + eps);   wf[c, i] = Q(w[c, i] s);   bf[c] = beta[c] - mean[c] s
+//
+// With mean == NULL there is no BatchNorm (s = 1, bf untouched); with quant == 0 no quantizer.
+// The backward kernel takes dL/dwf and dL/dbf (the quantizer's gradient is the identity) and
+// writes the gradients of w, mean, var, gamma and beta.
+//
+// Tensors are in the accumulator type A (float or double): w, wf, gwf, gw: [C, k]; the rest [C];
+// g4: [4, C] = (d mean, d var, d gamma, d beta).
+#include "sjm_common.cuh"
+
+// Smallest mantissa field of a float / double whose significand 1.f exceeds sqrt 2, so that
+// round(log2 |v|) = e + (f >= threshold) for v = 2^e * 1.f (sqrt 2 is irrational: no tie).
+#define SJM_SQRT2_FRAC_F32 0x3504f4u
+#define SJM_SQRT2_FRAC_F64 0x6a09e667f3bcdull
+
+// Q(v) on the bits: the exponent rounded in the log2 domain, clamped to max_exp, 0 below
+// min_exp; Q(0) = Q(NaN) = 0 and Q(+-inf) = +-2^max_exp, as the torch quantizer gives. A
+// result beyond the type's range is +-inf (overflow) or 0 (below the smallest subnormal).
+SJM_INLINE float sjm_pow2_round(float v, int min_exp, int max_exp) {
+    const unsigned u = sjm_as_uint(v), mag = u & 0x7fffffffu;
+    if (mag == 0 || mag > 0x7f800000u) return 0.0f;
+    int e = max_exp;
+    if (mag < 0x7f800000u) {
+        unsigned f = mag & 0x7fffffu;
+        e = (int)(mag >> 23) - 127;
+        if ((mag >> 23) == 0) {  // subnormal: shift the leading one into the implicit bit
+            e = -126;
+            for (; !(f & 0x800000u); f <<= 1) --e;
+            f &= 0x7fffffu;
+        }
+        e += f >= SJM_SQRT2_FRAC_F32;
+    }
+    if (e < min_exp) return 0.0f;
+    if (e > max_exp) e = max_exp;
+    unsigned bits = 0x7f800000u;                                   // 2^e >= 2^128: inf
+    if (e < -149) bits = 0u;                                        // below 2^-149: 0
+    else if (e < -126) bits = 1u << (e + 149);                      // subnormal
+    else if (e < 128) bits = (unsigned)(e + 127) << 23;
+    return sjm_as_float(bits | (u & 0x80000000u));
+}
+
+SJM_INLINE double sjm_pow2_round(double v, int min_exp, int max_exp) {
+    const unsigned long long u = sjm_as_ull(v), mag = u & 0x7fffffffffffffffull;
+    const unsigned long long inf = 0x7ff0000000000000ull, lead = 1ull << 52;
+    if (mag == 0 || mag > inf) return 0.0;
+    int e = max_exp;
+    if (mag < inf) {
+        unsigned long long f = mag & (lead - 1);
+        e = (int)(mag >> 52) - 1023;
+        if ((mag >> 52) == 0) {
+            e = -1022;
+            for (; !(f & lead); f <<= 1) --e;
+            f &= lead - 1;
+        }
+        e += f >= SJM_SQRT2_FRAC_F64;
+    }
+    if (e < min_exp) return 0.0;
+    if (e > max_exp) e = max_exp;
+    unsigned long long bits = inf;
+    if (e < -1074) bits = 0ull;
+    else if (e < -1022) bits = 1ull << (e + 1074);
+    else if (e < 1024) bits = (unsigned long long)(e + 1023) << 52;
+    bits |= u & 0x8000000000000000ull;
+    double r;
+#ifdef SJM_HOST
+    memcpy(&r, &bits, 8);
+#else
+    r = __longlong_as_double((long long)bits);
+#endif
+    return r;
+}
+
+template <typename A>
+SJM_INLINE void cpsn_fold(const A* __restrict__ w, const A* __restrict__ mean,
+                          const A* __restrict__ var, const A* __restrict__ gamma,
+                          const A* __restrict__ beta, A* __restrict__ wf, A* __restrict__ bf,
+                          int C, int k, A eps, int quant, int min_exp, int max_exp) {
+    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    A s = (A)1;
+    if (mean) {
+        s = gamma[c] * ((A)1 / sqrt(var[c] + eps));
+        bf[c] = beta[c] - mean[c] * s;
+    }
+    for (int i = 0; i < k; ++i) {
+        const A v = mean ? w[c * k + i] * s : w[c * k + i];
+        wf[c * k + i] = quant ? sjm_pow2_round(v, min_exp, max_exp) : v;
+    }
+}
+
+template <typename A>
+SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict__ mean,
+                                   const A* __restrict__ var, const A* __restrict__ gamma,
+                                   const A* __restrict__ gwf, const A* __restrict__ gbf,
+                                   A* __restrict__ gw, A* __restrict__ g4, int C, int k, A eps) {
+    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    const A r = (A)1 / sqrt(var[c] + eps);
+    const A s = gamma[c] * r;
+    A gs = (A)0;  // dL/ds
+    for (int i = 0; i < k; ++i) {
+        const A g = gwf[c * k + i];
+        gw[c * k + i] = g * s;
+        gs += g * w[c * k + i];
+    }
+    gs -= gbf[c] * mean[c];
+    g4[c] = -gbf[c] * s;
+    g4[C + c] = gs * gamma[c] * ((A)-0.5 * r * r * r);
+    g4[2 * C + c] = gs * r;
+    g4[3 * C + c] = gbf[c];
+}
+
+#define SJM_DEF_FOLD(SUF, A)                                                                    \
+    extern "C" __global__ void cpsn_fold_##SUF(const A* w, const A* mean, const A* var,         \
+                                               const A* gamma, const A* beta, A* wf, A* bf,     \
+                                               int C, int k, A eps, int quant, int min_exp,     \
+                                               int max_exp) {                                   \
+        cpsn_fold<A>(w, mean, var, gamma, beta, wf, bf, C, k, eps, quant, min_exp, max_exp);    \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_fold_##SUF)                                                                 \
+    extern "C" __global__ void cpsn_fold_backward_##SUF(const A* w, const A* mean,              \
+                                                        const A* var, const A* gamma,           \
+                                                        const A* gwf, const A* gbf, A* gw,      \
+                                                        A* g4, int C, int k, A eps) {           \
+        cpsn_fold_backward<A>(w, mean, var, gamma, gwf, gbf, gw, g4, C, k, eps);                \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_fold_backward_##SUF)
+
+SJM_DEF_FOLD(f32, float)
+SJM_DEF_FOLD(f64, double)

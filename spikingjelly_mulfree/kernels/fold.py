@@ -1,0 +1,133 @@
+"""The effective kernel of a layer in one kernel launch (``cupy_kernels/cpsn_fold.cu``).
+
+:func:`fold_kernel` computes what :func:`spikingjelly_mulfree.functional.threshold.fold_kernel`
+computes with about twenty small tensor operations (the BatchNorm folding of
+:mod:`~spikingjelly_mulfree.functional.threshold`, then the quantizer of
+:mod:`~spikingjelly_mulfree.functional.quantize`), and its backward in one more: at short
+sequences on a GPU every operation is a launch that costs as much as the layer's data. The
+quantizer works on the weights' bits (exact rounding in the log2 domain); its gradient is the
+identity, as in the torch version.
+
+Example:
+    >>> import torch
+    >>> w = torch.tensor([[0.3, -1.0]])
+    >>> bn = (torch.tensor([2.0]), torch.tensor([4.0]), torch.ones(1), -torch.ones(1), 0.0)
+    >>> wf, bf = fold_kernel(w, bn, (-24, 8))
+    >>> wf.tolist(), bf.tolist()
+    ([[0.125, -0.5]], [-2.0])
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+from ..functional.quantize import _check_range
+from .launch import get_launcher
+from .ops import SUFFIX, _thread_grid
+
+BN = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
+"""``(mean, var, gamma, beta, eps)`` of the BatchNorm threshold, each tensor ``[C]``."""
+
+
+def _check(weight: torch.Tensor, bn: BN | None) -> None:
+    if weight.dtype not in (torch.float32, torch.float64) or weight.dim() != 2:
+        raise TypeError(
+            f"weight: expected a float32 or float64 [C, k] tensor (the accumulator type), got "
+            f"{weight.dtype} of shape {tuple(weight.shape)}"
+        )
+    if bn is None:
+        return
+    for name, t in zip(("mean", "var", "gamma", "beta"), bn[:4]):
+        if t.dtype != weight.dtype or t.shape != weight.shape[:1] or t.device != weight.device:
+            raise ValueError(
+                f"{name}: expected a [{weight.shape[0]}] {weight.dtype} tensor on "
+                f"{weight.device} like the weight's channels, got {t.dtype} of shape "
+                f"{tuple(t.shape)} on {t.device}"
+            )
+
+
+def _eps_arg(eps: float, dtype: torch.dtype):
+    return np.float64(eps) if dtype == torch.float64 else float(eps)
+
+
+def _launch_fold(weight, bn, exp_range):
+    w = weight.detach().contiguous()
+    C, k = w.shape
+    launcher = get_launcher(w.device)
+    wf = torch.empty_like(w)
+    bf = None
+    mean = var = gamma = beta = None
+    eps = 0.0
+    if bn is not None:
+        mean, var, gamma, beta = (t.detach().contiguous() for t in bn[:4])
+        eps = bn[4]
+        bf = torch.empty_like(mean)
+    lo, hi = exp_range if exp_range is not None else (0, 0)
+    launcher.launch(f"cpsn_fold_{SUFFIX[w.dtype]}", _thread_grid(launcher, C),
+                    (w, mean, var, gamma, beta, wf, bf, C, k, _eps_arg(eps, w.dtype),
+                     exp_range is not None, lo, hi), w.device)
+    return wf, bf
+
+
+class _FoldBN(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, mean, var, gamma, beta, eps, exp_range):
+        wf, bf = _launch_fold(weight, (mean, var, gamma, beta, eps), exp_range)
+        ctx.save_for_backward(weight, mean, var, gamma)
+        ctx.eps = eps
+        return wf, bf
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gwf, gbf):
+        weight, mean, var, gamma = (t.contiguous() for t in ctx.saved_tensors)
+        C, k = weight.shape
+        gwf = torch.zeros_like(weight) if gwf is None else gwf.to(weight.dtype).contiguous()
+        gbf = torch.zeros_like(mean) if gbf is None else gbf.to(weight.dtype).contiguous()
+        launcher = get_launcher(weight.device)
+        gw = torch.empty_like(weight)
+        g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)
+        launcher.launch(f"cpsn_fold_backward_{SUFFIX[weight.dtype]}", _thread_grid(launcher, C),
+                        (weight, mean, var, gamma, gwf, gbf, gw, g4, C, k,
+                         _eps_arg(ctx.eps, weight.dtype)), weight.device)
+        gmean, gvar, ggamma, gbeta = g4.unbind(0)
+        return gw, gmean, gvar, ggamma, gbeta, None, None
+
+
+class _Quantize(torch.autograd.Function):
+    """The quantizer alone (no BatchNorm); straight-through gradient."""
+
+    @staticmethod
+    def forward(ctx, weight, exp_range):
+        return _launch_fold(weight, None, exp_range)[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+def fold_kernel(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Effective taps (and bias) of a layer, on the kernels, differentiable.
+
+    Args:
+        weight: latent taps ``[C, k]``, float32 or float64 (CPU: host build; CUDA: CuPy).
+        bn: ``(mean, var, gamma, beta, eps)`` of the BatchNorm threshold (tensors ``[C]`` in
+            ``weight``'s dtype and device), or ``None``.
+        exp_range: ``(min_exp, max_exp)`` of the power-of-two quantizer, or ``None`` for
+            none.
+
+    Returns:
+        ``(W_f [C, k], b_f [C] or None)``, equal to
+        :func:`spikingjelly_mulfree.functional.threshold.fold_kernel` up to the rounding of
+        the folding's few operations.
+    """
+    _check(weight, bn)
+    if exp_range is not None:
+        _check_range(*exp_range)
+    if bn is None:
+        if exp_range is None:
+            return weight, None
+        return _Quantize.apply(weight, exp_range), None
+    return _FoldBN.apply(weight, *bn, exp_range)

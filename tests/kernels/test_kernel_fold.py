@@ -1,0 +1,203 @@
+"""The one-launch effective kernel (cupy_kernels/cpsn_fold.cu) against the torch fold, on both
+host layouts: the quantizer on the bits against an exact rational reference, the BatchNorm
+folding and its gradients against autograd, the double eps argument, and the module paths that
+use it."""
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree.backends import get_backend
+from spikingjelly_mulfree.backends.autoselect import ENV_VAR
+from spikingjelly_mulfree.functional.quantize import quantize_pow2
+from spikingjelly_mulfree.functional.threshold import fold_kernel as torch_fold
+from spikingjelly_mulfree.kernels import launch_counts
+from spikingjelly_mulfree.kernels.fold import fold_kernel
+
+SUF = {torch.float32: "f32", torch.float64: "f64"}
+MANTISSA_BITS = {torch.float32: 23, torch.float64: 52}
+
+
+def exact_q(v: float, lo: int, hi: int, dtype: torch.dtype) -> float:
+    """Q(v) from exact rationals: round(log2 |v|) is e - 1 or e for |v| = m 2^e, m in [1/2, 1),
+    whichever side of sqrt(1/2) m lies (2 m^2 against 1)."""
+    if v == 0 or math.isnan(v):
+        return 0.0
+    if math.isinf(v):
+        e = hi
+    else:
+        m, e = math.frexp(abs(v))
+        e = e if 2 * Fraction(m) ** 2 > 1 else e - 1
+        if e < lo:
+            return 0.0
+        e = min(e, hi)
+    finfo = torch.finfo(dtype)
+    tiny = math.log2(finfo.smallest_normal) - MANTISSA_BITS[dtype]  # the smallest subnormal
+    if e < tiny:
+        return 0.0
+    mag = math.inf if e > math.frexp(finfo.max)[1] - 1 else math.ldexp(1.0, e)
+    return math.copysign(mag, v)
+
+
+def boundary_values(dtype: torch.dtype) -> torch.Tensor:
+    """Each exponent's neighbours of 2^(e + 1/2) (the rounding boundary), powers of two,
+    subnormals, zero, infinities and NaN, both signs."""
+    finfo = torch.finfo(dtype)
+    lo = int(math.log2(finfo.smallest_normal))
+    vals = []
+    for e in range(lo, math.frexp(finfo.max)[1], 3 if dtype == torch.float64 else 1):
+        b = torch.tensor(math.sqrt(2.0) * 2.0 ** (e - 1) * 2, dtype=torch.float64).to(dtype)
+        up = torch.nextafter(b, torch.tensor(math.inf, dtype=dtype))
+        down = torch.nextafter(b, torch.tensor(-math.inf, dtype=dtype))
+        vals += [b.item(), up.item(), down.item(), 2.0 ** e]
+    sub = finfo.smallest_normal * 2.0 ** -MANTISSA_BITS[dtype]
+    vals += [sub, 3 * sub, 11 * sub, finfo.smallest_normal * 0.71, finfo.smallest_normal * 0.70,
+             finfo.max, 0.0, math.inf, math.nan]
+    v = torch.tensor(vals, dtype=torch.float64).to(dtype)
+    return torch.cat([v, -v])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lo,hi", [(-24, 8), (-3, 1), (-2000, 2000), (5, 5)])
+def test_quantizer_on_the_bits_is_exact(host, dtype, lo, hi):
+    v = boundary_values(dtype)
+    wf, bf = fold_kernel(v.view(1, -1), None, (lo, hi))
+    expect = torch.tensor([exact_q(a, lo, hi, dtype) for a in v.tolist()], dtype=dtype)
+    assert bf is None
+    assert torch.equal(wf.view(-1), expect), (v[wf.view(-1) != expect],
+                                              wf.view(-1)[wf.view(-1) != expect])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_quantizer_matches_torch_on_random_weights(host, dtype):
+    w = torch.randn(64, 33, dtype=dtype) * torch.logspace(-30, 5, 33, base=2.0, dtype=dtype)
+    before = launch_counts[f"cpsn_fold_{SUF[dtype]}"]
+    wf, _ = fold_kernel(w, None, (-24, 8))
+    assert launch_counts[f"cpsn_fold_{SUF[dtype]}"] == before + 1
+    assert torch.equal(wf, quantize_pow2(w, -24, 8))
+
+
+def bn_case(C: int, k: int, dtype: torch.dtype, var_zero: bool = False):
+    w = torch.randn(C, k, dtype=dtype, requires_grad=True)
+    mean = torch.randn(C, dtype=dtype, requires_grad=True)
+    var = torch.rand(C, dtype=dtype) * 3
+    if var_zero:
+        var[0] = 0.0
+    gamma = (torch.rand(C, dtype=dtype) + 0.5).requires_grad_()
+    beta = torch.randn(C, dtype=dtype, requires_grad=True)
+    return w, (mean, var.requires_grad_(), gamma, beta, 1e-5)
+
+
+def exact_fold(w, bn, exp_range):
+    """The kernel's formula in numpy, whose square roots and quotients are correctly rounded
+    (torch's CPU ``sqrt`` and ``rsqrt`` are not always, in float32 or float64)."""
+    mean, var, gamma, beta = (t.detach().numpy() for t in bn[:4])
+    eps = np.asarray(bn[4], dtype=mean.dtype)
+    s = gamma * (np.asarray(1, dtype=mean.dtype) / np.sqrt(var + eps))
+    wf = torch.from_numpy(w.detach().numpy() * s[:, None])
+    b = torch.from_numpy(beta - mean * s)
+    return (quantize_pow2(wf, *exp_range) if exp_range else wf), b
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("exp_range", [None, (-24, 8), (-4, 0)])
+@pytest.mark.parametrize("C,k", [(1, 1), (7, 3), (300, 16)])
+def test_bn_fold_forward(host, dtype, exp_range, C, k):
+    w, bn = bn_case(C, k, dtype, var_zero=True)
+    wf, bf = fold_kernel(w, bn, exp_range)
+    ref_w, ref_b = exact_fold(w, bn, exp_range)
+    assert torch.equal(wf, ref_w)
+    # beta - mean * s: the compiler may fuse the two into one rounding, which moves the result
+    # by up to an ulp of either term
+    mean, var, gamma, beta, eps = bn
+    scale = (beta.abs() + (mean * gamma / torch.sqrt(var + eps)).abs()).detach()
+    eps = torch.finfo(dtype).eps
+    assert ((bf - ref_b).abs() <= eps * scale).all()
+    tw, tb = torch_fold(w, bn, exp_range)
+    assert ((bf - tb).abs() <= 4 * eps * scale).all()
+    if exp_range is None:
+        torch.testing.assert_close(wf, tw, rtol=4 * eps, atol=0)
+
+
+def test_eps_reaches_the_double_kernel_in_double(host):
+    """A zero-variance channel's scale is gamma / sqrt(eps): 1e-5 rounded to float32 would
+    change it by about 1e-8."""
+    w = torch.ones(1, 1, dtype=torch.float64)
+    bn = tuple(torch.tensor([v], dtype=torch.float64) for v in (0.0, 0.0, 1.0, 0.0)) + (1e-5,)
+    wf, _ = fold_kernel(w, bn, None)
+    assert wf.item() == 1.0 / math.sqrt(1e-5)
+
+
+@pytest.mark.parametrize("exp_range", [None, (-24, 8)])
+@pytest.mark.parametrize("use", ["both", "weight", "bias"])
+def test_bn_fold_backward_matches_autograd(host, exp_range, use):
+    dtype = torch.float64
+    w, bn = bn_case(9, 4, dtype)
+    leaves = [w, *bn[:4]]
+    gw, gb = torch.randn(9, 4, dtype=dtype), torch.randn(9, dtype=dtype)
+
+    def loss(fold):
+        wf, bf = fold(w, bn, exp_range)
+        parts = {"weight": (wf * gw).sum(), "bias": (bf * gb).sum()}
+        return parts["weight"] + parts["bias"] if use == "both" else parts[use]
+
+    before = launch_counts["cpsn_fold_backward_f64"]
+    got = torch.autograd.grad(loss(fold_kernel), leaves, allow_unused=True)
+    assert launch_counts["cpsn_fold_backward_f64"] == before + 1
+    ref = torch.autograd.grad(loss(torch_fold), leaves, allow_unused=True)
+    for name, g, r in zip(("weight", "mean", "var", "gamma", "beta"), got, ref):
+        r = torch.zeros_like(g) if r is None else r
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_bad_arguments_are_named(host):
+    with pytest.raises(TypeError, match="weight: expected a float32 or float64"):
+        fold_kernel(torch.ones(2, 3, dtype=torch.float16), None, (-24, 8))
+    w = torch.ones(2, 3)
+    bad = (torch.zeros(3), torch.ones(2), torch.ones(2), torch.zeros(2), 1e-5)
+    with pytest.raises(ValueError, match=r"mean: expected a \[2\] torch.float32"):
+        fold_kernel(w, bad, None)
+    with pytest.raises(ValueError, match="min_exp <= max_exp"):
+        fold_kernel(w, None, (3, 1))
+
+
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 1.0])
+def test_kernel_backend_layers_fold_in_one_launch(host, threshold):
+    """Training, eval and in-place stepping of a backend='cpu' layer fold on the kernel; the
+    torch backend never launches it."""
+    x = torch.randn(6, 2, 5, 3)
+    sn = CPSN(5, k=3, threshold=threshold, backend="cpu")
+    ref = CPSN(5, k=3, threshold=threshold, backend="torch")
+    ref.load_state_dict(sn.state_dict())
+    before = launch_counts["cpsn_fold_f32"]
+    s = sn(x)
+    assert launch_counts["cpsn_fold_f32"] == before + 1
+    s_ref = ref(x)
+    assert (s != s_ref).float().mean() < 0.02  # near-ties only
+    sn.eval()
+    with torch.no_grad():
+        sn(x)
+        sn.step_mode = "s"
+        sn.reset()
+        sn(x[0])
+    assert launch_counts["cpsn_fold_f32"] == before + 3
+    with torch.no_grad():
+        ref.eval()(x)
+    assert launch_counts["cpsn_fold_f32"] == before + 3
+
+
+def test_autoselect_folds_on_the_kernels_unless_forced(host, monkeypatch):
+    x = torch.randn(4, 2, 3, 1)
+    auto = get_backend("auto", x)
+    w, bn = bn_case(3, 2, torch.float32)
+    auto.clear()
+    before = launch_counts["cpsn_fold_f32"]
+    auto.fold_kernel(w, bn, (-24, 8))
+    assert launch_counts["cpsn_fold_f32"] == before + 1
+    monkeypatch.setenv(ENV_VAR, "torch")
+    auto.fold_kernel(w, bn, (-24, 8))
+    assert launch_counts["cpsn_fold_f32"] == before + 1
+    auto.clear()
