@@ -104,13 +104,22 @@ inline A* sjm_thread_scratch(int slot, long long n) {
 
 #define SJM_EXPORT(name) static sjm_host::registrar sjm_registrar_##name(#name, &name);
 
-// Runs kernel `name` on a grid of blocks, in parallel over blocks when threads > 1; returns 0,
-// or 1 if no such kernel exists.
+// Most arguments a kernel takes.
+#define SJM_MAX_ARGS 32
+
+// Runs kernel `name` on a grid of blocks, in parallel over blocks when threads > 1. Its nargs
+// arguments lie in consecutive 8-byte slots of `packed`, each value at the start of its slot
+// (one buffer packed in one call on the Python side). Returns 0, 1 if no such kernel exists, 2
+// if nargs is out of range.
 extern "C" SJM_API int sjm_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
                                   unsigned bx, unsigned by, unsigned bz, int threads,
-                                  void** args) {
+                                  unsigned char* packed, int nargs) {
     const auto it = sjm_host::table().find(name);
     if (it == sjm_host::table().end()) return 1;
+    if (nargs < 0 || nargs > SJM_MAX_ARGS) return 2;
+    void* slots[SJM_MAX_ARGS];
+    for (int i = 0; i < nargs; ++i) slots[i] = packed + 8 * i;
+    void** args = slots;
     const sjm_host::entry e = it->second;
     const long long nblocks = (long long)gx * gy * gz;
 #ifdef _OPENMP

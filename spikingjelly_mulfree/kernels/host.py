@@ -25,6 +25,7 @@ import hashlib
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
@@ -44,6 +45,9 @@ FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
 # Launches whose largest tensor is smaller run on the calling thread: waking the OpenMP team
 # costs more than the work (tens of microseconds idle, milliseconds on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 16
+
+# Arguments a launch may pass (SJM_MAX_ARGS of the shim).
+MAX_ARGS = 32
 
 LAYOUTS: dict[str, tuple[str, ...]] = {"staged": (), "gpu": ("-DSJM_GPU_LAYOUT",)}
 """Host build layouts and the defines that select them (see the module docstring)."""
@@ -160,7 +164,7 @@ class HostLauncher:
         self.lib = _load_passive(path)
         self.lib.sjm_launch.restype = ctypes.c_int
         self.lib.sjm_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [
-            ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)]
+            ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.lib.sjm_kernel_name.restype = ctypes.c_char_p
         self.cols = int(self.lib.sjm_cols())
 
@@ -171,30 +175,41 @@ class HostLauncher:
 
     def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
                device: torch.device | None = None) -> None:
+        # One 8-byte slot per argument, packed by one struct call (building a ctypes object per
+        # argument cost ~10 us a launch, as much as a small layer's kernel).
+        fmt = ["<"]
         values = []
         size = 0
         for a in args:
             if isinstance(a, torch.Tensor):
                 if a.device.type != "cpu":
                     raise ValueError(f"{name}: the host kernels need CPU tensors, got {a.device}")
-                values.append(ctypes.c_void_p(a.data_ptr()))
+                fmt.append("Q")
+                values.append(a.data_ptr())
                 size = max(size, a.numel())
             elif a is None:
-                values.append(ctypes.c_void_p(0))
+                fmt.append("Q")
+                values.append(0)
             elif isinstance(a, (bool, int)):
-                values.append(ctypes.c_int32(int(a)))
+                fmt.append("i4x")
+                values.append(int(a))
             elif isinstance(a, np.float64):
-                values.append(ctypes.c_double(a))
+                fmt.append("d")
+                values.append(float(a))
             elif isinstance(a, float):
-                values.append(ctypes.c_float(a))
+                fmt.append("f4x")
+                values.append(a)
             else:
                 raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
-        ptrs = (ctypes.c_void_p * len(values))(*(ctypes.addressof(v) for v in values))
         gx, gy = grid
         if gx * gy == 0:
             return
+        packed = struct.pack("".join(fmt), *values)
         threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
-        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, ptrs)
+        if len(values) > MAX_ARGS:
+            raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(values)}")
+        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, packed,
+                                 len(values))
         if rc != 0:
             raise KeyError(f"kernel {name!r} is not in the host library {self.path}")
         launch_counts[name] += 1
