@@ -17,9 +17,16 @@ SJM_INLINE A sjm_sum_items(const A* __restrict__ part, int c, int q, sjm_i64 u0,
                            int C, int S, int k) {
     const sjm_i64 cs = (sjm_i64)C * S;
     A acc = (A)0;
+    // items in order, (y, s) stepped without a division per item
+    sjm_i64 y = u0 / S, s = u0 % S;
+    const A* p = part + (y * cs + (sjm_i64)c * S + s) * (k + 1) + q;
     for (sjm_i64 u = u0; u < u1; ++u) {
-        const sjm_i64 y = u / S, s = u % S;
-        acc += part[(y * cs + (sjm_i64)c * S + s) * (k + 1) + q];
+        acc += *p;
+        p += k + 1;
+        if (++s == S) {
+            s = 0;
+            p += (cs - S) * (k + 1);
+        }
     }
     return acc;
 }
@@ -30,9 +37,14 @@ template <typename A>
 SJM_INLINE void sjm_merge_items(const A* __restrict__ part, int c, sjm_i64 u0, sjm_i64 u1,
                                 int C, int S, A& n, A& mu, A& m2) {
     const sjm_i64 cs = (sjm_i64)C * S;
-    for (sjm_i64 u = u0; u < u1; ++u) {
-        const sjm_i64 y = u / S, s = u % S;
-        const A* p = part + (y * cs + (sjm_i64)c * S + s) * 3;
+    sjm_i64 s = u0 % S;  // column of the item p points at, stepped as in sjm_sum_items
+    const A* p = part + ((u0 / S) * cs + (sjm_i64)c * S + s) * 3;
+    for (sjm_i64 u = u0; u < u1; ++u, p += 3) {
+        if (s == S) {
+            s = 0;
+            p += (cs - S) * 3;
+        }
+        ++s;
         const A nb = p[0];
         if (nb == (A)0) continue;
         const A tot = n + nb;

@@ -101,5 +101,7 @@ def update_running_stats(
     """Exponential moving average as in ``torch.nn.BatchNorm``: the running variance is the
     unbiased estimate (``var * count / (count - 1)``); updated in place."""
     unbiased = var * (count / max(count - 1, 1))
-    running_mean.lerp_(mean.to(running_mean.dtype), momentum)
-    running_var.lerp_(unbiased.to(running_var.dtype), momentum)
+    if mean.dtype != running_mean.dtype:
+        mean, unbiased = mean.to(running_mean.dtype), unbiased.to(running_var.dtype)
+    running_mean.lerp_(mean, momentum)
+    running_var.lerp_(unbiased, momentum)

@@ -24,7 +24,7 @@ from torch.autograd.function import once_differentiable
 
 from ..functional.quantize import _check_range
 from .launch import get_launcher
-from .ops import SUFFIX, _thread_grid
+from .ops import SUFFIX, _thread_grid, as_kernel_arg
 
 BN = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
 """``(mean, var, gamma, beta, eps)`` of the BatchNorm threshold, each tensor ``[C]``."""
@@ -52,7 +52,7 @@ def _eps_arg(eps: float, dtype: torch.dtype):
 
 
 def _launch_fold(weight, bn, exp_range):
-    w = weight.detach().contiguous()
+    w = as_kernel_arg(weight, weight.dtype)
     C, k = w.shape
     launcher = get_launcher(w.device)
     wf = torch.empty_like(w)
@@ -60,7 +60,7 @@ def _launch_fold(weight, bn, exp_range):
     mean = var = gamma = beta = None
     eps = 0.0
     if bn is not None:
-        mean, var, gamma, beta = (t.detach().contiguous() for t in bn[:4])
+        mean, var, gamma, beta = (as_kernel_arg(t, w.dtype) for t in bn[:4])
         eps = bn[4]
         bf = torch.empty_like(mean)
     lo, hi = exp_range if exp_range is not None else (0, 0)
@@ -81,10 +81,10 @@ class _FoldBN(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gwf, gbf):
-        weight, mean, var, gamma = (t.contiguous() for t in ctx.saved_tensors)
+        weight, mean, var, gamma = (as_kernel_arg(t, t.dtype) for t in ctx.saved_tensors)
         C, k = weight.shape
-        gwf = torch.zeros_like(weight) if gwf is None else gwf.to(weight.dtype).contiguous()
-        gbf = torch.zeros_like(mean) if gbf is None else gbf.to(weight.dtype).contiguous()
+        gwf = torch.zeros_like(weight) if gwf is None else as_kernel_arg(gwf, weight.dtype)
+        gbf = torch.zeros_like(mean) if gbf is None else as_kernel_arg(gbf, weight.dtype)
         launcher = get_launcher(weight.device)
         gw = torch.empty_like(weight)
         g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)

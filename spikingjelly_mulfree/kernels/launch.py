@@ -50,6 +50,9 @@ class Launcher(Protocol):
 
 
 _host_layout = "staged"
+# Launchers found so far, by (device type, host layout): a launch looks its launcher up, and
+# the imports below cost microseconds a call.
+_resolved: dict[tuple[str, str], Launcher] = {}
 
 
 @contextlib.contextmanager
@@ -80,14 +83,21 @@ def get_launcher(device: torch.device) -> Launcher:
         RuntimeError: no host compiler / the build failed (CPU); ImportError: CuPy missing
         (CUDA); ValueError: another device type.
     """
+    key = (device.type, _host_layout)
+    launcher = _resolved.get(key)
+    if launcher is not None:
+        return launcher
     if device.type == "cpu":
         from .host import host_launcher
 
-        return host_launcher(_host_layout)
-    if device.type == "cuda":
+        launcher = host_launcher(_host_layout)
+    elif device.type == "cuda":
         from .cuda import cupy_launcher
 
-        return cupy_launcher()
+        launcher = cupy_launcher()
+    if launcher is not None:
+        _resolved[key] = launcher
+        return launcher
     raise ValueError(
         f"device: the CPSN kernels run on 'cpu' (host build) or 'cuda' (CuPy), got {device}; "
         f"use backend='torch' there"

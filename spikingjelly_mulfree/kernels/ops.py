@@ -31,8 +31,11 @@ GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
 # GPU's (the host build of the GPU layout takes the same grids), blocks per OpenMP thread in the
 # host's staged one.
 _TARGET_THREADS = {"gpu": 65536, "staged": 8}
-# Partials per thread of a reduction's first stage, when a channel has more than this many.
-REDUCE_CHUNK = 32
+# Partials per thread of a reduction's first stage, when a channel has more than this many, by
+# the launcher's layout. A GPU needs the first stage to keep many threads busy; the host's few
+# cores are kept busy by the final stage's C * (k + 1) threads, and a second launch of a few
+# thousand one-item threads costs more than it saves (~60 us of a small layer's step).
+REDUCE_CHUNK = {"gpu": 32, "staged": 4096}
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -54,14 +57,23 @@ def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
         raise ValueError(f"weight: expected it on {x.device} like x, got {weight.device}")
 
 
+def as_kernel_arg(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` in ``dtype`` and contiguous, for a kernel that reads its memory (``t`` itself when
+    it already is: a training step passes some fifty tensors, and even a no-op ``.to`` costs a
+    microsecond)."""
+    if t.dtype != dtype:
+        t = t.detach().to(dtype)
+    # (not .to(memory_format=...): it aliases an expanded tensor, whose suggested format is
+    # contiguous, instead of copying it)
+    return t if t.is_contiguous() else t.contiguous()
+
+
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     check_input(x, weight)
     acc = acc_dtype(x.dtype)
-    w = weight.detach().to(acc).contiguous()
-    b = None if bias is None else bias.detach().to(acc).contiguous()
-    return x.detach().contiguous(), w, b, get_launcher(x.device)
-
-
+    w = as_kernel_arg(weight, acc)
+    b = None if bias is None else as_kernel_arg(bias, acc)
+    return as_kernel_arg(x, x.dtype), w, b, get_launcher(x.device)
 
 
 def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
@@ -95,17 +107,18 @@ def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int,
                  threads_per_chunk: int, ny: int, C: int, S: int, extra: tuple[int, ...]
                  ) -> tuple[torch.Tensor, int, int]:
     """Reduce a channel's ``ny * S`` partials (``width`` values each) to chunks of
-    :data:`REDUCE_CHUNK` when there are more (``cpsn_reduce_{kind}_chunks``, with
+    :data:`REDUCE_CHUNK` of the layout when there are more (``cpsn_reduce_{kind}_chunks``, with
     ``threads_per_chunk`` threads per chunk; see ``cupy_kernels/cpsn_reduce.cu``); returns the
     partials the final stage reads, with its ``ny`` and ``S``."""
     items = ny * S
-    if items <= REDUCE_CHUNK:
+    chunk = REDUCE_CHUNK[launcher.layout]
+    if items <= chunk:
         return part, ny, S
-    chunks = -(-items // REDUCE_CHUNK)
+    chunks = -(-items // chunk)
     out = torch.empty(chunks * C * width, dtype=part.dtype, device=part.device)
     launcher.launch(f"cpsn_reduce_{kind}_chunks_{SUFFIX[part.dtype]}",
                     _thread_grid(launcher, chunks * threads_per_chunk),
-                    (part, out, ny, C, S, *extra, REDUCE_CHUNK), part.device)
+                    (part, out, ny, C, S, *extra, chunk), part.device)
     return out, chunks, 1
 
 
@@ -169,16 +182,16 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     k = w.shape[1]
     acc = w.dtype
     if grad_s is not None:
-        grad_s = grad_s.to(x.dtype).contiguous()
+        grad_s = as_kernel_arg(grad_s, x.dtype)
     if grad_h is not None:
-        grad_h = grad_h.to(acc).contiguous()
+        grad_h = as_kernel_arg(grad_h, acc)
     mu = ca = cb = None
     if moments is not None:
-        mu, ca, cb = (m.detach().to(acc).contiguous() for m in moments)
+        mu, ca, cb = (as_kernel_arg(m, acc) for m in moments)
     g2 = w2 = None
     if extra is not None:
-        g2 = extra[0].to(acc).contiguous()
-        w2 = extra[1].detach().to(acc).contiguous()
+        g2 = as_kernel_arg(extra[0], acc)
+        w2 = as_kernel_arg(extra[1], acc)
         if g2.shape != x.shape or extra[1].shape != w.shape:
             raise ValueError(
                 f"extra: expected dL/dH shaped {tuple(x.shape)} and taps {tuple(w.shape)}, got "
@@ -242,8 +255,8 @@ def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean:
     acc = acc_dtype(x.dtype)
     if grad_mean is None or grad_var is None:
         zeros = torch.zeros(C, dtype=acc, device=x.device)
-    gm = zeros if grad_mean is None else grad_mean.to(acc)
-    gv = zeros if grad_var is None else grad_var.to(acc)
+    gm = zeros if grad_mean is None else as_kernel_arg(grad_mean, acc)
+    gv = zeros if grad_var is None else as_kernel_arg(grad_var, acc)
     dx, dw, _ = backward(x, weight, None, dilation, MOMENTS,
                          moments=(mean, gv * (2.0 / n), gm / n), extra=extra,
                          donate=donate)

@@ -6,6 +6,7 @@ See :mod:`spikingjelly_mulfree.functional.charge` for the charge equation,
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -26,6 +27,20 @@ from . import checks
 
 THRESHOLDS = ("bn", "learnable")
 INITS = ("exp", "uniform")
+
+
+def _in(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, without a dispatch when it is in ``dtype`` already (a training step
+    converts a handful of parameters; each no-op ``.to`` costs about a microsecond)."""
+    return t if t.dtype == dtype else t.to(dtype)
+
+
+def _autocast_off(x: torch.Tensor):
+    """A context that disables autocast on ``x``'s device (the kernels see the true dtypes),
+    or none when autocast is off already."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class CPSN(LazyModuleMixin, base.MemoryModule):
@@ -210,12 +225,12 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 fold: FoldFn = fold_kernel):
         """Effective ``(weight, bias)`` in ``dtype`` from the batch ``stats`` (else the running
         ones), through a backend's ``fold`` (:func:`~..functional.threshold.fold_kernel`)."""
-        w = self.weight.to(dtype)
+        w = _in(self.weight, dtype)
         exp_range = self.exp_range if self.mul_free else None
         if self.threshold_mode == "bn":
             mean, var = stats if stats is not None else (self.running_mean, self.running_var)
-            bn = (mean.to(dtype), var.to(dtype), self.bn_weight.to(dtype),
-                  self.bn_bias.to(dtype), self.eps)
+            bn = (_in(mean, dtype), _in(var, dtype), _in(self.bn_weight, dtype),
+                  _in(self.bn_bias, dtype), self.eps)
             return fold(w, bn, exp_range)
         if self.threshold_mode == "learnable":
             b = -self.v_threshold.to(dtype)
@@ -244,19 +259,21 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     # --- forward ---------------------------------------------------------------------------
     def _compute_dtype(self, x: torch.Tensor) -> torch.dtype:
-        return torch.promote_types(torch.promote_types(x.dtype, self.weight.dtype), torch.float32)
+        """float64 if the input or the weights are, else float32 (the promotion of both with
+        float32, without dispatching ``torch.promote_types``)."""
+        return torch.float64 if torch.float64 in (x.dtype, self.weight.dtype) else torch.float32
 
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         x_seq = inputs[0]
         checks.input_tensor(x_seq, "m", self.channels)
         shape = x_seq.shape
-        with torch.autocast(device_type=x_seq.device.type, enabled=False):
+        with _autocast_off(x_seq):
             dtype = self._compute_dtype(x_seq)
             x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
             backend = backends.get_backend(self.backend, x)
             need_moments = self.threshold_mode == "bn" and self.training
             spikes, moments = run_layer(
-                backend, x, self.weight.to(dtype), self.dilation,
+                backend, x, _in(self.weight, dtype), self.dilation,
                 lambda stats, fold: self._kernel(stats, dtype, fold), need_moments,
                 self.surrogate_function, self.mul_free,
             )
@@ -282,7 +299,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
                 f"{tuple(x.shape)}; call functional.reset_net(net) before a new sequence"
             )
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        with _autocast_off(x):
             dtype = self._compute_dtype(x)
             if self._steps_in_place(x):
                 return self._ring_step(x, window, pos, dtype)

@@ -308,7 +308,7 @@ def test_openmp_blocks_match_serial(host, monkeypatch):
 def test_reductions_in_chunks(host, monkeypatch, chunk):
     """dW, db and the moments are the same whether a channel's partials are reduced in one
     stage or first in chunks (a partial last chunk included), and the chunk kernels ran."""
-    monkeypatch.setattr(ops, "REDUCE_CHUNK", chunk)
+    monkeypatch.setitem(ops.REDUCE_CHUNK, host.layout, chunk)
     x = make_input(5, 4, 3, 7, torch.float32)
     w, b = torch.randn(3, 2), torch.randn(3)
     g = torch.randn(x.shape)
@@ -356,3 +356,19 @@ def test_kernels_fill_their_partials_themselves(host):
     h0 = reference_charge(x, w, None, d)
     assert_close(mean, h0.mean(dim=(0, 1, 3)), (1e-5, 1e-5))
     assert_close(var, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
+
+
+def test_expanded_and_strided_arguments_are_copied(host):
+    """A gradient expanded from a scalar (what ``.sum().backward()`` hands over) and a strided
+    view reach the kernels as contiguous copies: same results as the materialised tensors."""
+    x = make_input(6, 3, 4, 5, torch.float32)
+    w, b = torch.randn(4, 3), torch.randn(4)
+    expanded = torch.ones(()).expand(x.shape)
+    assert ops.as_kernel_arg(expanded, torch.float32).is_contiguous()
+    got = ops.backward(x, w, b, 1, ops.ATAN, grad_s=expanded, alpha=2.0)
+    want = ops.backward(x, w, b, 1, ops.ATAN, grad_s=torch.ones(x.shape), alpha=2.0)
+    for a, e in zip(got, want):
+        assert torch.equal(a, e)
+    strided = torch.randn(4, 6)[:, ::2]
+    got = ops.charge(x, strided, b, 2)
+    assert torch.equal(got, ops.charge(x, strided.contiguous(), b, 2))
