@@ -19,6 +19,7 @@ in-place single step of inference, which tracks no gradient.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
@@ -79,6 +80,19 @@ class Backend(Protocol):
         ``pos``)."""
 
 
+@dataclass(frozen=True)
+class BNFold:
+    """What a ``make_kernel`` carrying it as ``make_kernel.bn`` computes: ``fold(weight,
+    (mean, var, gamma, beta, eps), exp_range)`` of the batch moments (the module's BatchNorm
+    threshold in training). A backend may then run the whole layer as one operation instead of
+    calling ``make_kernel``; the tensors are in the dtype of the layer's ``weight``."""
+
+    gamma: torch.Tensor
+    beta: torch.Tensor
+    eps: float
+    exp_range: tuple[int, int] | None
+
+
 FoldFn = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 KernelFn = Callable[
     [tuple[torch.Tensor, torch.Tensor] | None, FoldFn], tuple[torch.Tensor, torch.Tensor]
@@ -104,7 +118,8 @@ def run_layer(
 
     ``make_kernel(moments or None, fold)`` turns the latent ``weight`` (and the batch moments
     of its charge when ``need_moments``) into the effective ``(weight, bias)``, folding with
-    the backend's ``fold`` (:func:`fold_of`). A backend may provide
+    the backend's ``fold`` (:func:`fold_of`); it may say what it computes in an attribute
+    ``bn`` (:class:`BNFold`). A backend may provide
     its own ``run_layer`` with the same arguments to share work between the two passes;
     otherwise this composes ``conv_moments`` and ``charge_fire``.
 

@@ -79,23 +79,30 @@ class KernelBackend:
                   mul_free):
         """Moments -> effective kernel -> spikes (see :func:`~.base.run_layer`). In eager
         training with the BN threshold, the two consumers of ``x`` share one input-gradient
-        pass (:mod:`spikingjelly_mulfree.kernels.fused`)."""
+        pass, and a ``make_kernel`` that is the standard fold (``make_kernel.bn``) runs as one
+        autograd node (:mod:`spikingjelly_mulfree.kernels.fused`)."""
         fuse = (need_moments and torch.is_grad_enabled() and not torch.compiler.is_compiling()
                 and (x.requires_grad or weight.requires_grad))
         if not fuse:
             moments = self.conv_moments(x, weight, dilation) if need_moments else None
             w, b = make_kernel(moments, self.fold_kernel)
             return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), moments
-        link = fused.Link()
-        mean, var = fused.LinkedMoments.apply(x, weight, dilation, link)
-        w, b = make_kernel((mean, var), self.fold_kernel)
-        if not fused.depends_on((w, b), mean.grad_fn):
-            return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), (mean, var)
         mode = surrogate_mode(surrogate_function)
         # The moments' backward adds the fire op's input gradient with plain multiplies
         # (bit-identical for power-of-two taps), so the fire op may use either variant.
         shift = bool(mul_free and self.use_shift)
         alpha = float(surrogate_function.alpha) if mode is not None else 0.0
+        spec = getattr(make_kernel, "bn", None)
+        if spec is not None and weight.dtype == acc_dtype(x.dtype):
+            out, mean, var = fused.BNLayer.apply(x, weight, spec.gamma, spec.beta, dilation,
+                                                 spec.eps, spec.exp_range, mode, alpha, shift)
+            spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
+            return spikes, (mean, var)
+        link = fused.Link()
+        mean, var = fused.LinkedMoments.apply(x, weight, dilation, link)
+        w, b = make_kernel((mean, var), self.fold_kernel)
+        if not fused.depends_on((w, b), mean.grad_fn):
+            return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), (mean, var)
         out = fused.LinkedFire.apply(x, w, b, dilation, mode, alpha, shift, link)
         spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
         return spikes, (mean, var)

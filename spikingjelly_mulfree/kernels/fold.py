@@ -51,7 +51,9 @@ def _eps_arg(eps: float, dtype: torch.dtype):
     return np.float64(eps) if dtype == torch.float64 else float(eps)
 
 
-def _launch_fold(weight, bn, exp_range):
+def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`fold_kernel`'s values in one launch, without autograd (arguments unchecked)."""
     w = as_kernel_arg(weight, weight.dtype)
     C, k = w.shape
     launcher = get_launcher(w.device)
@@ -70,10 +72,29 @@ def _launch_fold(weight, bn, exp_range):
     return wf, bf
 
 
+def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+               gamma: torch.Tensor, eps: float, grad_wf: torch.Tensor | None,
+               grad_bf: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """Gradients ``(weight, mean, var, gamma, beta)`` of the BatchNorm fold from those of its
+    outputs (``None``: zero), in one launch."""
+    weight, mean, var, gamma = (as_kernel_arg(t, weight.dtype)
+                                for t in (weight, mean, var, gamma))
+    C, k = weight.shape
+    gwf = torch.zeros_like(weight) if grad_wf is None else as_kernel_arg(grad_wf, weight.dtype)
+    gbf = torch.zeros_like(mean) if grad_bf is None else as_kernel_arg(grad_bf, weight.dtype)
+    launcher = get_launcher(weight.device)
+    gw = torch.empty_like(weight)
+    g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)
+    launcher.launch(f"cpsn_fold_backward_{SUFFIX[weight.dtype]}", _thread_grid(launcher, C),
+                    (weight, mean, var, gamma, gwf, gbf, gw, g4, C, k,
+                     _eps_arg(eps, weight.dtype)), weight.device)
+    return (gw, *g4.unbind(0))
+
+
 class _FoldBN(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight, mean, var, gamma, beta, eps, exp_range):
-        wf, bf = _launch_fold(weight, (mean, var, gamma, beta, eps), exp_range)
+        wf, bf = fold_values(weight, (mean, var, gamma, beta, eps), exp_range)
         ctx.save_for_backward(weight, mean, var, gamma)
         ctx.eps = eps
         return wf, bf
@@ -81,18 +102,7 @@ class _FoldBN(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gwf, gbf):
-        weight, mean, var, gamma = (as_kernel_arg(t, t.dtype) for t in ctx.saved_tensors)
-        C, k = weight.shape
-        gwf = torch.zeros_like(weight) if gwf is None else as_kernel_arg(gwf, weight.dtype)
-        gbf = torch.zeros_like(mean) if gbf is None else as_kernel_arg(gbf, weight.dtype)
-        launcher = get_launcher(weight.device)
-        gw = torch.empty_like(weight)
-        g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)
-        launcher.launch(f"cpsn_fold_backward_{SUFFIX[weight.dtype]}", _thread_grid(launcher, C),
-                        (weight, mean, var, gamma, gwf, gbf, gw, g4, C, k,
-                         _eps_arg(ctx.eps, weight.dtype)), weight.device)
-        gmean, gvar, ggamma, gbeta = g4.unbind(0)
-        return gw, gmean, gvar, ggamma, gbeta, None, None
+        return (*fold_grads(*ctx.saved_tensors, ctx.eps, gwf, gbf), None, None)
 
 
 class _Quantize(torch.autograd.Function):
@@ -100,7 +110,7 @@ class _Quantize(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, exp_range):
-        return _launch_fold(weight, None, exp_range)[0]
+        return fold_values(weight, None, exp_range)[0]
 
     @staticmethod
     def backward(ctx, grad):

@@ -1,4 +1,11 @@
-"""One input-gradient pass for a BatchNorm-threshold layer (eager mode).
+"""A BatchNorm-threshold layer's training step in few launches (eager mode).
+
+:class:`BNLayer` runs a whole layer whose effective kernel is the standard fold
+(:class:`~spikingjelly_mulfree.backends.base.BNFold`) as one autograd node: moments, fold and
+fire forward; fire backward, the fold's gradient and the moments' backward, which adds both
+input gradients in one pass. Any other ``make_kernel`` goes through the linked pair below.
+
+One input-gradient pass for a BatchNorm-threshold layer:
 
 With the BN threshold, X feeds two ops: the batch moments of its charge under the latent taps
 ``w``, and the fire op under the fused taps ``w_f`` (which depend on those moments). Their
@@ -16,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import ops
+from . import fold, ops
 
 
 class Link:
@@ -105,3 +112,46 @@ class LinkedFire(torch.autograd.Function):
             link.g, link.weight = g, weight.detach()
             torch.autograd.Variable._execution_engine.queue_callback(link.check_consumed)
         return None, dw.to(weight.dtype), db.to(bias.dtype), None, None, None, None, None
+
+
+class BNLayer(torch.autograd.Function):
+    """``(spikes or H, mean, var)`` of a layer with the BatchNorm threshold folded into its
+    kernel; ``mean`` and ``var`` (for the running statistics) carry no gradient.
+
+    Arguments: ``x`` ``[T, N, C, S]``; ``weight`` ``[C, k]``, ``gamma``, ``beta`` ``[C]`` in the
+    accumulator type of ``x``; ``mode``: the fused surrogate (``None``: return ``H``, to which
+    the caller applies its surrogate); ``shift``: apply the taps as exponent adds."""
+
+    @staticmethod
+    def forward(ctx, x, weight, gamma, beta, dilation: int, eps: float, exp_range, mode,
+                alpha: float, shift: bool):
+        mean, var = ops.moments(x, weight, dilation)
+        wf, bf = fold.fold_values(weight, (mean, var, gamma, beta, eps), exp_range)
+        if mode is None:
+            out = ops.charge(x, wf, bf, dilation, shift)
+        else:
+            out = ops.charge_fire(x, wf, bf, dilation, shift)
+        ctx.save_for_backward(x, weight, gamma, mean, var, wf, bf)
+        ctx.args = (dilation, eps, mode, alpha, shift)
+        ctx.mark_non_differentiable(mean, var)
+        ctx.set_materialize_grads(False)  # no zero tensors for mean and var
+        return out, mean, var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_mean, grad_var):
+        x, weight, gamma, mean, var, wf, bf = ctx.saved_tensors
+        dilation, eps, mode, alpha, shift = ctx.args
+        if grad_out is None:
+            return (None,) * 10
+        if mode is None:
+            g, dwf, dbf = ops.backward(x, wf, bf, dilation, ops.GIVEN, grad_h=grad_out,
+                                       mul_free=shift, keep_g=True)
+        else:
+            g, dwf, dbf = ops.backward(x, wf, bf, dilation, mode, grad_s=grad_out, alpha=alpha,
+                                       mul_free=shift, keep_g=True)
+        dw, dmean, dvar, dgamma, dbeta = fold.fold_grads(weight, mean, var, gamma, eps, dwf,
+                                                         dbf)
+        dx, dw_moments = ops.moments_backward(x, weight, dilation, mean, dmean, dvar,
+                                              extra=(g, wf), donate=True)
+        return (dx, dw.add_(dw_moments), dgamma, dbeta) + (None,) * 6

@@ -17,7 +17,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
-from ..backends.base import FoldFn, fold_of, run_layer
+from ..backends.base import BNFold, FoldFn, fold_of, run_layer
 from ..functional.charge import receptive_field
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range
 from ..functional.step import push_window, step_charge
@@ -272,9 +272,15 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
             backend = backends.get_backend(self.backend, x)
             need_moments = self.threshold_mode == "bn" and self.training
+
+            def make_kernel(stats, fold):
+                return self._kernel(stats, dtype, fold)
+
+            if need_moments:
+                make_kernel.bn = BNFold(_in(self.bn_weight, dtype), _in(self.bn_bias, dtype),
+                                        self.eps, self.exp_range if self.mul_free else None)
             spikes, moments = run_layer(
-                backend, x, _in(self.weight, dtype), self.dilation,
-                lambda stats, fold: self._kernel(stats, dtype, fold), need_moments,
+                backend, x, _in(self.weight, dtype), self.dilation, make_kernel, need_moments,
                 self.surrogate_function, self.mul_free,
             )
             if need_moments:

@@ -165,3 +165,49 @@ def test_unconsumed_link_raises(host):
                                fused.Link())
     with pytest.raises(RuntimeError, match="moments' backward did not run"):
         s.sum().backward()
+
+
+def _nodes(t: torch.Tensor) -> set[str]:
+    """Names of the autograd nodes ``t`` depends on."""
+    names, stack, seen = set(), [t.grad_fn], set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        names.add(type(fn).__name__)
+        stack.extend(n for n, _ in fn.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("surrogate", [sj_surrogate.ATan(), sj_surrogate.Erf()])
+def test_bn_training_step_is_one_autograd_node(host, surrogate):
+    """The standard BN fold runs moments, fold and fire as one node (fused or generic
+    surrogate), with the torch backend's gradients."""
+    ref, fast = _pair(channels=5, k=3, mul_free=True, surrogate_function=surrogate)
+    x = torch.randn(8, 2, 5, 3, dtype=torch.float64)
+    before = launch_counts.copy()
+    y, g = _grads(fast, x)
+    nodes = _nodes(y)
+    assert "BNLayerBackward" in nodes and not nodes & {"LinkedMomentsBackward",
+                                                       "LinkedFireBackward", "_FoldBNBackward"}
+    assert launch_counts["cpsn_fold_backward_f64"] == before["cpsn_fold_backward_f64"] + 1
+    y_ref, g_ref = _grads(ref, x)
+    assert torch.equal(y, y_ref)
+    for a, e in zip(g, g_ref):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fast.running_mean, ref.running_mean, rtol=1e-12, atol=1e-12)
+
+
+def test_bn_training_with_wider_weights_than_input(host):
+    """float64 parameters on a float32 input: the fold runs in float64 and the kernels in
+    float32 (the linked pair of ops, not the one-node layer), gradients as the torch
+    backend's."""
+    ref, fast = _pair(channels=4, k=3)
+    x = torch.randn(9, 2, 4, 3)
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(fast, x)
+    assert "BNLayerBackward" not in _nodes(y) and "LinkedFireBackward" in _nodes(y)
+    assert (y != y_ref).float().mean() < 0.01
+    for a, e in zip(g, g_ref):
+        torch.testing.assert_close(a.double(), e.double(), rtol=1e-4, atol=1e-4)
