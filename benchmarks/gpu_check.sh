@@ -16,8 +16,9 @@
 #       --implementation cp --platform any -d .whl spikingjelly==2.0.0 loguru SciencePlots \
 #       dcls==0.1.1
 #
-# Results land in OUT as five files: device.txt, tests.log, bench_kernels.txt, bench_passes.txt
-# (each kernel pass's share of the copy bandwidth) and results_cuda.tgz (benchmarks/results/cuda/:
+# Results land in OUT as six files: device.txt, tests.log, bench_kernels.txt, bench_passes.txt
+# (each kernel pass's share of the copy bandwidth), bench_dispatch.txt (operations and time of a
+# short layer against PSN) and results_cuda.tgz (benchmarks/results/cuda/:
 # unpack it there and commit it; the docs' benchmarks page then shows the GPU tables). Exit
 # status 1 if any step failed; later steps still run.
 set -uo pipefail
@@ -43,6 +44,8 @@ python3 -m pytest -q -p no:cacheprovider -rs --continue-on-collection-errors \
 python3 benchmarks/bench_kernels.py --device cuda --repeats 15 2>&1 \
     | tee "$OUT/bench_kernels.txt" || status=1
 python3 benchmarks/bench_passes.py --device cuda 2>&1 | tee "$OUT/bench_passes.txt" || status=1
+python3 benchmarks/bench_dispatch.py --device cuda 2>&1 | tee "$OUT/bench_dispatch.txt" \
+    || status=1
 
 results=$(mktemp -d)
 python3 benchmarks/report.py --device cuda --out "$results" || status=1

@@ -23,6 +23,7 @@ from spikingjelly.activation_based import surrogate as sj_surrogate
 from ..functional import threshold
 from ..kernels import fold as kernel_fold
 from ..kernels import fused
+from ..kernels import ops as kernel_ops
 from ..kernels import library  # noqa: F401  (registers the custom ops)
 from ..kernels import step as kernel_step
 from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX, acc_dtype
@@ -122,10 +123,19 @@ class KernelBackend:
             bias = weight.new_zeros(weight.shape[0])
         shift = bool(mul_free and self.use_shift)
         mode = surrogate_mode(surrogate_function)
+        # Without autograd or compilation, the ops' implementations are called directly (the
+        # custom-op dispatch costs ~10 us a call).
+        direct = not torch.compiler.is_compiling() and not (
+            torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)))
         if mode is not None:
+            if direct:
+                return kernel_ops.charge_fire(x, weight, bias, dilation, shift)
             return _OPS.charge_fire(x, weight, bias, dilation, mode,
                                     float(surrogate_function.alpha), shift)
-        h = _OPS.charge(x, weight, bias, dilation, shift)
+        if direct:
+            h = kernel_ops.charge(x, weight, bias, dilation, shift)
+        else:
+            h = _OPS.charge(x, weight, bias, dilation, shift)
         return surrogate_function(h).to(x.dtype)
 
     def conv_moments(self, x: torch.Tensor, weight: torch.Tensor, dilation: int

@@ -139,5 +139,13 @@ def fold_kernel(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
     if bn is None:
         if exp_range is None:
             return weight, None
+        if not _tracks_grad(weight):
+            return fold_values(weight, None, exp_range)[0], None
         return _Quantize.apply(weight, exp_range), None
+    if not _tracks_grad(weight, *bn[:4]):
+        return fold_values(weight, bn, exp_range)
     return _FoldBN.apply(weight, *bn, exp_range)
+
+
+def _tracks_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
