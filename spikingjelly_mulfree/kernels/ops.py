@@ -82,7 +82,8 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
 
     A launch that reduces over samples, and any launch of the staged host layout (where a block
     stages its weights once for all its samples), takes just enough rows for
-    :data:`_TARGET_THREADS`; the GPU's other launches take one row per sample."""
+    :data:`_TARGET_THREADS` (one on the host when the launch runs on one thread); the GPU's
+    other launches take one row per sample."""
     T, N, C, S = x.shape
     gx, _ = grid_for(launcher, C * S)
     if not reduce and launcher.layout == "gpu":
@@ -91,7 +92,10 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
         threads = gx * launcher.block
         target = _TARGET_THREADS[launcher.layout]
         if launcher.layout == "staged":
-            target *= torch.get_num_threads()
+            # a launch the host runs on one thread gains nothing from more blocks, and each
+            # grid row of a reduction adds a slab of partials
+            workers = launcher.threads_for(x.numel())
+            target = 1 if workers == 1 else target * workers
         gy = max(1, min(N, 65535, -(-target // threads)))
     per = -(-N // gy)
     return gx, -(-N // per)
