@@ -168,10 +168,6 @@ class HostLauncher:
         self.lib.sjm_kernel_name.restype = ctypes.c_char_p
         self.cols = int(self.lib.sjm_cols())
 
-    def threads_for(self, size: int) -> int:
-        """OpenMP threads a launch whose largest tensor has ``size`` elements runs on."""
-        return torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
-
     def kernel_names(self) -> list[str]:
         """Every kernel the library exports."""
         n = self.lib.sjm_kernel_count()
@@ -209,7 +205,7 @@ class HostLauncher:
         if gx * gy == 0:
             return
         packed = struct.pack("".join(fmt), *values)
-        threads = self.threads_for(size)
+        threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
         if len(values) > MAX_ARGS:
             raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(values)}")
         rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, packed,

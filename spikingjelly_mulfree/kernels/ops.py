@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from .host import PARALLEL_MIN_ELEMENTS
 from .launch import Launcher, get_launcher, grid_for
 
 SUFFIX = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32",
@@ -92,10 +93,12 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
         threads = gx * launcher.block
         target = _TARGET_THREADS[launcher.layout]
         if launcher.layout == "staged":
-            # a launch the host runs on one thread gains nothing from more blocks, and each
-            # grid row of a reduction adds a slab of partials
-            workers = launcher.threads_for(x.numel())
-            target = 1 if workers == 1 else target * workers
+            # a launch the host runs on one thread (a small one) gains nothing from more
+            # blocks, and each grid row of a reduction adds a slab of partials. The grid
+            # depends on the shape and torch's thread count only, so results do not change
+            # with how the blocks are run.
+            small = x.numel() < PARALLEL_MIN_ELEMENTS
+            target = 1 if small else target * torch.get_num_threads()
         gy = max(1, min(N, 65535, -(-target // threads)))
     per = -(-N // gy)
     return gx, -(-N // per)
