@@ -32,10 +32,13 @@ GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
 # GPU's (the host build of the GPU layout takes the same grids), blocks per OpenMP thread in the
 # host's staged one.
 _TARGET_THREADS = {"gpu": 65536, "staged": 8}
-# Partials per thread of a reduction's first stage, when a channel has more than this many, by
-# the launcher's layout. A GPU needs the first stage to keep many threads busy; the host's few
-# cores are kept busy by the final stage's C * (k + 1) threads, and a second launch of a few
-# thousand one-item threads costs more than it saves (~60 us of a small layer's step).
+# A reduction takes a first stage when a channel has more than REDUCE_SINGLE[layout] partials,
+# which it sums in chunks of REDUCE_CHUNK[layout]. A GPU needs it to keep many threads busy when
+# a channel has hundreds of partials (the sequential-CIFAR layer's moments: 512 for 128 threads),
+# but below a few hundred one thread's sum costs less than a second launch. The host's few cores
+# are kept busy by the final stage's C * (k + 1) threads, and a second launch of a few thousand
+# one-item threads costs more than it saves (~60 us of a small layer's step).
+REDUCE_SINGLE = {"gpu": 256, "staged": 4096}
 REDUCE_CHUNK = {"gpu": 32, "staged": 4096}
 
 
@@ -114,13 +117,14 @@ def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int,
                  threads_per_chunk: int, ny: int, C: int, S: int, extra: tuple[int, ...]
                  ) -> tuple[torch.Tensor, int, int]:
     """Reduce a channel's ``ny * S`` partials (``width`` values each) to chunks of
-    :data:`REDUCE_CHUNK` of the layout when there are more (``cpsn_reduce_{kind}_chunks``, with
-    ``threads_per_chunk`` threads per chunk; see ``cupy_kernels/cpsn_reduce.cu``); returns the
-    partials the final stage reads, with its ``ny`` and ``S``."""
+    :data:`REDUCE_CHUNK` when there are more than :data:`REDUCE_SINGLE` of the layout
+    (``cpsn_reduce_{kind}_chunks``, with ``threads_per_chunk`` threads per chunk; see
+    ``cupy_kernels/cpsn_reduce.cu``); returns the partials the final stage reads, with its
+    ``ny`` and ``S``."""
     items = ny * S
-    chunk = REDUCE_CHUNK[launcher.layout]
-    if items <= chunk:
+    if items <= REDUCE_SINGLE[launcher.layout]:
         return part, ny, S
+    chunk = REDUCE_CHUNK[launcher.layout]
     chunks = -(-items // chunk)
     out = torch.empty(chunks * C * width, dtype=part.dtype, device=part.device)
     launcher.launch(f"cpsn_reduce_{kind}_chunks_{SUFFIX[part.dtype]}",

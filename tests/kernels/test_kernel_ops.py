@@ -309,6 +309,7 @@ def test_reductions_in_chunks(host, monkeypatch, chunk):
     """dW, db and the moments are the same whether a channel's partials are reduced in one
     stage or first in chunks (a partial last chunk included), and the chunk kernels ran."""
     monkeypatch.setitem(ops.REDUCE_CHUNK, host.layout, chunk)
+    monkeypatch.setitem(ops.REDUCE_SINGLE, host.layout, chunk)
     x = make_input(5, 4, 3, 7, torch.float32)
     w, b = torch.randn(3, 2), torch.randn(3)
     g = torch.randn(x.shape)
@@ -372,3 +373,20 @@ def test_expanded_and_strided_arguments_are_copied(host):
     strided = torch.randn(4, 6)[:, ::2]
     got = ops.charge(x, strided, b, 2)
     assert torch.equal(got, ops.charge(x, strided.contiguous(), b, 2))
+
+
+def test_gpu_reductions_take_a_first_stage_only_for_many_partials(monkeypatch):
+    """On the GPU layout a channel with up to REDUCE_SINGLE partials is summed by one launch;
+    more take the chunked first stage (the staged host build sums in one stage)."""
+    from spikingjelly_mulfree.kernels.launch import host_layout
+
+    w = torch.randn(3, 2)
+    with host_layout("gpu"):
+        for N, chunked in ((4, False), (40, True)):  # partials per channel: N * S = 32 / 320
+            x = make_input(3, N, 3, 8, torch.float32)
+            before = launch_counts["cpsn_reduce_moments_chunks_f32"]
+            mean, _ = ops.moments(x, w, 1)
+            ran = launch_counts["cpsn_reduce_moments_chunks_f32"] > before
+            assert ran == chunked
+            assert_close(mean, reference_charge(x, w, None, 1).mean(dim=(0, 1, 3)),
+                         (1e-5, 1e-5))
