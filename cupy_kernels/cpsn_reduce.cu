@@ -2,8 +2,8 @@
 //
 // A partial belongs to one grid row y < ny and one column c * S + s of a sample slab; its items
 // are numbered u = y * S + s, u < ny * S. Partials of the backward hold k + 1 sums (dW taps
-// q < k, db at q = k): part[(y * C*S + c * S + s) * (k+1) + q]; those of the moments hold
-// (count, mean, M2): part[(y * C*S + c * S + s) * 3 + {0, 1, 2}].
+// q < k, db at q = k), tap-major: part[(y * (k+1) + q) * C*S + c * S + s]; those of the moments
+// hold (count, mean, M2): part[(y * C*S + c * S + s) * 3 + {0, 1, 2}].
 //
 // Every sum runs in a fixed order (deterministic, no atomics). When a channel has many items,
 // a first stage lets one thread per (channel, chunk of R items) reduce a chunk and write it in
@@ -18,14 +18,13 @@ SJM_INLINE A sjm_sum_items(const A* __restrict__ part, int c, int q, sjm_i64 u0,
     const sjm_i64 cs = (sjm_i64)C * S;
     A acc = (A)0;
     // items in order, (y, s) stepped without a division per item
-    sjm_i64 y = u0 / S, s = u0 % S;
-    const A* p = part + (y * cs + (sjm_i64)c * S + s) * (k + 1) + q;
+    sjm_i64 s = u0 % S;
+    const A* p = part + ((u0 / S) * (k + 1) + q) * cs + (sjm_i64)c * S + s;
     for (sjm_i64 u = u0; u < u1; ++u) {
-        acc += *p;
-        p += k + 1;
+        acc += *p++;
         if (++s == S) {
             s = 0;
-            p += (cs - S) * (k + 1);
+            p += (k + 1) * cs - S;
         }
     }
     return acc;
@@ -72,7 +71,7 @@ SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw,
 }
 
 // First stage of the dW/db reduction: one thread per (chunk, c, q); out gets the chunk's sum at
-// out[(chunk * C + c) * (k+1) + q].
+// out[(chunk * (k+1) + q) * C + c].
 template <typename A>
 SJM_INLINE void cpsn_reduce_grad_chunks(const A* __restrict__ part, A* __restrict__ out, int ny,
                                         int C, int S, int k, int R) {
@@ -81,10 +80,10 @@ SJM_INLINE void cpsn_reduce_grad_chunks(const A* __restrict__ part, A* __restric
     const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (id >= per * ((items + R - 1) / R)) return;
     const sjm_i64 chunk = id / per;
-    const int c = (int)(id % per / (k + 1));
-    const int q = (int)(id % (k + 1));
+    const int q = (int)(id % per / C);  // c fastest: neighbouring threads write neighbours
+    const int c = (int)(id % C);
     const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
-    out[(chunk * C + c) * (k + 1) + q] = sjm_sum_items(part, c, q, u0, u1, C, S, k);
+    out[(chunk * (k + 1) + q) * C + c] = sjm_sum_items(part, c, q, u0, u1, C, S, k);
 }
 
 // Final stage of the moments: one thread per channel; writes mean[c] and biased var[c].

@@ -90,7 +90,7 @@ struct sjm_grad_body {
     const A *bl, *mul, *cal, *cbl;
     const TS* gs; const A* gh_in; sjm_i64 gsld;  // grad_s / grad_h of this sample
     A* gc; sjm_i64 gld;
-    A* pt;
+    A* pt; sjm_i64 pld;  // partials of the tile, tap-major (row stride pld)
     int T, k, d, mode;
     A al;
 
@@ -126,7 +126,8 @@ struct sjm_grad_body {
                 sum += g;
             }
         }
-        for (int l = 0; l < L; ++l) pt[(j + l) * (k + 1) + k] += LA::get(sum, l);
+        A* db = pt + k * pld + j;
+        LA::st(db, LA::ld(db) + sum);
     }
 };
 
@@ -137,7 +138,7 @@ struct sjm_dw_body {
     typedef typename sjm_src<TX>::type TS;
     const TS* xs; sjm_i64 xld;
     const A* gc; sjm_i64 gld;
-    A* pt;
+    A* pt; sjm_i64 pld;
     int T, k, d;
 
     template <int L>
@@ -167,8 +168,10 @@ struct sjm_dw_body {
                 for (int q = 0; q < SJM_TB; ++q) s[q] += g * LN::ld(row + q * d * xld);
             }
             const int nq = k - i0 < SJM_TB ? k - i0 : SJM_TB;
-            for (int q = 0; q < nq; ++q)
-                for (int l = 0; l < L; ++l) pt[(j + l) * (k + 1) + i0 + q] += LA::get(s[q], l);
+            for (int q = 0; q < nq; ++q) {
+                A* dw = pt + (i0 + q) * pld + j;
+                LA::st(dw, LA::ld(dw) + s[q]);
+            }
         }
     }
 };
@@ -209,9 +212,10 @@ struct sjm_dx_body {
 //      w2 (always multiplied) is added: one pass forms the input gradient of two consumers of X.
 // g is kept in `gh` ([T, M], accumulator type) when gh is non-null; the host may pass a null gh
 // and then keeps g in the thread's scratch only (the GPU needs gh). `gh` and `g2` may alias `dx`
-// when TX is the accumulator type (rows >= t are read before row t is written). Partials:
-// part[(blockIdx.y * C*S + j) * (k+1) + q], q < k for dW, q = k for db; the thread adds to its
-// own slots (it zeroes them first).
+// when TX is the accumulator type (rows >= t are read before row t is written). Partials,
+// tap-major so that a thread adds whole lane groups (and neighbouring GPU threads write
+// neighbouring slots): part[(blockIdx.y * (k+1) + q) * C*S + j], q < k for dW, q = k for db;
+// the thread adds to its own slots (it zeroes them first).
 template <typename TX, bool MF>
 SJM_INLINE void cpsn_backward(
     const TX* __restrict__ x, const typename sjm_io<TX>::acc* __restrict__ w,
@@ -227,8 +231,9 @@ SJM_INLINE void cpsn_backward(
     sjm_tile tl;
     const bool busy = sjm_make_tile(tl, T, N, C, S);
     if (tl.j0 >= tl.cs) return;
-    A* pt = part + ((sjm_i64)blockIdx.y * tl.cs + tl.j0) * (k + 1);
-    for (sjm_i64 q = 0; q < (sjm_i64)tl.nc * (k + 1); ++q) pt[q] = (A)0;
+    A* pt = part + (sjm_i64)blockIdx.y * (k + 1) * tl.cs + tl.j0;
+    for (int q = 0; q <= k; ++q)
+        for (int j = 0; j < tl.nc; ++j) pt[q * tl.cs + j] = (A)0;
     if (!busy) return;
     const sjm_i64 M = tl.m_stride;
     A bl[SJM_COLS], mul[SJM_COLS], cal[SJM_COLS], cbl[SJM_COLS];
@@ -241,8 +246,10 @@ SJM_INLINE void cpsn_backward(
     sjm_dw_body<TX> p2;
     sjm_dx_body<TX, MF> p3;
     p1.bl = bl; p1.mul = mul; p1.cal = cal; p1.cbl = cbl;
-    p1.pt = pt; p1.T = T; p1.k = k; p1.d = d; p1.mode = mode; p1.al = (A)alpha;
-    p2.pt = pt; p2.T = T; p2.k = k; p2.d = d;
+    p1.pt = p2.pt = pt;
+    p1.pld = p2.pld = tl.cs;
+    p1.T = T; p1.k = k; p1.d = d; p1.mode = mode; p1.al = (A)alpha;
+    p2.T = T; p2.k = k; p2.d = d;
     p3.T = T; p3.k = k; p3.d = d;
     p1.wv = p3.wv = sjm_tile_taps<A>(0, tl, w, S, k);
     p3.w2v = g2 ? sjm_tile_taps<A>(4, tl, w2, S, k) : w2;
