@@ -6,7 +6,9 @@
 //
 // With mean == NULL there is no BatchNorm (s = 1, bf untouched); with quant == 0 no quantizer.
 // The backward kernel takes dL/dwf and dL/dbf (the quantizer's gradient is the identity) and
-// writes the gradients of w, mean, var, gamma and beta.
+// writes the gradients of w, mean, var, gamma and beta; those of the mean and the variance
+// divided by mean_div and multiplied by var_scale (1 and 1 for the plain gradients; n and 2 / n
+// give the coefficients of the moments' backward over n elements per channel).
 //
 // Tensors are in the accumulator type A (float or double): w, wf, gwf, gw: [C, k]; the rest [C];
 // g4: [4, C] = (d mean, d var, d gamma, d beta).
@@ -96,7 +98,8 @@ template <typename A>
 SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict__ mean,
                                    const A* __restrict__ var, const A* __restrict__ gamma,
                                    const A* __restrict__ gwf, const A* __restrict__ gbf,
-                                   A* __restrict__ gw, A* __restrict__ g4, int C, int k, A eps) {
+                                   A* __restrict__ gw, A* __restrict__ g4, int C, int k, A eps,
+                                   A mean_div, A var_scale) {
     const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     const A r = (A)1 / sqrt(var[c] + eps);
@@ -108,8 +111,8 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
         gs += g * w[c * k + i];
     }
     gs -= gbf[c] * mean[c];
-    g4[c] = -gbf[c] * s;
-    g4[C + c] = gs * gamma[c] * ((A)-0.5 * r * r * r);
+    g4[c] = -gbf[c] * s / mean_div;
+    g4[C + c] = gs * gamma[c] * ((A)-0.5 * r * r * r) * var_scale;
     g4[2 * C + c] = gs * r;
     g4[3 * C + c] = gbf[c];
 }
@@ -125,8 +128,10 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
     extern "C" __global__ void cpsn_fold_backward_##SUF(const A* w, const A* mean,              \
                                                         const A* var, const A* gamma,           \
                                                         const A* gwf, const A* gbf, A* gw,      \
-                                                        A* g4, int C, int k, A eps) {           \
-        cpsn_fold_backward<A>(w, mean, var, gamma, gwf, gbf, gw, g4, C, k, eps);                \
+                                                        A* g4, int C, int k, A eps,             \
+                                                        A mean_div, A var_scale) {              \
+        cpsn_fold_backward<A>(w, mean, var, gamma, gwf, gbf, gw, g4, C, k, eps, mean_div,       \
+                              var_scale);                                                       \
     }                                                                                           \
     SJM_EXPORT(cpsn_fold_backward_##SUF)
 

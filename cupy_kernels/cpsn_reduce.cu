@@ -54,20 +54,18 @@ SJM_INLINE void sjm_merge_items(const A* __restrict__ part, int c, sjm_i64 u0, s
     }
 }
 
-// Final stage of the dW/db reduction: one thread per (c, q), q <= k.
+// Final stage of the dW/db reduction: one thread per (c, q), q <= k. With accumulate != 0 the
+// dW sums are added to dw (a second gradient of the same weights) instead of stored.
 template <typename A>
 SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw, A* __restrict__ db,
-                                 int ny, int C, int S, int k) {
+                                 int ny, int C, int S, int k, int accumulate) {
     const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (id >= (sjm_i64)C * (k + 1)) return;
     const int c = (int)(id / (k + 1));
     const int q = (int)(id % (k + 1));
     const A acc = sjm_sum_items(part, c, q, 0, (sjm_i64)ny * S, C, S, k);
-    if (q < k) {
-        dw[c * k + q] = acc;
-    } else if (db) {
-        db[c] = acc;
-    }
+    A* out = q < k ? dw + c * k + q : db ? db + c : (A*)0;
+    if (out) *out = accumulate && q < k ? *out + acc : acc;
 }
 
 // First stage of the dW/db reduction: one thread per (chunk, c, q); out gets the chunk's sum at
@@ -119,8 +117,8 @@ SJM_INLINE void cpsn_reduce_moments_chunks(const A* __restrict__ part, A* __rest
 
 #define SJM_DEF_REDUCE(SUF, A)                                                                  \
     extern "C" __global__ void cpsn_reduce_grad_##SUF(const A* part, A* dw, A* db, int ny,      \
-                                                      int C, int S, int k) {                    \
-        cpsn_reduce_grad<A>(part, dw, db, ny, C, S, k);                                         \
+                                                      int C, int S, int k, int accumulate) {    \
+        cpsn_reduce_grad<A>(part, dw, db, ny, C, S, k, accumulate);                             \
     }                                                                                           \
     SJM_EXPORT(cpsn_reduce_grad_##SUF)                                                          \
     extern "C" __global__ void cpsn_reduce_grad_chunks_##SUF(const A* part, A* out, int ny,     \

@@ -1,8 +1,8 @@
 """``benchmarks/bench_dispatch.py``: the operation counter and the fixed cost of one layer.
 
 Counts are deterministic, so they are asserted (times are not): the kernel backend's training
-step stays below PSN's count of computing torch operations, an eval forward and an in-place
-inference step are two launches and nothing else."""
+step launches no more operations than PSN's, an eval forward and an in-place inference step are
+two launches and nothing else."""
 from __future__ import annotations
 
 import subprocess
@@ -30,7 +30,9 @@ def test_kernel_backend_counts(one_thread):
     # moments + its reduction, fold, fire; fire backward + reduction, fold backward,
     # moments backward + reduction (one-stage reductions on the CPU)
     assert train["launches"] == 9
-    assert train["torch_ops"] < psn["torch_ops"]
+    # the running statistics are all that is left to torch: a step launches no more than PSN's
+    assert train["torch_ops"] == 3
+    assert train["torch_ops"] + train["launches"] <= psn["torch_ops"]
     for what in ("eval forward", "inference step"):
         assert (rows[what, "CPSN[cpu]"]["torch_ops"], rows[what, "CPSN[cpu]"]["launches"]) \
             == (0, 2)

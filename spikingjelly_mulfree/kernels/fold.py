@@ -74,9 +74,12 @@ def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
 
 def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
                gamma: torch.Tensor, eps: float, grad_wf: torch.Tensor | None,
-               grad_bf: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """Gradients ``(weight, mean, var, gamma, beta)`` of the BatchNorm fold from those of its
-    outputs (``None``: zero), in one launch."""
+               grad_bf: torch.Tensor | None, mean_div: float = 1.0, var_scale: float = 1.0
+               ) -> tuple[torch.Tensor, ...]:
+    """Gradients ``(weight, mean / mean_div, var * var_scale, gamma, beta)`` of the BatchNorm
+    fold from those of its outputs (``None``: zero), in one launch (``mean_div = n``,
+    ``var_scale = 2 / n`` give the coefficients of the moments' backward over ``n`` values per
+    channel)."""
     weight, mean, var, gamma = (as_kernel_arg(t, weight.dtype)
                                 for t in (weight, mean, var, gamma))
     C, k = weight.shape
@@ -87,7 +90,8 @@ def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
     g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)
     launcher.launch(f"cpsn_fold_backward_{SUFFIX[weight.dtype]}", _thread_grid(launcher, C),
                     (weight, mean, var, gamma, gwf, gbf, gw, g4, C, k,
-                     _eps_arg(eps, weight.dtype)), weight.device)
+                     *(_eps_arg(v, weight.dtype) for v in (eps, mean_div, var_scale))),
+                    weight.device)
     return (gw, *g4.unbind(0))
 
 

@@ -150,8 +150,10 @@ class BNLayer(torch.autograd.Function):
         else:
             g, dwf, dbf = ops.backward(x, wf, bf, dilation, mode, grad_s=grad_out, alpha=alpha,
                                        mul_free=shift, keep_g=True)
-        dw, dmean, dvar, dgamma, dbeta = fold.fold_grads(weight, mean, var, gamma, eps, dwf,
-                                                         dbf)
-        dx, dw_moments = ops.moments_backward(x, weight, dilation, mean, dmean, dvar,
-                                              extra=(g, wf), donate=True)
-        return (dx, dw.add_(dw_moments), dgamma, dbeta) + (None,) * 6
+        # the moments' coefficients straight from the fold's gradient (see ops.moments_backward)
+        n = x.numel() // weight.shape[0]
+        dw, cb, ca, dgamma, dbeta = fold.fold_grads(weight, mean, var, gamma, eps, dwf, dbf,
+                                                    mean_div=float(n), var_scale=2.0 / n)
+        dx, dw, _ = ops.backward(x, weight, None, dilation, ops.MOMENTS, moments=(mean, ca, cb),
+                                 extra=(g, wf), donate=True, add_to=dw)
+        return (dx, dw, dgamma, dbeta) + (None,) * 6

@@ -169,7 +169,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
              moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
              mul_free: bool = False, keep_g: bool = False,
              extra: tuple[torch.Tensor, torch.Tensor] | None = None,
-             donate: bool = False,
+             donate: bool = False, add_to: torch.Tensor | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(dX in x.dtype, dW [C, k], db [C])`` of the charge, with ``dL/dH`` formed by ``mode``.
 
@@ -184,6 +184,9 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
             consumers of ``x``.
         donate: the caller hands ``extra``'s ``dL/dH`` over: when ``x`` is in the accumulator
             type, dX is written over it (one ``[T, N, C, S]`` buffer less).
+        add_to: a contiguous accumulator-typed ``[C, k]`` tensor that dW is added to (in
+            place, and returned as dW): the sum of two gradients of the same weights without
+            a separate addition.
 
     In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
     rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
@@ -228,12 +231,16 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         f"cpsn_backward_{_variant(x, mul_free)}", grid,
         (x, w, b, grad_s, grad_h, mu, ca, cb, gh, dx, g2, w2, part, T, N, C, S, k,
          dilation, mode, float(alpha)), x.device)
-    dw = torch.empty(C, k, dtype=acc, device=x.device)
+    if add_to is not None and (add_to.shape != (C, k) or add_to.dtype != acc
+                               or not add_to.is_contiguous()):
+        raise ValueError(f"add_to: expected a contiguous [{C}, {k}] {acc} tensor, got "
+                         f"{add_to.dtype} of shape {tuple(add_to.shape)}")
+    dw = torch.empty(C, k, dtype=acc, device=x.device) if add_to is None else add_to
     db = torch.empty(C, dtype=acc, device=x.device)
     part, ny, S_part = _first_stage(launcher, "grad", part, k + 1, C * (k + 1), grid[1], C, S,
                                     (k,))
     launcher.launch(f"cpsn_reduce_grad_{SUFFIX[acc]}", _thread_grid(launcher, C * (k + 1)),
-                    (part, dw, db, ny, C, S_part, k), x.device)
+                    (part, dw, db, ny, C, S_part, k, add_to is not None), x.device)
     return (gh if keep_g else dx), dw, db
 
 

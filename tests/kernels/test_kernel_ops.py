@@ -346,7 +346,7 @@ def test_kernels_fill_their_partials_themselves(host):
                  d, ops.GIVEN, 0.0))
     dw, db = torch.empty(C, k), torch.empty(C)
     host.launch("cpsn_reduce_grad_f32", ops._thread_grid(host, C * (k + 1)),
-                (part, dw, db, rows, C, S, k))
+                (part, dw, db, rows, C, S, k, 0))
     _, dw_ref, db_ref = reference_grads(x, w, b, d, lambda h: g)
     assert_close(dw, dw_ref, (1e-5, 1e-5))
     assert_close(db, db_ref, (1e-5, 1e-5))
@@ -390,3 +390,18 @@ def test_gpu_reductions_take_a_first_stage_only_for_many_partials(monkeypatch):
             assert ran == chunked
             assert_close(mean, reference_charge(x, w, None, 1).mean(dim=(0, 1, 3)),
                          (1e-5, 1e-5))
+
+
+def test_backward_adds_dw_into_a_given_tensor(host):
+    """add_to: dW is accumulated into the caller's tensor in the reduction (the sum of two
+    gradients of the same weights without a separate addition); a wrong one is refused."""
+    x = make_input(6, 2, 3, 4, torch.float32)
+    w, b, g = torch.randn(3, 2), torch.randn(3), torch.randn(6, 2, 3, 4)
+    _, dw, db = ops.backward(x, w, b, 1, ops.GIVEN, grad_h=g)
+    base = torch.randn(3, 2)
+    into = base.clone()
+    _, dw2, db2 = ops.backward(x, w, b, 1, ops.GIVEN, grad_h=g, add_to=into)
+    assert dw2 is into
+    assert torch.equal(dw2, base + dw) and torch.equal(db2, db)
+    with pytest.raises(ValueError, match=r"add_to: expected a contiguous \[3, 2\]"):
+        ops.backward(x, w, b, 1, ops.GIVEN, grad_h=g, add_to=torch.zeros(2, 3))
