@@ -80,13 +80,36 @@ def toeplitz(weight: torch.Tensor, T: int, dilation: int) -> torch.Tensor:
         [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]]
     """
     C, k = weight.shape
-    t = torch.arange(T, device=weight.device)
-    lag = t.view(T, 1) - t.view(1, T)
-    tap = (k - 1) - torch.div(lag, dilation, rounding_mode="floor")
-    valid = (lag >= 0) & (lag % dilation == 0) & (tap >= 0)
-    idx = torch.where(valid, tap, torch.zeros_like(tap))
-    a = weight[:, idx.flatten()].view(C, T, T)
-    return a * valid.to(weight.dtype)
+    idx, mask = _band(T, k, dilation, weight.device, weight.dtype)
+    return weight[:, idx].view(C, T, T) * mask
+
+
+# Band patterns by (T, k, dilation, device, dtype): the pattern is a dozen small operations,
+# and a training step of the GEMM path builds two bands.
+_BANDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_MAX_BANDS = 64
+
+
+def _band(T: int, k: int, dilation: int, device: torch.device, dtype: torch.dtype
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(tap index [T*T], 0/1 mask [T, T])`` of the band of :func:`toeplitz` (cached, except
+    while ``torch.compile`` traces, which folds the pattern into its graph itself)."""
+    compiling = torch.compiler.is_compiling()
+    key = (T, k, dilation, device, dtype)
+    band = None if compiling else _BANDS.get(key)
+    if band is None:
+        # never inference tensors: autograd saves the index for the weight's gradient
+        with torch.inference_mode(False):
+            t = torch.arange(T, device=device)
+            lag = t.view(T, 1) - t.view(1, T)
+            tap = (k - 1) - torch.div(lag, dilation, rounding_mode="floor")
+            valid = (lag >= 0) & (lag % dilation == 0) & (tap >= 0)
+            band = (torch.where(valid, tap, torch.zeros_like(tap)).flatten(), valid.to(dtype))
+        if not compiling:
+            if len(_BANDS) >= _MAX_BANDS:
+                _BANDS.clear()
+            _BANDS[key] = band
+    return band
 
 
 def _charge_taps(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:

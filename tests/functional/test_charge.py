@@ -42,3 +42,29 @@ def test_torch_path_gradcheck(T, k, d):
     w = torch.randn(2, k, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, w, b: charge_torch(x, w, b, d), (x, w, b))
+
+
+def test_toeplitz_band_cache_is_usable_from_inference_mode():
+    """A band pattern first built under inference_mode serves a later training step (its
+    index is saved for the weight's gradient), and the cache stays bounded."""
+    from spikingjelly_mulfree.functional import charge as charge_module
+
+    charge_module._BANDS.clear()
+    w = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    with torch.inference_mode():
+        a_inf = toeplitz(w.detach(), 9, 2)
+    a = toeplitz(w, 9, 2)
+    assert torch.equal(a, a_inf)
+    (g,) = torch.autograd.grad((a * torch.arange(81.0).view(9, 9)).sum(), w)
+    assert g.abs().sum() > 0
+    for T in range(1, charge_module._MAX_BANDS + 5):
+        toeplitz(w.detach(), T, 1)
+    assert len(charge_module._BANDS) <= charge_module._MAX_BANDS
+    cached = toeplitz(w.detach(), 7, 2)  # built, then served from the cache
+    assert toeplitz(w.detach(), 7, 2).data_ptr() != cached.data_ptr()
+    expected = torch.zeros(3, 7, 7, dtype=torch.float64)
+    for t in range(7):
+        for i in range(4):
+            if t - (3 - i) * 2 >= 0:
+                expected[:, t, t - (3 - i) * 2] = w.detach()[:, i]
+    assert torch.equal(toeplitz(w.detach(), 7, 2), expected)
