@@ -1,6 +1,7 @@
-// The effective kernel of a layer in one launch: the BatchNorm threshold folded into the taps and
-// the bias, then the power-of-two quantizer (the equations are in
-// spikingjelly_mulfree/functional/threshold.py and quantize.py). One thread per channel c:
+// The per-channel arithmetic of the BatchNorm threshold, one launch each: the effective kernel
+// (the threshold folded into the taps and the bias, then the power-of-two quantizer; the
+// equations are in spikingjelly_mulfree/functional/threshold.py and quantize.py), its gradient,
+// and the running statistics. One thread per channel c:
 //
 //   s = gamma[c] / sqrt(var[c] + eps);   wf[c, i] = Q(w[c, i] s);   bf[c] = beta[c] - mean[c] s
 //
@@ -117,6 +118,19 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
     g4[3 * C + c] = gbf[c];
 }
 
+// The running statistics, in place, as torch.nn.BatchNorm's exponential average (torch's lerp:
+// r + m (v - r)): rm += momentum (mean - rm), rv += momentum (var * factor - rv), factor =
+// n / (n - 1) making the batch variance unbiased.
+template <typename A>
+SJM_INLINE void cpsn_running_stats(A* __restrict__ rm, A* __restrict__ rv,
+                                   const A* __restrict__ mean, const A* __restrict__ var, int C,
+                                   A momentum, A factor) {
+    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    rm[c] = rm[c] + momentum * (mean[c] - rm[c]);
+    rv[c] = rv[c] + momentum * (var[c] * factor - rv[c]);
+}
+
 #define SJM_DEF_FOLD(SUF, A)                                                                    \
     extern "C" __global__ void cpsn_fold_##SUF(const A* w, const A* mean, const A* var,         \
                                                const A* gamma, const A* beta, A* wf, A* bf,     \
@@ -133,7 +147,13 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
         cpsn_fold_backward<A>(w, mean, var, gamma, gwf, gbf, gw, g4, C, k, eps, mean_div,       \
                               var_scale);                                                       \
     }                                                                                           \
-    SJM_EXPORT(cpsn_fold_backward_##SUF)
+    SJM_EXPORT(cpsn_fold_backward_##SUF)                                                        \
+    extern "C" __global__ void cpsn_running_stats_##SUF(A* rm, A* rv, const A* mean,            \
+                                                        const A* var, int C, A momentum,        \
+                                                        A factor) {                             \
+        cpsn_running_stats<A>(rm, rv, mean, var, C, momentum, factor);                          \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_running_stats_##SUF)
 
 SJM_DEF_FOLD(f32, float)
 SJM_DEF_FOLD(f64, double)

@@ -1,7 +1,7 @@
 """``benchmarks/bench_dispatch.py``: the operation counter and the fixed cost of one layer.
 
 Counts are deterministic, so they are asserted (times are not): the kernel backend's training
-step launches no more operations than PSN's, an eval forward and an in-place inference step are
+step launches fewer operations than PSN's, an eval forward and an in-place inference step are
 two launches and nothing else."""
 from __future__ import annotations
 
@@ -27,12 +27,10 @@ def test_kernel_backend_counts(one_thread):
     rows = {(r["what"], r["neuron"]): r
             for r in bench_dispatch.table((3, 2, 8, 2), torch.device("cpu"), "cpu")}
     train, psn = rows["training step", "CPSN[cpu]"], rows["training step", "PSN"]
-    # moments + its reduction, fold, fire; fire backward + reduction, fold backward,
-    # moments backward + reduction (one-stage reductions on the CPU)
-    assert train["launches"] == 9
-    # the running statistics are all that is left to torch: a step launches no more than PSN's
-    assert train["torch_ops"] == 3
-    assert train["torch_ops"] + train["launches"] <= psn["torch_ops"]
+    # moments + its reduction, fold, fire, running statistics; fire backward + reduction, fold
+    # backward, moments backward + reduction (one-stage reductions on the CPU), and no torch op
+    assert (train["torch_ops"], train["launches"]) == (0, 10)
+    assert train["launches"] < psn["torch_ops"]
     for what in ("eval forward", "inference step"):
         assert (rows[what, "CPSN[cpu]"]["torch_ops"], rows[what, "CPSN[cpu]"]["launches"]) \
             == (0, 2)

@@ -37,7 +37,6 @@ from typing import Callable, Mapping
 
 import torch
 
-from ..functional import threshold
 from . import base
 from .base import Backend
 
@@ -129,7 +128,7 @@ class AutoBackend:
         self._cache: dict[tuple, str] = {}
         self._choices: list[Choice] = []
         self._warned: set[tuple[str, str]] = set()
-        self._folds: dict[tuple, base.FoldFn] = {}
+        self._per_channel: dict[tuple, Backend | None] = {}
 
     # --- the contract ----------------------------------------------------------------------
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
@@ -172,19 +171,29 @@ class AutoBackend:
         """The fold of the first kernel backend that can run on ``weight``'s device (the
         forced one if :data:`ENV_VAR` names one), else torch's: the fold is not timed, and a
         kernel does it in one launch where torch takes about twenty operations."""
+        return base.fold_of(self._per_channel_backend(weight))(weight, bn, exp_range)
+
+    def update_running_stats(self, running_mean, running_var, mean, var, count, momentum):
+        """The running statistics on the backend :meth:`fold_kernel` uses."""
+        update = base.running_stats_of(self._per_channel_backend(mean))
+        update(running_mean, running_var, mean, var, count, momentum)
+
+    def _per_channel_backend(self, t: torch.Tensor) -> Backend | None:
+        """The backend of the per-channel arithmetic (fold, running statistics) for tensors
+        like ``t``: the forced one, else the first kernel backend that can run (``None``:
+        torch's functions)."""
         forced = self._forced_name()
-        key = (weight.device.type, forced)
-        if key not in self._folds:
+        key = (t.device.type, forced)
+        if key not in self._per_channel:
             candidates = self._candidate_map()
             if forced is not None:
                 chosen = candidates[forced]
             else:
                 chosen = next((b for n, b in candidates.items()
                                if n != "torch" and hasattr(b, "fold_kernel")
-                               and b.unavailable_reason(weight) is None), None)
-            self._folds[key] = (threshold.fold_kernel if chosen is None
-                                else base.fold_of(chosen))
-        return self._folds[key](weight, bn, exp_range)
+                               and b.unavailable_reason(t) is None), None)
+            self._per_channel[key] = chosen
+        return self._per_channel[key]
 
     def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
                   mul_free):
@@ -209,7 +218,7 @@ class AutoBackend:
         self._cache.clear()
         self._choices.clear()
         self._warned.clear()
-        self._folds.clear()
+        self._per_channel.clear()
 
     # --- selection -------------------------------------------------------------------------
     def _candidate_map(self) -> dict[str, Backend]:

@@ -63,6 +63,18 @@ class Backend(Protocol):
         :func:`~spikingjelly_mulfree.functional.threshold.fold_kernel` (optional: a backend
         without it gets that function)."""
 
+    def update_running_stats(
+        self,
+        running_mean: torch.Tensor,
+        running_var: torch.Tensor,
+        mean: torch.Tensor,
+        var: torch.Tensor,
+        count: int,
+        momentum: float,
+    ) -> None:
+        """:func:`~spikingjelly_mulfree.functional.threshold.update_running_stats` (optional:
+        a backend without it gets that function)."""
+
     def step_fire(
         self,
         x: torch.Tensor,
@@ -102,6 +114,11 @@ KernelFn = Callable[
 def fold_of(backend: Backend) -> FoldFn:
     """``backend.fold_kernel``, or the torch one for a backend that has none."""
     return getattr(backend, "fold_kernel", threshold.fold_kernel)
+
+
+def running_stats_of(backend: Backend) -> Callable[..., None]:
+    """``backend.update_running_stats``, or the torch one for a backend that has none."""
+    return getattr(backend, "update_running_stats", threshold.update_running_stats)
 
 
 def run_layer(

@@ -115,6 +115,14 @@ class KernelBackend:
             return threshold.fold_kernel(weight, bn, exp_range)
         return kernel_fold.fold_kernel(weight, bn, exp_range)
 
+    def update_running_stats(self, running_mean, running_var, mean, var, count, momentum):
+        """The running statistics in one launch (torch ops under ``torch.compile``)."""
+        if torch.compiler.is_compiling():
+            threshold.update_running_stats(running_mean, running_var, mean, var, count, momentum)
+        else:
+            kernel_fold.update_running_stats(running_mean, running_var, mean, var, count,
+                                             momentum)
+
     def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                     dilation: int, surrogate_function: torch.nn.Module,
                     mul_free: bool = False) -> torch.Tensor:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..functional import threshold
 from ..functional.quantize import _check_range
 from .launch import get_launcher
 from .ops import SUFFIX, _thread_grid, as_kernel_arg
@@ -47,8 +48,9 @@ def _check(weight: torch.Tensor, bn: BN | None) -> None:
             )
 
 
-def _eps_arg(eps: float, dtype: torch.dtype):
-    return np.float64(eps) if dtype == torch.float64 else float(eps)
+def _scalar_arg(value: float, dtype: torch.dtype):
+    """A scalar kernel argument in the accumulator type ``dtype``."""
+    return np.float64(value) if dtype == torch.float64 else float(value)
 
 
 def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] | None
@@ -67,7 +69,7 @@ def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
         bf = torch.empty_like(mean)
     lo, hi = exp_range if exp_range is not None else (0, 0)
     launcher.launch(f"cpsn_fold_{SUFFIX[w.dtype]}", _thread_grid(launcher, C),
-                    (w, mean, var, gamma, beta, wf, bf, C, k, _eps_arg(eps, w.dtype),
+                    (w, mean, var, gamma, beta, wf, bf, C, k, _scalar_arg(eps, w.dtype),
                      exp_range is not None, lo, hi), w.device)
     return wf, bf
 
@@ -90,7 +92,7 @@ def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
     g4 = torch.empty(4, C, dtype=weight.dtype, device=weight.device)
     launcher.launch(f"cpsn_fold_backward_{SUFFIX[weight.dtype]}", _thread_grid(launcher, C),
                     (weight, mean, var, gamma, gwf, gbf, gw, g4, C, k,
-                     *(_eps_arg(v, weight.dtype) for v in (eps, mean_div, var_scale))),
+                     *(_scalar_arg(v, weight.dtype) for v in (eps, mean_div, var_scale))),
                     weight.device)
     return (gw, *g4.unbind(0))
 
@@ -153,3 +155,23 @@ def fold_kernel(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
 
 def _tracks_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
+                         mean: torch.Tensor, var: torch.Tensor, count: int, momentum: float
+                         ) -> None:
+    """:func:`spikingjelly_mulfree.functional.threshold.update_running_stats` in one launch
+    (in place, no gradient) when the buffers are contiguous and in the statistics' dtype
+    (float32 or float64); otherwise, as the values are the same, through that function."""
+    dtype = mean.dtype
+    if (dtype not in (torch.float32, torch.float64) or running_mean.dtype != dtype
+            or running_var.dtype != dtype or not running_mean.is_contiguous()
+            or not running_var.is_contiguous()):
+        threshold.update_running_stats(running_mean, running_var, mean, var, count, momentum)
+        return
+    C = mean.shape[0]
+    launcher = get_launcher(mean.device)
+    launcher.launch(f"cpsn_running_stats_{SUFFIX[dtype]}", _thread_grid(launcher, C),
+                    (running_mean, running_var, as_kernel_arg(mean, dtype),
+                     as_kernel_arg(var, dtype), C, _scalar_arg(momentum, dtype),
+                     _scalar_arg(count / max(count - 1, 1), dtype)), mean.device)

@@ -17,11 +17,11 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
-from ..backends.base import BNFold, FoldFn, fold_of, run_layer
+from ..backends.base import BNFold, FoldFn, fold_of, run_layer, running_stats_of
 from ..functional.charge import receptive_field
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range
 from ..functional.step import push_window, step_charge
-from ..functional.threshold import fold_kernel, update_running_stats
+from ..functional.threshold import fold_kernel
 from ..surrogate import fires_heaviside
 from . import checks
 
@@ -284,7 +284,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 self.surrogate_function, self.mul_free,
             )
             if need_moments:
-                update_running_stats(
+                running_stats_of(backend)(
                     self.running_mean, self.running_var, moments[0].detach(),
                     moments[1].detach(), x.numel() // self.channels, self.momentum,
                 )

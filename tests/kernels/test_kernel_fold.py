@@ -15,7 +15,8 @@ from spikingjelly_mulfree.backends.autoselect import ENV_VAR
 from spikingjelly_mulfree.functional.quantize import quantize_pow2
 from spikingjelly_mulfree.functional.threshold import fold_kernel as torch_fold
 from spikingjelly_mulfree.kernels import launch_counts
-from spikingjelly_mulfree.kernels.fold import fold_kernel
+from spikingjelly_mulfree.functional.threshold import update_running_stats as torch_running
+from spikingjelly_mulfree.kernels.fold import fold_kernel, update_running_stats
 
 SUF = {torch.float32: "f32", torch.float64: "f64"}
 MANTISSA_BITS = {torch.float32: 23, torch.float64: 52}
@@ -197,7 +198,47 @@ def test_autoselect_folds_on_the_kernels_unless_forced(host, monkeypatch):
     before = launch_counts["cpsn_fold_f32"]
     auto.fold_kernel(w, bn, (-24, 8))
     assert launch_counts["cpsn_fold_f32"] == before + 1
+    rm, rv = torch.zeros(3), torch.ones(3)
+    stats_before = launch_counts["cpsn_running_stats_f32"]
+    auto.update_running_stats(rm, rv, bn[0].detach(), bn[1].detach(), 10, 0.1)
+    assert launch_counts["cpsn_running_stats_f32"] == stats_before + 1
     monkeypatch.setenv(ENV_VAR, "torch")
     auto.fold_kernel(w, bn, (-24, 8))
+    auto.update_running_stats(rm, rv, bn[0].detach(), bn[1].detach(), 10, 0.1)
     assert launch_counts["cpsn_fold_f32"] == before + 1
+    assert launch_counts["cpsn_running_stats_f32"] == stats_before + 1
     auto.clear()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_running_stats_in_one_launch(host, dtype):
+    """The kernel's exponential average equals torch's lerp within an ulp; buffers of another
+    dtype (or strided ones) are updated by the torch function, with the same values."""
+    mean, var = torch.randn(37, dtype=dtype), torch.rand(37, dtype=dtype)
+    rm, rv = torch.randn(37, dtype=dtype), torch.rand(37, dtype=dtype) + 0.5
+    ref_m, ref_v = rm.clone(), rv.clone()
+    before = launch_counts[f"cpsn_running_stats_{SUF[dtype]}"]
+    update_running_stats(rm, rv, mean, var, 1000, 0.1)
+    assert launch_counts[f"cpsn_running_stats_{SUF[dtype]}"] == before + 1
+    torch_running(ref_m, ref_v, mean, var, 1000, 0.1)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(rm, ref_m, rtol=2 * eps, atol=2 * eps)
+    torch.testing.assert_close(rv, ref_v, rtol=2 * eps, atol=2 * eps)
+    half_m, half_v = ref_m.half(), ref_v.half()
+    update_running_stats(half_m, half_v, mean, var, 1000, 0.1)
+    assert launch_counts[f"cpsn_running_stats_{SUF[dtype]}"] == before + 1
+    expect_m, expect_v = ref_m.half(), ref_v.half()
+    torch_running(expect_m, expect_v, mean, var, 1000, 0.1)
+    assert torch.equal(half_m, expect_m) and torch.equal(half_v, expect_v)
+
+
+def test_training_layer_updates_running_stats_on_the_kernel(host):
+    sn = CPSN(5, k=3, backend="cpu")
+    ref = CPSN(5, k=3, backend="torch")
+    ref.load_state_dict(sn.state_dict())
+    x = torch.randn(6, 2, 5, 3)
+    before = launch_counts["cpsn_running_stats_f32"]
+    sn(x), ref(x)
+    assert launch_counts["cpsn_running_stats_f32"] == before + 1
+    torch.testing.assert_close(sn.running_mean, ref.running_mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sn.running_var, ref.running_var, rtol=1e-5, atol=1e-6)
