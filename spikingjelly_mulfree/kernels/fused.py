@@ -125,6 +125,7 @@ class BNLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, gamma, beta, dilation: int, eps: float, exp_range, mode,
                 alpha: float, shift: bool):
+        x = ops.as_kernel_arg(x, x.dtype)  # one contiguous copy for all passes, if any
         mean, var = ops.moments(x, weight, dilation)
         wf, bf = fold.fold_values(weight, (mean, var, gamma, beta, eps), exp_range)
         if mode is None:
