@@ -162,7 +162,15 @@ def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
                          ) -> None:
     """:func:`spikingjelly_mulfree.functional.threshold.update_running_stats` in one launch
     (in place, no gradient) when the buffers are contiguous and in the statistics' dtype
-    (float32 or float64); otherwise, as the values are the same, through that function."""
+    (float32 or float64); otherwise, as the values are the same, through that function.
+
+    Example:
+        >>> rm, rv = torch.zeros(2), torch.ones(2)
+        >>> update_running_stats(rm, rv, torch.tensor([1.0, 2.0]), torch.tensor([2.0, 2.0]),
+        ...                      3, 0.5)
+        >>> rm.tolist(), rv.tolist()
+        ([0.5, 1.0], [2.0, 2.0])
+    """
     dtype = mean.dtype
     if (dtype not in (torch.float32, torch.float64) or running_mean.dtype != dtype
             or running_var.dtype != dtype or not running_mean.is_contiguous()

@@ -64,7 +64,13 @@ def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
 def as_kernel_arg(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``t`` in ``dtype`` and contiguous, for a kernel that reads its memory (``t`` itself when
     it already is: a training step passes some fifty tensors, and even a no-op ``.to`` costs a
-    microsecond)."""
+    microsecond).
+
+    Example:
+        >>> t = torch.ones(3)
+        >>> as_kernel_arg(t, torch.float32) is t, as_kernel_arg(t.expand(2, 3), t.dtype).stride()
+        (True, (3, 1))
+    """
     if t.dtype != dtype:
         t = t.detach().to(dtype)
     # (not .to(memory_format=...): it aliases an expanded tensor, whose suggested format is
