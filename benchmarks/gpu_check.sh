@@ -18,7 +18,7 @@
 #
 # Results land in OUT as six files: device.txt, tests.log, bench_kernels.txt, bench_passes.txt
 # (each kernel pass's share of the copy bandwidth), bench_dispatch.txt (operations and time of a
-# short layer against PSN) and results_cuda.tgz (benchmarks/results/cuda/:
+# layer's step against PSN at T = 4 ... 32) and results_cuda.tgz (benchmarks/results/cuda/:
 # unpack it there and commit it; the docs' benchmarks page then shows the GPU tables). Exit
 # status 1 if any step failed; later steps still run.
 set -uo pipefail
@@ -44,8 +44,12 @@ python3 -m pytest -q -p no:cacheprovider -rs --continue-on-collection-errors \
 python3 benchmarks/bench_kernels.py --device cuda --repeats 15 2>&1 \
     | tee "$OUT/bench_kernels.txt" || status=1
 python3 benchmarks/bench_passes.py --device cuda 2>&1 | tee "$OUT/bench_passes.txt" || status=1
-python3 benchmarks/bench_dispatch.py --device cuda 2>&1 | tee "$OUT/bench_dispatch.txt" \
-    || status=1
+# the fixed cost at the small layer, then the issue's "training step faster than PSN at T = 4
+# ... 32" on the sequential-CIFAR layer
+for shape in 4,8,64,8 4,32,128,32 8,32,128,32 16,32,128,32 32,32,128,32; do
+    python3 benchmarks/bench_dispatch.py --device cuda --shape $shape 2>&1 \
+        | tee -a "$OUT/bench_dispatch.txt" || status=1
+done
 
 results=$(mktemp -d)
 python3 benchmarks/report.py --device cuda --out "$results" || status=1
