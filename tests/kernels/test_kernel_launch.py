@@ -30,5 +30,8 @@ def test_bad_launches_are_refused(host):
         host.launch("cpsn_nothing", (1, 1), (1,), torch.device("cpu"))
     with pytest.raises(ValueError, match=f"at most {MAX_ARGS} kernel arguments"):
         host.launch("cpsn_fold_f32", (1, 1), (0,) * (MAX_ARGS + 1), torch.device("cpu"))
+    with pytest.raises(ValueError, match="host kernels need CPU tensors, got meta"):
+        host.launch("cpsn_fold_f32", (1, 1), (torch.zeros(2, device="meta"),),
+                    torch.device("cpu"))
     with pytest.raises(TypeError, match="unsupported kernel argument str"):
         host.launch("cpsn_fold_f32", (1, 1), ("x",), torch.device("cpu"))
