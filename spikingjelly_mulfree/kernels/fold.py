@@ -1,4 +1,5 @@
-"""The effective kernel of a layer in one kernel launch (``cupy_kernels/cpsn_fold.cu``).
+"""The BatchNorm threshold's per-channel work in one kernel launch each
+(``cupy_kernels/cpsn_fold.cu``): the effective kernel, its gradient, the running statistics.
 
 :func:`fold_kernel` computes what :func:`spikingjelly_mulfree.functional.threshold.fold_kernel`
 computes with about twenty small tensor operations (the BatchNorm folding of
@@ -6,7 +7,8 @@ computes with about twenty small tensor operations (the BatchNorm folding of
 :mod:`~spikingjelly_mulfree.functional.quantize`), and its backward in one more: at short
 sequences on a GPU every operation is a launch that costs as much as the layer's data. The
 quantizer works on the weights' bits (exact rounding in the log2 domain); its gradient is the
-identity, as in the torch version.
+identity, as in the torch version. :func:`update_running_stats` is the exponential average of
+the batch statistics, in place.
 
 Example:
     >>> import torch
