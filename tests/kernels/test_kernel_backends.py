@@ -181,11 +181,12 @@ def _nodes(t: torch.Tensor) -> set[str]:
     return names
 
 
+@pytest.mark.parametrize("mul_free", [True, False])
 @pytest.mark.parametrize("surrogate", [sj_surrogate.ATan(), sj_surrogate.Erf()])
-def test_bn_training_step_is_one_autograd_node(host, surrogate):
-    """The standard BN fold runs moments, fold and fire as one node (fused or generic
-    surrogate), with the torch backend's gradients."""
-    ref, fast = _pair(channels=5, k=3, mul_free=True, surrogate_function=surrogate)
+def test_bn_training_step_is_one_autograd_node(host, surrogate, mul_free):
+    """The standard BN fold (with or without the quantizer) runs moments, fold and fire as one
+    node (fused or generic surrogate), with the torch backend's gradients."""
+    ref, fast = _pair(channels=5, k=3, mul_free=mul_free, surrogate_function=surrogate)
     x = torch.randn(8, 2, 5, 3, dtype=torch.float64)
     before = launch_counts.copy()
     y, g = _grads(fast, x)
