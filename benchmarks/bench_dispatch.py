@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +30,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._timing import dense_grad, device_name  # noqa: E402
+from benchmarks._timing import dense_grad, device_name, time_calls  # noqa: E402
 from spikingjelly_mulfree import CPSN  # noqa: E402
 from spikingjelly_mulfree.kernels import launch_counts  # noqa: E402
 
@@ -67,17 +66,11 @@ def count(fn: Callable[[], object]) -> tuple[int, int, collections.Counter]:
 def fastest(fn: Callable[[], object], device: torch.device, runs: int = 5,
             calls: int = 50) -> float:
     """Seconds per call of ``fn``: the fastest of ``runs`` runs of ``calls`` calls."""
-    best = float("inf")
-    for _ in range(runs):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
+    def batch():
         for _ in range(calls):
             fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, (time.perf_counter() - t0) / calls)
-    return best
+
+    return min(time_calls(batch, device, runs)) / calls
 
 
 def _train_step(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:

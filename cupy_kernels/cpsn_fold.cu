@@ -28,13 +28,8 @@ SJM_INLINE float sjm_pow2_round(float v, int min_exp, int max_exp) {
     if (mag == 0 || mag > 0x7f800000u) return 0.0f;
     int e = max_exp;
     if (mag < 0x7f800000u) {
-        unsigned f = mag & 0x7fffffu;
-        e = (int)(mag >> 23) - 127;
-        if ((mag >> 23) == 0) {  // subnormal: shift the leading one into the implicit bit
-            e = -126;
-            for (; !(f & 0x800000u); f <<= 1) --e;
-            f &= 0x7fffffu;
-        }
+        unsigned f;
+        e = sjm_exponent(mag, f);
         e += f >= SJM_SQRT2_FRAC_F32;
     }
     if (e < min_exp) return 0.0f;
@@ -48,17 +43,12 @@ SJM_INLINE float sjm_pow2_round(float v, int min_exp, int max_exp) {
 
 SJM_INLINE double sjm_pow2_round(double v, int min_exp, int max_exp) {
     const unsigned long long u = sjm_as_ull(v), mag = u & 0x7fffffffffffffffull;
-    const unsigned long long inf = 0x7ff0000000000000ull, lead = 1ull << 52;
+    const unsigned long long inf = 0x7ff0000000000000ull;
     if (mag == 0 || mag > inf) return 0.0;
     int e = max_exp;
     if (mag < inf) {
-        unsigned long long f = mag & (lead - 1);
-        e = (int)(mag >> 52) - 1023;
-        if ((mag >> 52) == 0) {
-            e = -1022;
-            for (; !(f & lead); f <<= 1) --e;
-            f &= lead - 1;
-        }
+        unsigned long long f;
+        e = sjm_exponent(mag, f);
         e += f >= SJM_SQRT2_FRAC_F64;
     }
     if (e < min_exp) return 0.0;
@@ -67,14 +57,7 @@ SJM_INLINE double sjm_pow2_round(double v, int min_exp, int max_exp) {
     if (e < -1074) bits = 0ull;
     else if (e < -1022) bits = 1ull << (e + 1074);
     else if (e < 1024) bits = (unsigned long long)(e + 1023) << 52;
-    bits |= u & 0x8000000000000000ull;
-    double r;
-#ifdef SJM_HOST
-    memcpy(&r, &bits, 8);
-#else
-    r = __longlong_as_double((long long)bits);
-#endif
-    return r;
+    return sjm_as_double(bits | (u & 0x8000000000000000ull));
 }
 
 template <typename A>

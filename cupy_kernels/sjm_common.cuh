@@ -56,6 +56,36 @@ SJM_INLINE unsigned long long sjm_as_ull(double f) {
 #endif
 }
 
+SJM_INLINE double sjm_as_double(unsigned long long u) {
+#ifdef SJM_HOST
+    double f; memcpy(&f, &u, 8); return f;
+#else
+    return __longlong_as_double((long long)u);
+#endif
+}
+
+// Exponent e and normalised mantissa field f of a finite nonzero magnitude (sign bit clear):
+// |v| = 2^e (1 + f / 2^23) for a float, 2^e (1 + f / 2^52) for a double; a subnormal's leading
+// one is shifted into the implicit bit.
+SJM_INLINE int sjm_exponent(unsigned mag, unsigned& f) {
+    f = mag & 0x7fffffu;
+    if ((mag >> 23) != 0) return (int)(mag >> 23) - 127;
+    int e = -126;
+    for (; !(f & 0x800000u); f <<= 1) --e;
+    f &= 0x7fffffu;
+    return e;
+}
+
+SJM_INLINE int sjm_exponent(unsigned long long mag, unsigned long long& f) {
+    const unsigned long long lead = 1ull << 52;
+    f = mag & (lead - 1);
+    if ((mag >> 52) != 0) return (int)(mag >> 52) - 1023;
+    int e = -1022;
+    for (; !(f & lead); f <<= 1) --e;
+    f &= lead - 1;
+    return e;
+}
+
 // Storage <-> accumulator conversions; `acc` is the accumulation type of a storage type.
 template <typename TX> struct sjm_io;
 
@@ -110,28 +140,19 @@ template <> struct sjm_io<sjm_half> {
 // A power-of-two tap as a shift: 0 for a zero weight, otherwise
 // code = ((e + 2048) << 1) | negative for the weight (-1)^negative * 2^e (every e of a float or
 // a double gives a positive code). sjm_code reads it off the weight's bits: the sign bit, and
-// e from the exponent field (or, for a subnormal weight, from its one set mantissa bit). The
-// weight must be 0 or a signed power of two.
+// e (sjm_exponent, subnormal weights included). The weight must be 0 or a signed power of two.
 SJM_INLINE int sjm_code(float w) {
     const unsigned u = sjm_as_uint(w), mag = u & 0x7fffffffu;
     if (mag == 0) return 0;
-    int e = (int)(mag >> 23) - 127;
-    if ((mag >> 23) == 0) {
-        e = -149;
-        for (unsigned m = mag; m > 1; m >>= 1) ++e;
-    }
-    return ((e + 2048) << 1) | (int)(u >> 31);
+    unsigned f;
+    return ((sjm_exponent(mag, f) + 2048) << 1) | (int)(u >> 31);
 }
 
 SJM_INLINE int sjm_code(double w) {
     const unsigned long long u = sjm_as_ull(w), mag = u & 0x7fffffffffffffffull;
     if (mag == 0) return 0;
-    int e = (int)(mag >> 52) - 1023;
-    if ((mag >> 52) == 0) {
-        e = -1074;
-        for (unsigned long long m = mag; m > 1; m >>= 1) ++e;
-    }
-    return ((e + 2048) << 1) | (int)(u >> 63);
+    unsigned long long f;
+    return ((sjm_exponent(mag, f) + 2048) << 1) | (int)(u >> 63);
 }
 
 SJM_INLINE float sjm_shift(float v, int code) {

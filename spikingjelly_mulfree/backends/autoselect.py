@@ -180,8 +180,9 @@ class AutoBackend:
 
     def _per_channel_backend(self, t: torch.Tensor) -> Backend | None:
         """The backend of the per-channel arithmetic (fold, running statistics) for tensors
-        like ``t``: the forced one, else the first kernel backend that can run (``None``:
-        torch's functions)."""
+        like ``t``: the forced one, else the first kernel backend made for ``t``'s device (its
+        ``device_type``, as in :meth:`_warn_missing_kernels`) that can run (``None``: torch's
+        functions)."""
         forced = self._forced_name()
         key = (t.device.type, forced)
         if key not in self._per_channel:
@@ -189,8 +190,8 @@ class AutoBackend:
             if forced is not None:
                 chosen = candidates[forced]
             else:
-                chosen = next((b for n, b in candidates.items()
-                               if n != "torch" and hasattr(b, "fold_kernel")
+                chosen = next((b for b in candidates.values()
+                               if getattr(b, "device_type", None) == t.device.type
                                and b.unavailable_reason(t) is None), None)
             self._per_channel[key] = chosen
         return self._per_channel[key]

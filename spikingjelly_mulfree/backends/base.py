@@ -56,7 +56,7 @@ class Backend(Protocol):
     def fold_kernel(
         self,
         weight: torch.Tensor,
-        bn: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float] | None,
+        bn: threshold.BN | None,
         exp_range: tuple[int, int] | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The effective ``(weight, bias or None)`` of

@@ -20,13 +20,12 @@ import importlib.util
 import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 
-from ..functional import threshold
 from ..kernels import fold as kernel_fold
 from ..kernels import fused
 from ..kernels import ops as kernel_ops
 from ..kernels import library  # noqa: F401  (registers the custom ops)
 from ..kernels import step as kernel_step
-from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX, acc_dtype
+from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX, acc_dtype, tracks_grad
 from ..surrogate import Rational
 
 _OPS = torch.ops.spikingjelly_mulfree
@@ -44,6 +43,13 @@ def surrogate_mode(surrogate_function: torch.nn.Module) -> int | None:
     if mode is None or not getattr(surrogate_function, "spiking", False):
         return None
     return mode
+
+
+def _spikes(out: torch.Tensor, mode: int | None, surrogate_function: torch.nn.Module,
+            x: torch.Tensor) -> torch.Tensor:
+    """A kernel op's output as spikes in ``x.dtype``: already spikes when the surrogate's
+    derivative is fused (``mode``), else the charge, which the surrogate fires."""
+    return out if mode is not None else surrogate_function(out).to(x.dtype)
 
 
 class KernelBackend:
@@ -82,8 +88,8 @@ class KernelBackend:
         training with the BN threshold, the two consumers of ``x`` share one input-gradient
         pass, and a ``make_kernel`` that is the standard fold (``make_kernel.bn``) runs as one
         autograd node (:mod:`spikingjelly_mulfree.kernels.fused`)."""
-        fuse = (need_moments and torch.is_grad_enabled() and not torch.compiler.is_compiling()
-                and (x.requires_grad or weight.requires_grad))
+        fuse = (need_moments and not torch.compiler.is_compiling()
+                and tracks_grad(x, weight))
         if not fuse:
             moments = self.conv_moments(x, weight, dilation) if need_moments else None
             w, b = make_kernel(moments, self.fold_kernel)
@@ -97,31 +103,19 @@ class KernelBackend:
         if spec is not None and weight.dtype == acc_dtype(x.dtype):
             out, mean, var = fused.BNLayer.apply(x, weight, spec.gamma, spec.beta, dilation,
                                                  spec.eps, spec.exp_range, mode, alpha, shift)
-            spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
-            return spikes, (mean, var)
+            return _spikes(out, mode, surrogate_function, x), (mean, var)
         link = fused.Link()
         mean, var = fused.LinkedMoments.apply(x, weight, dilation, link)
         w, b = make_kernel((mean, var), self.fold_kernel)
         if not fused.depends_on((w, b), mean.grad_fn):
             return self.charge_fire(x, w, b, dilation, surrogate_function, mul_free), (mean, var)
         out = fused.LinkedFire.apply(x, w, b, dilation, mode, alpha, shift, link)
-        spikes = out if mode is not None else surrogate_function(out).to(x.dtype)
-        return spikes, (mean, var)
+        return _spikes(out, mode, surrogate_function, x), (mean, var)
 
-    def fold_kernel(self, weight, bn, exp_range):
-        """The effective kernel in one launch (:func:`spikingjelly_mulfree.kernels.fold.
-        fold_kernel`); under ``torch.compile``, the torch ops, which the compiler fuses."""
-        if torch.compiler.is_compiling():
-            return threshold.fold_kernel(weight, bn, exp_range)
-        return kernel_fold.fold_kernel(weight, bn, exp_range)
-
-    def update_running_stats(self, running_mean, running_var, mean, var, count, momentum):
-        """The running statistics in one launch (torch ops under ``torch.compile``)."""
-        if torch.compiler.is_compiling():
-            threshold.update_running_stats(running_mean, running_var, mean, var, count, momentum)
-        else:
-            kernel_fold.update_running_stats(running_mean, running_var, mean, var, count,
-                                             momentum)
+    # The per-channel work of the BatchNorm threshold, one launch each (torch ops under
+    # torch.compile, which fuses them).
+    fold_kernel = staticmethod(kernel_fold.fold_kernel)
+    update_running_stats = staticmethod(kernel_fold.update_running_stats)
 
     def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                     dilation: int, surrogate_function: torch.nn.Module,
@@ -133,18 +127,14 @@ class KernelBackend:
         mode = surrogate_mode(surrogate_function)
         # Without autograd or compilation, the ops' implementations are called directly (the
         # custom-op dispatch costs ~10 us a call).
-        direct = not torch.compiler.is_compiling() and not (
-            torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)))
+        direct = not torch.compiler.is_compiling() and not tracks_grad(x, weight, bias)
         if mode is not None:
             if direct:
                 return kernel_ops.charge_fire(x, weight, bias, dilation, shift)
             return _OPS.charge_fire(x, weight, bias, dilation, mode,
                                     float(surrogate_function.alpha), shift)
-        if direct:
-            h = kernel_ops.charge(x, weight, bias, dilation, shift)
-        else:
-            h = _OPS.charge(x, weight, bias, dilation, shift)
-        return surrogate_function(h).to(x.dtype)
+        charge = kernel_ops.charge if direct else _OPS.charge
+        return _spikes(charge(x, weight, bias, dilation, shift), None, surrogate_function, x)
 
     def conv_moments(self, x: torch.Tensor, weight: torch.Tensor, dilation: int
                      ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,9 @@ import torch
 
 from .quantize import quantize_pow2
 
+BN = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
+"""``(mean, var, gamma, beta, eps)`` of the BatchNorm threshold, each tensor ``[C]``."""
+
 
 def moments(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and biased variance of ``h`` ``[T, N, C, S]`` over T, N and S.
@@ -60,7 +63,7 @@ def fuse_bn(
 
 def fold_kernel(
     weight: torch.Tensor,
-    bn: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float] | None,
+    bn: BN | None,
     exp_range: tuple[int, int] | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The effective taps of a layer: :func:`fuse_bn` (when ``bn`` is given), then the

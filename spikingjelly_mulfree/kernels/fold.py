@@ -26,11 +26,9 @@ from torch.autograd.function import once_differentiable
 
 from ..functional import threshold
 from ..functional.quantize import _check_range
+from ..functional.threshold import BN
 from .launch import get_launcher
-from .ops import SUFFIX, _thread_grid, as_kernel_arg
-
-BN = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]
-"""``(mean, var, gamma, beta, eps)`` of the BatchNorm threshold, each tensor ``[C]``."""
+from .ops import SUFFIX, _thread_grid, as_kernel_arg, tracks_grad
 
 
 def _check(weight: torch.Tensor, bn: BN | None) -> None:
@@ -139,24 +137,23 @@ def fold_kernel(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
     Returns:
         ``(W_f [C, k], b_f [C] or None)``, equal to
         :func:`spikingjelly_mulfree.functional.threshold.fold_kernel` up to the rounding of
-        the folding's few operations.
+        the folding's few operations (which it runs instead under ``torch.compile``: the
+        compiler fuses them).
     """
     _check(weight, bn)
     if exp_range is not None:
         _check_range(*exp_range)
+    if torch.compiler.is_compiling():
+        return threshold.fold_kernel(weight, bn, exp_range)
     if bn is None:
         if exp_range is None:
             return weight, None
-        if not _tracks_grad(weight):
+        if not tracks_grad(weight):
             return fold_values(weight, None, exp_range)[0], None
         return _Quantize.apply(weight, exp_range), None
-    if not _tracks_grad(weight, *bn[:4]):
+    if not tracks_grad(weight, *bn[:4]):
         return fold_values(weight, bn, exp_range)
     return _FoldBN.apply(weight, *bn, exp_range)
-
-
-def _tracks_grad(*tensors: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
@@ -164,7 +161,8 @@ def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
                          ) -> None:
     """:func:`spikingjelly_mulfree.functional.threshold.update_running_stats` in one launch
     (in place, no gradient) when the buffers are contiguous and in the statistics' dtype
-    (float32 or float64); otherwise, as the values are the same, through that function.
+    (float32 or float64); otherwise, and under ``torch.compile``, as the values are the same,
+    through that function.
 
     Example:
         >>> rm, rv = torch.zeros(2), torch.ones(2)
@@ -174,7 +172,8 @@ def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
         ([0.5, 1.0], [2.0, 2.0])
     """
     dtype = mean.dtype
-    if (dtype not in (torch.float32, torch.float64) or running_mean.dtype != dtype
+    if (torch.compiler.is_compiling() or dtype not in (torch.float32, torch.float64)
+            or running_mean.dtype != dtype
             or running_var.dtype != dtype or not running_mean.is_contiguous()
             or not running_var.is_contiguous()):
         threshold.update_running_stats(running_mean, running_var, mean, var, count, momentum)

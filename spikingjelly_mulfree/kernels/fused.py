@@ -26,6 +26,25 @@ from torch.autograd.function import once_differentiable
 from . import fold, ops
 
 
+def _fire(x, weight, bias, dilation: int, mode, mul_free: bool) -> torch.Tensor:
+    """Spikes with the surrogate ``mode`` fused into the backward, or ``H`` when ``mode`` is
+    ``None``."""
+    if mode is None:
+        return ops.charge(x, weight, bias, dilation, mul_free)
+    return ops.charge_fire(x, weight, bias, dilation, mul_free)
+
+
+def _fire_backward(x, weight, bias, dilation: int, mode, alpha: float, mul_free: bool,
+                   grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(dL/dH, dW, db)`` of :func:`_fire`: ``grad_out`` is the spikes' gradient, or ``dL/dH``
+    itself when ``mode`` is ``None``."""
+    if mode is None:
+        return ops.backward(x, weight, bias, dilation, ops.GIVEN, grad_h=grad_out,
+                            mul_free=mul_free, keep_g=True)
+    return ops.backward(x, weight, bias, dilation, mode, grad_s=grad_out, alpha=alpha,
+                        mul_free=mul_free, keep_g=True)
+
+
 class Link:
     """Carries the fire op's ``dL/dH`` and taps to the moments' backward."""
 
@@ -87,10 +106,7 @@ class LinkedFire(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, dilation: int, mode, alpha: float, mul_free: bool,
                 link: Link):
-        if mode is None:
-            out = ops.charge(x, weight, bias, dilation, mul_free)
-        else:
-            out = ops.charge_fire(x, weight, bias, dilation, mul_free)
+        out = _fire(x, weight, bias, dilation, mode, mul_free)
         ctx.save_for_backward(x, weight, bias)
         ctx.args = (dilation, mode, alpha, mul_free)
         ctx.link = link
@@ -100,13 +116,7 @@ class LinkedFire(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias = ctx.saved_tensors
-        dilation, mode, alpha, mul_free = ctx.args
-        if mode is None:
-            g, dw, db = ops.backward(x, weight, bias, dilation, ops.GIVEN, grad_h=grad_out,
-                                     mul_free=mul_free, keep_g=True)
-        else:
-            g, dw, db = ops.backward(x, weight, bias, dilation, mode, grad_s=grad_out,
-                                     alpha=alpha, mul_free=mul_free, keep_g=True)
+        g, dw, db = _fire_backward(x, weight, bias, *ctx.args, grad_out)
         if ctx.needs_input_grad[0]:
             link = ctx.link
             link.g, link.weight = g, weight.detach()
@@ -128,10 +138,7 @@ class BNLayer(torch.autograd.Function):
         x = ops.as_kernel_arg(x, x.dtype)  # one contiguous copy for all passes, if any
         mean, var = ops.moments(x, weight, dilation)
         wf, bf = fold.fold_values(weight, (mean, var, gamma, beta, eps), exp_range)
-        if mode is None:
-            out = ops.charge(x, wf, bf, dilation, shift)
-        else:
-            out = ops.charge_fire(x, wf, bf, dilation, shift)
+        out = _fire(x, wf, bf, dilation, mode, shift)
         ctx.save_for_backward(x, weight, gamma, mean, var, wf, bf)
         ctx.args = (dilation, eps, mode, alpha, shift)
         ctx.mark_non_differentiable(mean, var)
@@ -145,12 +152,7 @@ class BNLayer(torch.autograd.Function):
         dilation, eps, mode, alpha, shift = ctx.args
         if grad_out is None:
             return (None,) * 10
-        if mode is None:
-            g, dwf, dbf = ops.backward(x, wf, bf, dilation, ops.GIVEN, grad_h=grad_out,
-                                       mul_free=shift, keep_g=True)
-        else:
-            g, dwf, dbf = ops.backward(x, wf, bf, dilation, mode, grad_s=grad_out, alpha=alpha,
-                                       mul_free=shift, keep_g=True)
+        g, dwf, dbf = _fire_backward(x, wf, bf, dilation, mode, alpha, shift, grad_out)
         # the moments' coefficients straight from the fold's gradient (see ops.moments_backward)
         n = x.numel() // weight.shape[0]
         dw, cb, ca, dgamma, dbeta = fold.fold_grads(weight, mean, var, gamma, eps, dwf, dbf,

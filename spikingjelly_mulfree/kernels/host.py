@@ -201,13 +201,13 @@ class HostLauncher:
                 values.append(a)
             else:
                 raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
+        if len(values) > MAX_ARGS:
+            raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(values)}")
         gx, gy = grid
         if gx * gy == 0:
             return
         packed = struct.pack("".join(fmt), *values)
         threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
-        if len(values) > MAX_ARGS:
-            raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(values)}")
         rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, packed,
                                  len(values))
         if rc != 0:

@@ -78,6 +78,12 @@ def as_kernel_arg(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.is_contiguous() else t.contiguous()
 
 
+def tracks_grad(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd would record an operation on ``tensors`` (grad mode on and one of them
+    requiring a gradient): otherwise the kernels can be called without autograd functions."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     check_input(x, weight)
     acc = acc_dtype(x.dtype)

@@ -233,7 +233,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                   _in(self.bn_bias, dtype), self.eps)
             return fold(w, bn, exp_range)
         if self.threshold_mode == "learnable":
-            b = -self.v_threshold.to(dtype)
+            b = -_in(self.v_threshold, dtype)
         else:
             b = torch.full((self.channels,), -self.v_threshold_fixed, dtype=dtype,
                            device=w.device)
