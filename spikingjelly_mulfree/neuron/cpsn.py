@@ -83,8 +83,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         (:func:`~spikingjelly_mulfree.surrogate.fires_heaviside`), each step writes its input
         into slot ``x_window_pos`` of the window in place (a ring buffer, through the backend's
         ``step_fire``; a state handed to ``single_step_functional_forward`` is consumed);
-        otherwise the window is rebuilt out of place in time order so autograd reaches every
-        past input. The two may alternate within a sequence.
+        otherwise, and under ``torch.compile``, the window is rebuilt out of place in time
+        order so autograd reaches every past input. The two may alternate within a sequence.
 
     Example:
         >>> import torch
@@ -318,9 +318,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         return (spikes.to(x.dtype),), (window, None)
 
     def _steps_in_place(self, x: torch.Tensor) -> bool:
-        """Whether this step may update a ring buffer in place: no gradient is needed and the
-        spikes are ``Heaviside(H)``."""
-        if not fires_heaviside(self.surrogate_function):
+        """Whether this step may update a ring buffer in place: no gradient is needed, the
+        spikes are ``Heaviside(H)`` and no ``torch.compile`` is tracing (the ring's slot is a
+        Python int, on which the compiler would specialise a graph per slot)."""
+        if not fires_heaviside(self.surrogate_function) or torch.compiler.is_compiling():
             return False
         return not torch.is_grad_enabled() or not (
             x.requires_grad or any(p.requires_grad for p in self.parameters()))

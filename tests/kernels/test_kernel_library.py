@@ -81,3 +81,20 @@ def test_compile_cpsn_network_without_graph_breaks(host):
     assert torch.equal(y, y_eager)
     torch.testing.assert_close(g, g_eager)
     assert sum(v for n, v in launch_counts.items() if n.startswith("cpsn_backward")) > before
+
+
+def test_compile_inference_steps_of_the_kernel_backend(host):
+    """Compiled inference steps take the time-ordered window (the ring's slot is a Python int
+    the compiler would specialise on): one graph for the first step, one for the rest, and the
+    spikes of the eager multi-step forward."""
+    sn = CPSN(4, k=3, dilation=2, backend="cpu", step_mode="s").eval()
+    x = torch.randn(7, 3, 4, 2)
+    compiled = torch.compile(sn, fullgraph=True, backend="aot_eager")
+    with torch.no_grad():
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        steps = torch.stack([compiled(x_t) for x_t in x])
+        assert torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 2
+        sn.reset()
+        sn.step_mode = "m"
+        assert torch.equal(steps, sn(x))
