@@ -3,8 +3,9 @@
 A fused backward recomputes the charge ``h`` and turns the incoming gradient into
 ``grad_s * g'(h)`` in two passes instead of keeping the surrogate's autograd graph. The result is
 written over ``h``, which the callers recompute for this and need no longer: a backward then holds
-one ``[T, N, C, S]`` temporary fewer. Surrogates not listed here (or in ``spiking=False`` mode)
-return ``None`` and go through their own autograd.
+one ``[T, N, C, S]`` temporary fewer. In a backward that builds a graph (``create_graph=True``)
+the same formula runs out of place, so autograd can differentiate it again. Surrogates not listed
+here (or in ``spiking=False`` mode) return ``None`` and go through their own autograd.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def _atan(alpha: float) -> SurrogateBackward:
     c2 = (math.pi / 2 * alpha) ** 2
 
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return grad_s / (2 / alpha + (2 * c2 / alpha) * h * h)
         den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha,
                             out=h)
         return torch.div(grad_s, den, out=den)
@@ -32,6 +35,9 @@ def _atan(alpha: float) -> SurrogateBackward:
 
 def _sigmoid(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            s = torch.sigmoid(alpha * h)
+            return alpha * s * (1 - s) * grad_s
         s = h.mul_(alpha).sigmoid_()
         return s.addcmul_(s, s, value=-1.0).mul_(grad_s).mul_(alpha)  # alpha s (1 - s) grad_s
 
@@ -40,6 +46,8 @@ def _sigmoid(alpha: float) -> SurrogateBackward:
 
 def _rational(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return grad_s / (1 + alpha * h * h)
         den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha, out=h)
         return torch.div(grad_s, den, out=den)
 

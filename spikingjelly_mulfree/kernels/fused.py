@@ -20,10 +20,26 @@ never be dropped silently. ``torch.compile`` uses the custom ops of :mod:`.libra
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import fold, ops
+
+
+def first_order(backward):
+    """``once_differentiable``, and a clear error up front for a backward that would build a
+    graph (``create_graph=True``): these kernels have no gradients of their gradients, and
+    ``once_differentiable`` alone lets a second-order gradient come back as ``None``."""
+    inner = once_differentiable(backward)
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        ops.refuse_create_graph()
+        return inner(ctx, *grads)
+
+    return wrapper
 
 
 def _fire(x, weight, bias, dilation: int, mode, mul_free: bool) -> torch.Tensor:
@@ -88,7 +104,7 @@ class LinkedMoments(torch.autograd.Function):
         return mean, var
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, grad_mean, grad_var):
         x, weight, mean = ctx.saved_tensors
         link = ctx.link
@@ -113,7 +129,7 @@ class LinkedFire(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, grad_out):
         x, weight, bias = ctx.saved_tensors
         g, dw, db = _fire_backward(x, weight, bias, *ctx.args, grad_out)
@@ -146,7 +162,7 @@ class BNLayer(torch.autograd.Function):
         return out, mean, var
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, grad_out, grad_mean, grad_var):
         x, weight, gamma, mean, var, wf, bf = ctx.saved_tensors
         dilation, eps, mode, alpha, shift = ctx.args

@@ -67,6 +67,7 @@ def _cf_setup(ctx, inputs, output):
 
 
 def _cf_backward(ctx, grad_s):
+    ops.refuse_create_graph()
     x, weight, bias = ctx.saved_tensors
     dx, dw, db = charge_fire_backward(grad_s, x, weight, bias, *ctx.args)
     return dx, dw.to(ctx.dtypes[0]), db.to(ctx.dtypes[1]), None, None, None, None
@@ -107,6 +108,7 @@ def _c_setup(ctx, inputs, output):
 
 
 def _c_backward(ctx, grad_h):
+    ops.refuse_create_graph()
     x, weight = ctx.saved_tensors
     dx, dw, db = charge_backward(grad_h, x, weight, *ctx.args)
     return dx, dw.to(ctx.dtypes[0]), db.to(ctx.dtypes[1]), None, None
@@ -148,6 +150,7 @@ def _m_setup(ctx, inputs, output):
 
 
 def _m_backward(ctx, grad_mean, grad_var):
+    ops.refuse_create_graph()
     x, weight, mean = ctx.saved_tensors
     if grad_mean is None:
         grad_mean = torch.zeros_like(mean)

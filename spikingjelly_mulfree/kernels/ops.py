@@ -84,6 +84,17 @@ def tracks_grad(*tensors: torch.Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def refuse_create_graph() -> None:
+    """Raise if the backward running now builds a graph (``create_graph=True``, outside
+    ``torch.compile``'s tracing): the kernels have no gradients of their gradients."""
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        raise RuntimeError(
+            "CPSN kernel backends compute first-order gradients only: a backward with "
+            "create_graph=True (gradients of gradients, e.g. a gradient penalty) needs "
+            "CPSN(backend='torch'), whose plain torch ops autograd can differentiate again"
+        )
+
+
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     check_input(x, weight)
     acc = acc_dtype(x.dtype)

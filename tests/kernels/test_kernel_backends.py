@@ -213,3 +213,28 @@ def test_bn_training_with_wider_weights_than_input(host):
     assert (y != y_ref).float().mean() < 0.01
     for a, e in zip(g, g_ref):
         torch.testing.assert_close(a.double(), e.double(), rtol=1e-4, atol=1e-4)
+
+
+class _UnfusedATan(sj_surrogate.ATan):
+    """ATan through SpikingJelly's own autograd (not recognised as a fused surrogate)."""
+
+
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 0.5])
+@pytest.mark.parametrize("T,k", [(6, 3), (40, 2)])  # the torch backend's GEMM and tap paths
+def test_second_order_gradients(host, threshold, T, k):
+    """Gradients of gradients: the torch backend's fused ATan backward differentiates again
+    and equals SpikingJelly's ATan through autograd; the kernel backends raise at the first
+    backward with create_graph=True (before, the fused BN layer let the second-order gradient
+    come back as None)."""
+    x = torch.randn(T, 2, 3, dtype=torch.float64, requires_grad=True)
+    second = []
+    for sg in (sj_surrogate.ATan(), _UnfusedATan()):
+        ref, fast = _pair(channels=3, k=k, threshold=threshold, mul_free=False,
+                          surrogate_function=sg)
+        (gx,) = torch.autograd.grad((ref(x) ** 2).sum(), x, create_graph=True)
+        second.append(torch.autograd.grad(gx.pow(2).sum(), [x, ref.weight]))
+        with pytest.raises(RuntimeError, match="create_graph=True.*backend='torch'"):
+            torch.autograd.grad((fast(x) ** 2).sum(), x, create_graph=True)
+    assert second[0][0].abs().sum() > 0
+    for fused, generic in zip(*second):
+        torch.testing.assert_close(fused, generic)
