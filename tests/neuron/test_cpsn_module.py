@@ -94,6 +94,21 @@ def test_state_dict_round_trip_including_into_lazy_module():
         assert torch.equal(fresh.running_mean, sn.running_mean)
 
 
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 0.5])
+def test_loading_into_a_lazy_module_sets_channels(threshold):
+    """No dry run needed after a load: the kernel, the export and the channel check work (a
+    fixed threshold crashed on channels=None, and a wrong channel count reached bmm)."""
+    state = CPSN(5, k=3, threshold=threshold, init="uniform").state_dict()
+    lazy = CPSN(k=3, threshold=threshold)
+    lazy.load_state_dict(state)
+    assert lazy.channels == 5
+    assert lazy.effective_kernel()[1].shape == (5,)
+    with pytest.raises(ValueError, match="expected 5 channels"):
+        lazy(torch.randn(6, 2, 7))
+    with pytest.raises(ValueError, match="3 taps per channel.*k=4"):
+        CPSN(k=4, threshold=threshold).load_state_dict(state)
+
+
 def test_registered_in_spikingjelly_namespace():
     assert neuron.CPSN is CPSN
     assert spikingjelly_mulfree.CPSN is CPSN
