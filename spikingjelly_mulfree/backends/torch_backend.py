@@ -51,7 +51,9 @@ class TorchBackend:
             w, b = make_kernel(moments, fold_kernel)
             s = gemm.gemm_charge_fire(xc, u, w, b, dilation, surrogate_function, sg_grad,
                                       x.shape[1])
-            return gemm.from_channel_major(s, x.shape).to(x.dtype), moments
+            # contiguous, as every other path returns its spikes (users .view() them)
+            spikes = gemm.from_channel_major(s, x.shape).to(x.dtype).contiguous()
+            return spikes, moments
         moments = LagMoments.apply(x, weight, dilation) if need_moments else None
         w, b = make_kernel(moments, fold_kernel)
         if sg_grad is not None:

@@ -45,6 +45,7 @@ def test_run_layer_matches_autograd_reference(T, k, d, sg_index, need_moments):
     s_ref = sg(charge_reference(x, we, be, d))
     ref = torch.autograd.grad((s_ref * gs).sum(), [x, w, gamma, beta], allow_unused=True)
     torch.testing.assert_close(s, s_ref)
+    assert s.is_contiguous()  # like the kernel backends' (the GEMM's was a permuted view)
     if need_moments:
         torch.testing.assert_close(m[0], stats[0])
         torch.testing.assert_close(m[1], stats[1])
