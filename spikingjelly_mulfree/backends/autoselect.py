@@ -296,18 +296,24 @@ class AutoBackend:
         runs = {name: self._runner(backend, tensors, backward, call)
                 for name, backend in runnable.items()}
         measured: dict[str, list[float]] = {name: [] for name in runs}
+        errors: dict[str, Exception] = {}
         for _ in range(2 * self.m + 1):  # round-robin: a change of load hits every candidate
             for name in list(runs):
                 try:
                     measured[name].append(runs[name]())
                 except Exception as err:  # a candidate that fails is reported, not chosen
                     skipped[name] = f"{type(err).__name__}: {err}"
+                    errors[name] = err
                     del runs[name], measured[name]
                     warnings.warn(f"backend='auto': {name!r} failed while being timed: {err}",
                                   RuntimeWarning, stacklevel=4)
         times = {name: min(seconds[-self.m:]) for name, seconds in measured.items()}
         if not times:
-            raise RuntimeError(f"backend='auto': no backend could run {op} here: {skipped}")
+            # every candidate failed: most likely the input or a user function (a surrogate,
+            # say) is at fault, so the reference's error (else the first) is raised as it is
+            err = errors.get("torch", next(iter(errors.values())))
+            err.add_note(f"backend='auto': no backend could run {op} here: {skipped}")
+            raise err
         chosen = min(times, key=times.get)
         overhead = time.perf_counter() - start
         self._cache[key] = chosen

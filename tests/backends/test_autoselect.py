@@ -168,6 +168,21 @@ def test_unavailable_and_failing_backends_are_reported_not_chosen(monkeypatch):
     assert "fake_bad" in str(backends.autoselect_report())
 
 
+class _Failing(torch.nn.Module):
+    def forward(self, h):
+        raise ValueError("this surrogate: bad input")
+
+
+def test_when_every_backend_fails_the_reference_error_is_raised_as_it_is(monkeypatch):
+    monkeypatch.setitem(backends._REGISTRY, "fake_bad", Fake("fake_bad", fail=True))
+    with pytest.warns(RuntimeWarning, match="failed while being timed"):
+        with pytest.raises(ValueError, match="this surrogate: bad input") as info:
+            sn = _layer()
+            sn.surrogate_function = _Failing()
+            sn(torch.randn(4, 2, 4))
+    assert "fake_bad" in "".join(info.value.__notes__)
+
+
 def test_a_single_runnable_backend_is_taken_without_timing():
     _layer()(torch.randn(4, 2, 4))
     choice = backends.autoselect_report().choices[0]
