@@ -110,11 +110,12 @@ def _accumulator(bound: int, accumulator: object) -> torch.dtype:
     for dtype in candidates:
         if need <= torch.iinfo(dtype).max:
             return dtype
+    widen = "" if torch.int64 in candidates else "pass accumulator='auto' to allow int64, "
     raise OverflowError(
         f"the worst-case integer charge needs |H_int| <= {bound} (2**{math.log2(bound):.1f}), "
         f"more than {candidates[-1]} holds (max {torch.iinfo(candidates[-1]).max}); "
-        "use fewer fractional bits or a narrower input dtype, pass accumulator='auto' to allow "
-        "int64, or narrow the CPSN's exp_range so the taps' exponents span less"
+        f"use fewer fractional bits or a narrower input dtype, {widen}or narrow the CPSN's "
+        "exp_range so the taps' exponents span less"
     )
 
 

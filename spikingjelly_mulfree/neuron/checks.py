@@ -2,6 +2,7 @@
 what to do."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -20,11 +21,54 @@ def threshold_arg(threshold: object) -> tuple[str, float | None]:
     if isinstance(threshold, str):
         if threshold in ("bn", "learnable"):
             return threshold, None
-    elif isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
+    elif (isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+          and math.isfinite(threshold)):
         return "fixed", float(threshold)
     raise ValueError(
-        f"threshold: expected 'bn', 'learnable' or a float (fixed threshold), got {threshold!r}"
+        f"threshold: expected 'bn', 'learnable' or a finite float (fixed threshold), got "
+        f"{threshold!r}"
     )
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def momentum_arg(momentum: object) -> float:
+    """The running statistics' momentum, in [0, 1]."""
+    if not _real(momentum) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(
+            f"momentum: expected a float in [0, 1] (the weight of each batch in the running "
+            f"statistics; nn.BatchNorm's None, a cumulative average, is not supported), got "
+            f"{momentum!r}"
+        )
+    return float(momentum)
+
+
+def eps_arg(eps: object) -> float:
+    """The BatchNorm threshold's eps: finite and > 0 (it keeps 1/sqrt(var + eps) finite)."""
+    if not _real(eps) or not (0.0 < eps < math.inf):
+        raise ValueError(f"eps: expected a finite float > 0 (e.g. 1e-5), got {eps!r}")
+    return float(eps)
+
+
+# Exponents of float32 (the compute dtype of every input but float64): 2**-149 .. 2**127.
+FLOAT32_EXP_RANGE = (-149, 127)
+
+
+def exp_range_arg(exp_range: object) -> tuple[int, int]:
+    """``(min_exp, max_exp)``: integers, ``min_exp <= max_exp``, within float32's exponents."""
+    lo, hi = FLOAT32_EXP_RANGE
+    ok = (isinstance(exp_range, (tuple, list)) and len(exp_range) == 2
+          and all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in exp_range)
+          and lo <= exp_range[0] <= exp_range[1] <= hi)
+    if not ok:
+        raise ValueError(
+            f"exp_range: expected a pair of integers (min_exp, max_exp) with {lo} <= min_exp <= "
+            f"max_exp <= {hi} (the powers of two a float32 holds), got {exp_range!r}; the "
+            f"default is (-24, 8)"
+        )
+    return int(exp_range[0]), int(exp_range[1])
 
 
 def channel_dim(step_mode: str) -> int:

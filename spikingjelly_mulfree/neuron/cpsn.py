@@ -19,7 +19,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 from .. import backends
 from ..backends.base import BNFold, FoldFn, fold_of, run_layer, running_stats_of
 from ..functional.charge import receptive_field
-from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP, _check_range
+from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP
 from ..functional.step import push_window, step_charge
 from ..functional.threshold import fold_kernel
 from ..surrogate import fires_heaviside
@@ -113,17 +113,16 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         detach_reset: bool = False,
     ):
         super().__init__()
-        self.k = checks.positive_int("k", k)
+        self._k = checks.positive_int("k", k)
         self.dilation = dilation
         self.mul_free = bool(mul_free)
         self.threshold_mode, self.v_threshold_fixed = checks.threshold_arg(threshold)
         if init not in INITS:
             raise ValueError(f"init: expected one of {INITS}, got {init!r}")
         self.init = init
-        _check_range(*exp_range)
-        self.exp_range = tuple(exp_range)
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.exp_range = checks.exp_range_arg(exp_range)
+        self.momentum = checks.momentum_arg(momentum)
+        self.eps = checks.eps_arg(eps)
         self.detach_reset = detach_reset
         self.surrogate_function = (
             sj_surrogate.ATan() if surrogate_function is None else surrogate_function
@@ -212,6 +211,18 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 self.v_threshold.fill_(1.0)
 
     # --- attributes ------------------------------------------------------------------------
+    @property
+    def k(self) -> int:
+        """Order (taps per channel); fixed at construction, as the weight's shape is."""
+        return self._k
+
+    @k.setter
+    def k(self, value: int) -> None:
+        raise AttributeError(
+            f"k: fixed at construction (the weight has {self._k} taps per channel); build a "
+            f"new CPSN(k={value!r}) instead"
+        )
+
     @property
     def dilation(self) -> int:
         return self._dilation
@@ -317,6 +328,12 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             raise ValueError(
                 f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
                 f"{tuple(x.shape)}; call functional.reset_net(net) before a new sequence"
+            )
+        if window is not None and window.shape[0] != self.receptive_field:
+            raise ValueError(
+                f"dilation: the receptive field changed to {self.receptive_field} steps within "
+                f"a sequence that kept {window.shape[0]}; change dilation between sequences, "
+                f"after functional.reset_net(net)"
             )
         with _autocast_off(x):
             dtype = self._compute_dtype(x)

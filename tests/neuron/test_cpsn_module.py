@@ -178,17 +178,44 @@ def test_spikingjelly_reference_models_take_cpsn(factory):
         ({"k": 0}, "k: expected an integer >= 1"),
         ({"k": 2.5}, "k: expected an integer >= 1"),
         ({"dilation": 0}, "dilation: expected an integer >= 1"),
-        ({"threshold": "adaptive"}, "threshold: expected 'bn', 'learnable' or a float"),
+        ({"threshold": "adaptive"}, "threshold: expected 'bn', 'learnable' or a finite float"),
         ({"threshold": True}, "threshold: expected"),
         ({"backend": "triton"}, "backend: expected one of"),
         ({"init": "zeros"}, "init: expected one of"),
         ({"step_mode": "x"}, "step_mode can only be"),
         ({"exp_range": (3, -3)}, "min_exp <= max_exp"),
+        ({"exp_range": (-3,)}, "a pair of integers"),
+        ({"exp_range": (-24, 200)}, "max_exp <= 127"),
+        ({"threshold": float("nan")}, "a finite float"),
+        ({"threshold": float("inf")}, "a finite float"),
+        ({"momentum": 5.0}, r"momentum: expected a float in \[0, 1\]"),
+        ({"momentum": None}, "cumulative average, is not supported"),
+        ({"eps": -1.0}, "eps: expected a finite float > 0"),
+        ({"eps": 0.0}, "eps: expected a finite float > 0"),
     ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CPSN(4, **kwargs)
+
+
+def test_k_is_fixed_at_construction():
+    sn = CPSN(4, k=2)
+    with pytest.raises(AttributeError, match=r"k: fixed at construction.*CPSN\(k=5\)"):
+        sn.k = 5
+    assert sn.k == 2 and sn.receptive_field == 2
+
+
+@pytest.mark.parametrize("grad", [False, True])  # the in-place ring and the rebuilt window
+def test_dilation_change_within_a_sequence_is_refused(grad):
+    sn = CPSN(3, k=2, threshold="learnable", step_mode="s").eval()
+    x = torch.randn(2, 3, requires_grad=grad)
+    sn(x)
+    sn.dilation = 3
+    with pytest.raises(ValueError, match="receptive field changed to 4.*reset_net"):
+        sn(x)
+    functional.reset_net(sn)
+    assert sn(x).shape == x.shape
 
 
 def test_bad_channels():
