@@ -21,11 +21,13 @@
 #define SJM_SQRT2_FRAC_F64 0x6a09e667f3bcdull
 
 // Q(v) on the bits: the exponent rounded in the log2 domain, clamped to max_exp, 0 below
-// min_exp; Q(0) = Q(NaN) = 0 and Q(+-inf) = +-2^max_exp, as the torch quantizer gives. A
-// result beyond the type's range is +-inf (overflow) or 0 (below the smallest subnormal).
+// min_exp; Q(0) = 0, Q(NaN) = NaN (a diverged weight stays visible) and Q(+-inf) =
+// +-2^max_exp, as the torch quantizer gives. A result beyond the type's range is +-inf
+// (overflow) or 0 (below the smallest subnormal).
 SJM_INLINE float sjm_pow2_round(float v, int min_exp, int max_exp) {
     const unsigned u = sjm_as_uint(v), mag = u & 0x7fffffffu;
-    if (mag == 0 || mag > 0x7f800000u) return 0.0f;
+    if (mag > 0x7f800000u) return v;
+    if (mag == 0) return 0.0f;
     int e = max_exp;
     if (mag < 0x7f800000u) {
         unsigned f;
@@ -44,7 +46,8 @@ SJM_INLINE float sjm_pow2_round(float v, int min_exp, int max_exp) {
 SJM_INLINE double sjm_pow2_round(double v, int min_exp, int max_exp) {
     const unsigned long long u = sjm_as_ull(v), mag = u & 0x7fffffffffffffffull;
     const unsigned long long inf = 0x7ff0000000000000ull;
-    if (mag == 0 || mag > inf) return 0.0;
+    if (mag > inf) return v;
+    if (mag == 0) return 0.0;
     int e = max_exp;
     if (mag < inf) {
         unsigned long long f;

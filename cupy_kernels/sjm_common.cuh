@@ -137,13 +137,15 @@ template <> struct sjm_io<sjm_half> {
     }
 };
 
-// A power-of-two tap as a shift: 0 for a zero weight, otherwise
-// code = ((e + 2048) << 1) | negative for the weight (-1)^negative * 2^e (every e of a float or
-// a double gives a positive code). sjm_code reads it off the weight's bits: the sign bit, and
-// e (sjm_exponent, subnormal weights included). The weight must be 0 or a signed power of two.
+// A power-of-two tap as a shift: 0 for a zero weight, -1 for a NaN one (the tap gives NaN, as a
+// multiply would), otherwise code = ((e + 2048) << 1) | negative for the weight
+// (-1)^negative * 2^e (every e of a float or a double gives a positive code). sjm_code reads
+// it off the weight's bits: the sign bit, and e (sjm_exponent, subnormal weights included).
+// The weight must be 0, NaN or a signed power of two.
 SJM_INLINE int sjm_code(float w) {
     const unsigned u = sjm_as_uint(w), mag = u & 0x7fffffffu;
     if (mag == 0) return 0;
+    if (mag > 0x7f800000u) return -1;
     unsigned f;
     return ((sjm_exponent(mag, f) + 2048) << 1) | (int)(u >> 31);
 }
@@ -151,12 +153,13 @@ SJM_INLINE int sjm_code(float w) {
 SJM_INLINE int sjm_code(double w) {
     const unsigned long long u = sjm_as_ull(w), mag = u & 0x7fffffffffffffffull;
     if (mag == 0) return 0;
+    if (mag > 0x7ff0000000000000ull) return -1;
     unsigned long long f;
     return ((sjm_exponent(mag, f) + 2048) << 1) | (int)(u >> 63);
 }
 
 SJM_INLINE float sjm_shift(float v, int code) {
-    if (code == 0) return 0.0f;
+    if (code <= 0) return code == 0 ? 0.0f : sjm_as_float(0x7fc00000u);
     const int e = (code >> 1) - 2048;
     const unsigned u = sjm_as_uint(v) ^ ((unsigned)(code & 1) << 31);
     const int ex = (int)((u >> 23) & 0xffu);
@@ -168,7 +171,7 @@ SJM_INLINE float sjm_shift(float v, int code) {
 }
 
 SJM_INLINE double sjm_shift(double v, int code) {
-    if (code == 0) return 0.0;
+    if (code <= 0) return code == 0 ? 0.0 : sjm_as_double(0x7ff8000000000000ull);
     return ldexp((code & 1) ? -v : v, (code >> 1) - 2048);
 }
 

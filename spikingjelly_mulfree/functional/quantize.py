@@ -12,7 +12,8 @@ with three rules the paper leaves open (our reading, see ``docs/neuron.md``):
 * ``Q(0) = 0`` exactly;
 * the exponent is clamped to ``[min_exp, max_exp]``;
 * a weight whose rounded exponent falls below ``min_exp`` underflows to ``0`` (it is not
-  pushed up to ``2**min_exp``), so tiny weights are switched off rather than amplified.
+  pushed up to ``2**min_exp``), so tiny weights are switched off rather than amplified;
+* ``Q(NaN) = NaN``: a diverged weight stays visible (it is no power of two to round to).
 
 Backward is the identity (``dQ/dw := 1``): the whole quantizer is one straight-through
 estimator, which stays finite at ``w = 0`` unlike the per-operation estimator.
@@ -65,6 +66,10 @@ def pow2_exponent(
     """
     _check_range(min_exp, max_exp)
     w = w.detach()
+    if torch.isnan(w).any():
+        idx = tuple(torch.nonzero(torch.isnan(w))[0].tolist())
+        raise ValueError(f"w: expected real weights, got NaN at index {idx} (a diverged "
+                         "weight has no sign and exponent)")
     raw = _rounded_log2(w.to(torch.float64))
     keep = raw >= min_exp
     exp = torch.where(keep, raw.clamp(max=max_exp), min_exp).to(torch.int32)
@@ -78,7 +83,8 @@ def _quantize_value(w: torch.Tensor, min_exp: int, max_exp: int) -> torch.Tensor
     w64 = w.detach().to(torch.float64)
     raw = _rounded_log2(w64)
     mag = torch.exp2(raw.clamp(max=max_exp))
-    return torch.where(raw >= min_exp, torch.copysign(mag, w64), 0.0).to(w.dtype)
+    q = torch.where(raw >= min_exp, torch.copysign(mag, w64), 0.0)
+    return torch.where(torch.isnan(w64), w64, q).to(w.dtype)
 
 
 class _Pow2STE(torch.autograd.Function):

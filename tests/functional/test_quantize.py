@@ -14,6 +14,14 @@ def test_zero_stays_zero_and_underflow_goes_to_zero():
     assert quantize_pow2(w, -24, 8).tolist() == [0.0, 0.0, 0.0, 2.0**-24]
 
 
+def test_nan_stays_nan():
+    """A diverged weight stays visible instead of switching its tap off."""
+    q = quantize_pow2(torch.tensor([float("nan"), 0.3, -float("nan")]))
+    assert torch.isnan(q[0]) and q[1] == 0.25 and torch.isnan(q[2])
+    with pytest.raises(ValueError, match=r"NaN at index \(1,\)"):
+        pow2_exponent(torch.tensor([0.5, float("nan")]))
+
+
 def test_exponent_clamped_above():
     assert quantize_pow2(torch.tensor([1000.0, -1e6]), -4, 3).tolist() == [8.0, -8.0]
 

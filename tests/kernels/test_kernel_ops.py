@@ -71,6 +71,20 @@ def test_shift_edge_values(host):
     assert torch.equal(h_shift, h_mul)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shift_of_a_nan_weight_is_nan_like_a_multiply(host, dtype):
+    """A NaN tap (a diverged weight, which the quantizer keeps NaN) gives NaN wherever it reads
+    an input, in the shift variant as in the multiply one."""
+    x = torch.randn(5, 2, 3, 2, dtype=dtype)
+    w = torch.tensor([[0.5, 1.0], [float("nan"), 1.0], [0.25, float("nan")]],
+                     dtype=dtype)
+    h_shift = ops.charge(x, w, None, 1, mul_free=True)
+    assert torch.isnan(h_shift[1:, :, 1]).all() and torch.isnan(h_shift[:, :, 2]).all()
+    assert not torch.isnan(h_shift[:, :, 0]).any()
+    torch.testing.assert_close(h_shift, ops.charge(x, w, None, 1), rtol=0, atol=0,
+                               equal_nan=True)
+
+
 SURROGATES = {
     ops.ATAN: lambda h, a: (a / 2) / (1 + (math.pi / 2 * a * h) ** 2),
     ops.SIGMOID: lambda h, a: a * torch.sigmoid(a * h) * (1 - torch.sigmoid(a * h)),
