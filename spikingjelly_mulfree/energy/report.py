@@ -117,7 +117,8 @@ class EnergyReport:
         }
 
     def to_markdown(self) -> str:
-        """A markdown table: one row per layer and totals, all per sample; energy in uJ."""
+        """A markdown table: one row per layer and totals, all per sample; energy in uJ. Neuron
+        layers without a counting rule are listed below it and flagged in the totals."""
         n = self.batch_size
         head = ("| layer | type | kind | neurons | firing rate | MUL | SHIFT | ADD | MAC | AC "
                 "| energy (uJ) |")
@@ -137,8 +138,10 @@ class EnergyReport:
             lines.append(row(r.name, r.type, r.kind, r.neurons, r.firing_rate,
                              {op: getattr(r, op) for op in OPS},
                              r.energy_pj(self.costs) / n / 1e6))
+        missing = f" ({len(self.uncounted)} not counted)" if self.uncounted else ""
         for kind in ("neuron", "synapse", None):
             label = f"**total {kind} layers**" if kind else "**total**"
+            label += missing if kind != "synapse" else ""
             neurons = self.neurons if kind != "synapse" else 0
             lines.append(row(label, "", "", neurons, None,
                              {op: self.total(op, kind) for op in OPS}, self.energy_uj(kind)))

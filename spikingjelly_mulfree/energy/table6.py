@@ -139,32 +139,62 @@ def _label(name: str, k: int) -> str:
     return {"psn": "PSN", "lif": "LIF", "plif": "PLIF"}.get(name, name)
 
 
-def table6_markdown(reports: dict[str, EnergyReport], T: int = TABLE6_T,
-                    k: int = TABLE6_K) -> str:
-    """Markdown table of ``reports`` (per image) next to the paper's Table 6 where it has a row.
+def paper_row(name: str, T: int = TABLE6_T, k: int = TABLE6_K, num_classes: int = 100,
+              dilations: str | list[int] | None = None) -> PaperFigures | None:
+    """The paper's Table 6 row for neuron ``name``, or ``None`` unless the network is the one
+    that row counts: CIFAR-100, ``T = 32`` and, for CPSN, ``k = 16`` with every dilation 1.
+
+    Example:
+        >>> paper_row("cpsn").label, paper_row("cpsn", k=4), paper_row("psn", k=4).label
+        ('CPSN (k=16)', None, 'PSN')
+    """
+    if T != TABLE6_T or num_classes != 100 or name not in PAPER_TABLE6:
+        return None
+    undilated = dilations is None or (not isinstance(dilations, str)
+                                      and all(d == 1 for d in dilations))
+    if name == "cpsn" and not (k == TABLE6_K and undilated):
+        return None
+    return PAPER_TABLE6[name]
+
+
+def _neuron_cells(rep: EnergyReport, k: int, name: str) -> list[str]:
+    """Label, neurons, MUL / SHIFT / ADD and neuron-layer energy; ``not counted`` when a
+    neuron layer of ``rep`` has no counting rule (a partial zero would read as cheapest)."""
+    if rep.uncounted:
+        return [_label(name, k)] + ["not counted"] * 5
+    n = rep.batch_size
+    counts = [rep.total(op, "neuron") / n for op in ("mul", "shift", "add")]
+    cells = [_label(name, k), f"{rep.neurons:,}"]
+    cells += [f"{_sci(sig3(c))} ({c:,.0f})" if c else "0" for c in counts]
+    return cells + [f"{rep.energy_uj('neuron'):.4f}"]
+
+
+def table6_markdown(reports: dict[str, EnergyReport], T: int = TABLE6_T, k: int = TABLE6_K,
+                    num_classes: int = 100,
+                    dilations: str | list[int] | None = None) -> str:
+    """Markdown table of ``reports`` (per image) next to the paper's Table 6 where it has a row
+    for this setting (:func:`paper_row`).
 
     Columns: neuron-layer counts and energy, the paper's, whether they match; the synaptic
-    energy of this (untrained) run, the paper's synaptic share and the totals.
+    energy of this (untrained) run, the paper's synaptic share and the totals. A network with
+    neurons that have no counting rule (LIF, ...) shows them as ``not counted`` and its total
+    as synapses only.
     """
     lines = [
         "| neuron | neurons | MUL | SHIFT | ADD | neuron layers (uJ) | paper (uJ) | match "
         "| synaptic, this run (uJ) | paper synaptic (uJ) | total, this run (uJ) | paper total (uJ) |",
         "|" + "---|" * 12,
     ]
-    paper_ok = T == TABLE6_T
     for name, rep in reports.items():
-        n = rep.batch_size
-        paper = PAPER_TABLE6.get(name) if paper_ok and (name != "cpsn" or k == TABLE6_K) else None
-        counts = [rep.total(op, "neuron") / n for op in ("mul", "shift", "add")]
-        cells = [_label(name, k), f"{rep.neurons:,}"]
-        cells += [f"{_sci(sig3(c))} ({c:,.0f})" if c else "0" for c in counts]
-        cells.append(f"{rep.energy_uj('neuron'):.4f}")
+        paper = paper_row(name, T, k, num_classes, dilations)
+        cells = _neuron_cells(rep, k, name)
+        total = f"{rep.energy_uj():.2f}" + (" (synapses only)" if rep.uncounted else "")
         if paper is None:
-            cells += ["", "", f"{rep.energy_uj('synapse'):.2f}", "", f"{rep.energy_uj():.2f}", ""]
+            cells += ["", "", f"{rep.energy_uj('synapse'):.2f}", "", total, ""]
         else:
             cells += [f"{paper.neuron_uj:.2f}", "yes" if matches_paper(rep, paper) else "NO",
                       f"{rep.energy_uj('synapse'):.2f}", f"{paper.synapse_uj:.2f}",
-                      f"{rep.energy_uj():.2f}", f"{paper.total_uj:.2f}"]
+                      total, f"{paper.total_uj:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -61,14 +61,18 @@ def test_unknown_neurons_are_listed_not_counted():
     rep = count_energy(small_net(sj_neuron.LIFNode(step_mode="m")), torch.rand(4, 1, 2, 8))
     assert rep.uncounted == ["2 (LIFNode)"]
     assert rep.total("add", "neuron") == 0
-    assert "Not counted" in rep.to_markdown()
+    md = rep.to_markdown()
+    assert "Not counted (no rule): 2 (LIFNode)" in md
+    assert "| **total neuron layers** (1 not counted) |" in md
+    assert "| **total** (1 not counted) |" in md and "**total synapse layers** |" in md
 
 
 def test_markdown_and_dict():
     rep = count_energy(small_net(), torch.rand(4, 2, 2, 8), costs=EnergyCosts(shift_pj=1.0))
     md = rep.to_markdown()
     assert md.splitlines()[0].startswith("| layer | type | kind | neurons")
-    assert "**total neuron layers**" in md and "| 2 | CPSN | neuron |" in md
+    assert "| **total neuron layers** |" in md and "| 2 | CPSN | neuron |" in md
+    assert "not counted" not in md.lower()
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["costs_pj"]["shift_pj"] == 1.0 and d["batch_size"] == 2
     assert d["energy_uj"]["total"] == pytest.approx(rep.energy_uj())

@@ -7,7 +7,7 @@ import torch
 
 from spikingjelly_mulfree.energy import PAPER_TABLE6, matches_paper, table6_markdown, table6_reports
 from spikingjelly_mulfree.energy.__main__ import main
-from spikingjelly_mulfree.energy.table6 import implied_activity, paper_digits, sig3
+from spikingjelly_mulfree.energy.table6 import implied_activity, paper_digits, paper_row, sig3
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,6 @@ def test_cli_other_settings_and_models(capsys):
     assert main(["--model", "torch.nn:Identity", "--input-shape", "3,1,2"]) == 0
     with pytest.raises(SystemExit):
         main(["--model", "torch.nn:Identity"])
-    with pytest.raises(SystemExit):
-        main(["--cost", "flop=1"])
 
 
 def test_cli_model_report(capsys, monkeypatch, tmp_path):
@@ -89,3 +87,47 @@ def test_cli_model_report(capsys, monkeypatch, tmp_path):
     assert main(["--model", "user_net:build", "--input-shape", "5,2,3", "--cost", "shift=1"]) == 0
     out = capsys.readouterr().out
     assert "| 1 | CPSN | neuron | 4 |" in out
+
+
+def test_paper_rows_only_for_the_papers_setting():
+    assert paper_row("psn") is PAPER_TABLE6["psn"] and paper_row("cpsn") is PAPER_TABLE6["cpsn"]
+    assert paper_row("cpsn", dilations=[1] * 15) is PAPER_TABLE6["cpsn"]
+    assert paper_row("psn", k=4) is PAPER_TABLE6["psn"]  # PSN has no order
+    for kwargs in ({"k": 4}, {"dilations": "sawtooth"}, {"dilations": [1, 2] * 7 + [1]},
+                   {"T": 8}, {"num_classes": 10}):
+        assert paper_row("cpsn", **kwargs) is None, kwargs
+    assert paper_row("psn", T=8) is None and paper_row("psn", num_classes=10) is None
+    assert paper_row("sliding_psn") is None and paper_row("lif") is None
+
+
+def test_cli_compares_with_the_paper_only_at_its_setting(capsys):
+    assert main(["--neurons", "cpsn", "--k", "4", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "| CPSN (k=4) | 18,688 |" in out
+    assert "k=16" not in out and "paper's synaptic share" not in out and "| yes |" not in out
+    assert main(["--neurons", "cpsn"]) == 0
+    out = capsys.readouterr().out
+    assert "- CPSN (k=16): the paper's synaptic share read as ACs alone is 1.59%" in out
+
+
+def test_cli_shows_neurons_without_a_rule_as_not_counted(capsys):
+    assert main(["--neurons", "lif", "--check"]) == 1  # nothing to check against the paper
+    out = capsys.readouterr().out
+    assert "| LIF | not counted | not counted | not counted | not counted | not counted |" in out
+    assert "| 5.45 (synapses only) |" in out and "| LIF | 0 |" not in out
+    assert ("- Not counted in the lif network (no rule): features.2 (LIFNode), "
+            "features.5 (LIFNode)") in out
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("shift=abc", "PJ a number of picojoules"),
+    ("flop=1", "NAME one of mul, add, shift, mac, ac"),
+    ("shift=", "PJ a number of picojoules"),
+    ("shift=-1", "shift_pj: expected a finite energy >= 0"),
+])
+def test_cli_bad_cost_is_a_usage_error_naming_the_option(capsys, pair, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cost", pair])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument --cost:" in err and message in err and "Traceback" not in err
