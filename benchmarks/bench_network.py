@@ -5,7 +5,7 @@ Usage::
 
     python benchmarks/bench_network.py --device cpu --threads 1   # the committed CPU table
     python benchmarks/bench_network.py                            # CUDA when available
-    python benchmarks/bench_network.py --networks digits --batch 4 --repeats 2   # seconds
+    python benchmarks/bench_network.py --networks digits --batch 4 --repeats 2   # to cpu-quick/
 
 A step is what ``python -m spikingjelly_mulfree.train`` runs per batch
 (:func:`spikingjelly_mulfree.train.loop.train_one_epoch` on a one-batch list): forward,
@@ -26,8 +26,11 @@ times the backends in its first step (its choices are cleared before its row, as
 process): that step is a warm-up, and the notes give the selection's overhead
 (``autoselect_report().overhead_s``) and the backends it chose. On CUDA the table adds the peak
 allocation of the timed steps (``torch.cuda.max_memory_allocated``: weights, optimizer state,
-activations and the batch). Writes ``network.md`` and ``network.json`` to ``--out`` (default
-``benchmarks/results/<device>/``).
+activations and the batch). Writes ``network.md`` and ``network.json`` to ``--out``. The default
+is the committed ``benchmarks/results/<device>/`` only for the full default run (networks, batch,
+repeats and warm-up all at their defaults); any other run goes to
+``benchmarks/results/<device>-quick/``, as ``report.py --quick`` does, so a quick check cannot
+overwrite the committed table.
 """
 from __future__ import annotations
 
@@ -58,6 +61,9 @@ DEFAULT_NETWORKS = ("scifar10", "shd")
 T_OVERRIDE = {"shd": 100}
 SHD_EVENT_RATE = 0.05  # mean events per sensor channel and 10 ms bin of the synthetic input
 DEFAULT_BATCH = 64
+DEFAULT_REPEATS = 5
+DEFAULT_WARMUP = 2
+RESULTS = Path(__file__).resolve().parent / "results"
 MiB = 2.0**20
 
 
@@ -208,6 +214,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def default_out(device: torch.device, networks: list[str], batch: int, repeats: int,
+                warmup: int, root: Path | None = None) -> Path:
+    """``root/<device>`` (the committed results; ``root`` defaults to :data:`RESULTS`) for the
+    full default run, else ``root/<device>-quick``."""
+    root = RESULTS if root is None else root
+    full = (list(networks) == list(DEFAULT_NETWORKS) and batch == DEFAULT_BATCH
+            and repeats == DEFAULT_REPEATS and warmup == DEFAULT_WARMUP)
+    return root / (device.type if full else f"{device.type}-quick")
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Parse ``argv``, measure, write ``network.md`` and ``network.json``; returns the folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -222,18 +238,21 @@ def main(argv: list[str] | None = None) -> Path:
                              "network on one CPU thread)")
     parser.add_argument("--threads", type=_positive, metavar="N",
                         help="torch.set_num_threads(N) (default: torch's); use 1 on a shared CPU")
-    parser.add_argument("--repeats", type=_positive, default=5, help="timed steps (median)")
-    parser.add_argument("--warmup", type=_positive, default=2,
-                        help="untimed steps first (>= 1: auto's selection happens in the first)")
-    parser.add_argument("--out", type=Path, help="results folder (default: "
-                        "benchmarks/results/<device>/)")
+    parser.add_argument("--repeats", type=_positive, default=DEFAULT_REPEATS,
+                        help=f"timed steps (median; default {DEFAULT_REPEATS})")
+    parser.add_argument("--warmup", type=_positive, default=DEFAULT_WARMUP,
+                        help=f"untimed steps first (default {DEFAULT_WARMUP}; >= 1: auto's "
+                             "selection happens in the first)")
+    parser.add_argument("--out", type=Path, help="results folder (default: the committed "
+                        "benchmarks/results/<device>/ for the full default run, else "
+                        "benchmarks/results/<device>-quick/)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible; use --device cpu")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    out = args.out or Path(__file__).resolve().parent / "results" / device.type
+    out = args.out or default_out(device, args.networks, args.batch, args.repeats, args.warmup)
     out.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "benchmarks/bench_network.py", *argv])
     threads = torch.get_num_threads()

@@ -85,3 +85,26 @@ def test_shd_input_is_700_channels_binned_by_5(bench):
 def test_rejects_an_unknown_network(bench, tmp_path):
     with pytest.raises(SystemExit):
         bench.main(["--networks", "mnist", "--out", str(tmp_path)])
+
+
+def test_only_the_full_default_run_targets_the_committed_results(bench, tmp_path):
+    cpu = torch.device("cpu")
+    full = {"networks": list(bench.DEFAULT_NETWORKS), "batch": bench.DEFAULT_BATCH,
+            "repeats": bench.DEFAULT_REPEATS, "warmup": bench.DEFAULT_WARMUP}
+    assert bench.RESULTS == REPO / "benchmarks" / "results"
+    assert bench.default_out(cpu, **full) == bench.RESULTS / "cpu"
+    assert bench.default_out(torch.device("cuda"), **full, root=tmp_path) == tmp_path / "cuda"
+    for change in ({"networks": ["digits"]}, {"networks": ["shd", "scifar10"]}, {"batch": 4},
+                   {"repeats": 2}, {"warmup": 1}):
+        assert bench.default_out(cpu, **{**full, **change}) == bench.RESULTS / "cpu-quick", change
+
+
+def test_the_documented_quick_run_writes_beside_the_committed_results(bench, tmp_path,
+                                                                      monkeypatch, one_thread):
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    out = bench.main(["--device", "cpu", "--networks", "digits", "--batch", "4",
+                      "--repeats", "2"])  # docs/benchmarks.md's quick command
+    assert out == tmp_path / "cpu-quick"
+    assert json.loads((out / "network.json").read_text())["batch"] == 4
+    assert (out / "network.md").read_text().startswith("Measured on **CPU")
+    assert not (tmp_path / "cpu").exists()
