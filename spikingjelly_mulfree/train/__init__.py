@@ -19,8 +19,9 @@ Add ``--compare psn lif`` for baselines trained the same way, ``--amp`` on a GPU
 with ``torchrun --nproc_per_node=G -m spikingjelly_mulfree.train ...`` for data-parallel
 training (``--batch-size`` stays the global batch). Each neuron's run writes
 ``<out>/<neuron>/{checkpoint.pt, metrics.csv, results.json, tensorboard/}``
-(``--out`` defaults to ``runs/<dataset>``); ``--resume`` continues from the checkpoint and
-``--stop-after E`` splits a long run into jobs of ``E`` epochs.
+(``--out`` defaults to ``runs/<dataset>``); ``--resume`` continues from the checkpoint (with
+the options the run started with) and ``--stop-after E`` splits a long run into jobs of ``E``
+epochs.
 """
 from .config import RECIPES, ConfigError, Recipe, TrainConfig, build_parser, resolve
 from .trainer import default_model_builder, fit

@@ -19,6 +19,10 @@ import torch
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that exists but cannot be resumed from (the message names it)."""
+
+
 def rng_state() -> dict[str, object]:
     """Snapshot of the Python, NumPy, torch and (if present) CUDA generators.
 
@@ -82,7 +86,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
 
     Raises:
         FileNotFoundError: naming ``path`` and how to start a fresh run.
-        RuntimeError: the file is not a readable checkpoint (truncated or corrupt).
+        CheckpointError: the file is not a readable checkpoint (truncated or corrupt).
     """
     path = Path(path)
     if not path.is_file():
@@ -93,9 +97,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise RuntimeError(
+        raise CheckpointError(
             f"--resume: {path} is not a readable checkpoint ({err}); delete it to start over"
         ) from err
     if not isinstance(ckpt, dict) or "epoch" not in ckpt or "model" not in ckpt:
-        raise RuntimeError(f"--resume: {path} is not a checkpoint written by this trainer")
+        raise CheckpointError(f"--resume: {path} is not a checkpoint written by this trainer; "
+                              "delete it to start over")
     return ckpt

@@ -2,13 +2,14 @@
 one data set, then print the results side by side."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from ..datasets import CorruptDatasetError, DatasetNotFoundError
 from . import distributed as dist_utils
-from .checkpoint import CHECKPOINT_NAME
-from .config import ConfigError, build_parser, resolve
+from .checkpoint import CHECKPOINT_NAME, CheckpointError
+from .config import ConfigError, TrainConfig, build_parser, resolve
 from .trainer import fit
 
 
@@ -35,6 +36,32 @@ def summary_table(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def cli_message(err: BaseException) -> str:
+    """The message of ``err`` with the library's hints in command-line terms.
+
+    Example:
+        >>> cli_message(FileNotFoundError("or pass download=True to let torchvision fetch it"))
+        'or pass --data-option download=True to let torchvision fetch it'
+    """
+    return str(err).replace("pass download=True", "pass --data-option download=True")
+
+
+def _fit_or_exit(parser: argparse.ArgumentParser, cfg: TrainConfig) -> dict[str, object]:
+    """``fit(cfg)``; the errors a user can fix from the command line end the program with one
+    ``error:`` line: exit status 2 for a setting that cannot work, 1 for missing or unreadable
+    files and missing optional packages (whose error carries the ``pip install`` command)."""
+    try:
+        return fit(cfg)
+    except ConfigError as err:
+        parser.error(str(err))
+    except (DatasetNotFoundError, CorruptDatasetError, FileNotFoundError, CheckpointError) as err:
+        parser.exit(1, f"{parser.prog}: error: {cli_message(err)}\n")
+    except ImportError as err:
+        if "pip install" not in str(err):
+            raise
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     """Parse ``argv``, train every requested neuron, print the summary; returns the results."""
     parser = build_parser()
@@ -54,12 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     results = []
     try:
         for cfg in configs:
-            try:
-                results.append(fit(cfg))
-            except ConfigError as err:
-                parser.error(str(err))
-            except (DatasetNotFoundError, CorruptDatasetError, FileNotFoundError) as err:
-                parser.exit(1, f"{parser.prog}: error: {err}\n")
+            results.append(_fit_or_exit(parser, cfg))
         ctx = dist_utils.setup(configs[0].device)
         if ctx.is_main:
             print("\n" + summary_table(results), flush=True)

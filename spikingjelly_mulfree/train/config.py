@@ -21,6 +21,11 @@ delay positions follow the same cosine as the weights. The digits recipe is ours
 does not use that data set); by default it also trains a LIF baseline (``--compare lif``) and
 runs on one CPU thread (``--threads 1``): the network is too small to gain from intra-op
 parallelism, and on a busy machine extra threads only wait for each other.
+
+``--resume`` continues a run with the settings it started with: a checkpoint is refused, naming
+the options that differ, when any setting of the model, data or schedule changed (``--epochs``
+included: the cosine schedule is built for the run's length, so a run cannot be extended).
+Only where and how the run executes may change (:data:`RESUME_MAY_DIFFER`).
 """
 from __future__ import annotations
 
@@ -35,9 +40,15 @@ from ..models.neurons import NEURONS, SURROGATES
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
+SCHEDULES = ("cosine", "constant")
+RESUME_MAY_DIFFER = ("resume", "stop_after", "device", "backend", "workers", "threads",
+                     "data_root", "out", "tensorboard", "progress")
+"""Fields of :class:`TrainConfig` that may differ between a checkpoint and the run resuming it:
+where and how the run executes and is logged, never what it trains (model, data, schedule)."""
+
+
 class ConfigError(ValueError):
     """A setting that cannot work here (the message names the option and the fix)."""
-SCHEDULES = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,11 @@ RECIPES: dict[str, Recipe] = {
 
 @dataclass
 class TrainConfig:
-    """Every resolved setting of one training run (saved in checkpoints and results)."""
+    """Every resolved setting of one training run (saved in checkpoints and results).
+
+    ``dilations``: ``"sawtooth"``, ``"none"`` (every CPSN layer dilation 1; ``None`` means the
+    same) or one integer per CPSN layer.
+    """
 
     dataset: str = "digits"
     data_root: str | None = None
@@ -150,10 +165,8 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _dilations(text: str) -> str | list[int] | None:
-    if text == "none":
-        return None
-    if text == "sawtooth":
+def _dilations(text: str) -> str | list[int]:
+    if text in ("none", "sawtooth"):
         return text
     try:
         values = [int(v) for v in text.split(",")]
@@ -194,17 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-root", help="folder holding the data set (not needed for digits)")
     p.add_argument("--data-option", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="loader option, repeatable (e.g. mode=pixels, T=60)")
+                   metavar="KEY=VALUE",
+                   help="loader option, repeatable (e.g. mode=pixels, T=60, download=True); "
+                        "values are Python literals, other text a string")
     p.add_argument("--model-option", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE",
-                   help="network option, repeatable (e.g. channels=64, hidden=256)")
+                   help="network option, repeatable (e.g. channels=64, widths=(64,128)); "
+                        "values are Python literals, other text a string")
     p.add_argument("--neuron", default="cpsn", choices=NEURONS)
     p.add_argument("--compare", nargs="+", choices=(*NEURONS, "none"), metavar="NEURON",
                    help="also train these neurons the same way and print the accuracies side "
                         f"by side: {', '.join(NEURONS)} or none (digits default: lif)")
     p.add_argument("--k", type=_positive_int, help="order of CPSN / sliding PSN")
     p.add_argument("--dilations", type=_dilations,
-                   help="CPSN dilations: 'sawtooth', 'none' or a comma list, one per layer")
+                   help="CPSN dilations: 'sawtooth', 'none' (1 in every layer) or a comma "
+                        "list, one per layer")
     p.add_argument("--surrogate", choices=SURROGATES)
     p.add_argument("--alpha", type=_positive_float, help="surrogate sharpness")
     p.add_argument("--backend", default="torch",
@@ -222,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--out", help="output folder (default runs/<dataset>); one subfolder per neuron")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <out>/<neuron>/checkpoint.pt")
+                   help="continue from <out>/<neuron>/checkpoint.pt with the same options; "
+                        f"only {', '.join(_may_differ_on_resume())} may change")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader workers")
@@ -259,15 +277,13 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
     def pick(value: object, default: object) -> object:
         return default if value is None else value
 
-    dilations = pick(args.dilations, recipe.dilations)
     configs = []
     for neuron in neurons:
         configs.append(TrainConfig(
             dataset=args.dataset, data_root=args.data_root,
             data_options=dict(args.data_option), model_options=dict(args.model_option),
             neuron=neuron,
-            k=pick(args.k, recipe.k),
-            dilations=None if dilations == "none" else dilations,
+            k=pick(args.k, recipe.k), dilations=pick(args.dilations, recipe.dilations),
             surrogate=pick(args.surrogate, recipe.surrogate),
             alpha=pick(args.alpha, recipe.alpha), backend=args.backend,
             optimizer=pick(args.optimizer, recipe.optimizer),
@@ -283,3 +299,61 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
             tensorboard=args.tensorboard, progress=args.progress,
         ))
     return configs
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option that sets the :class:`TrainConfig` field ``field_name``.
+
+    Example:
+        >>> option_name("batch_size"), option_name("model_options"), option_name("progress")
+        ('--batch-size', '--model-option', '--no-progress')
+    """
+    special = {"data_options": "--data-option", "model_options": "--model-option",
+               "tensorboard": "--no-tensorboard", "progress": "--no-progress"}
+    return special.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _may_differ_on_resume() -> list[str]:
+    return [option_name(name) for name in RESUME_MAY_DIFFER if name != "resume"]
+
+
+def _field_defaults() -> dict[str, object]:
+    return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+            else f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def _normalised(name: str, value: object) -> object:
+    return "none" if name == "dilations" and value is None else value
+
+
+def resume_conflicts(saved: dict[str, object], cfg: TrainConfig) -> list[str]:
+    """The settings of ``cfg`` that differ from ``saved`` (a checkpoint's config) outside
+    :data:`RESUME_MAY_DIFFER`, as ``"--option OLD (now NEW)"``. A field missing from ``saved``
+    (a checkpoint older than the field) counts as its default.
+
+    Example:
+        >>> resume_conflicts(TrainConfig(k=4).to_dict(), TrainConfig(k=2, workers=3))
+        ['--k 4 (now 2)']
+    """
+    defaults = _field_defaults()
+    conflicts = []
+    for name, now in cfg.to_dict().items():
+        before = saved.get(name, defaults[name])
+        if name not in RESUME_MAY_DIFFER and _normalised(name, before) != _normalised(name, now):
+            conflicts.append(f"{option_name(name)} {before!r} (now {now!r})")
+    return conflicts
+
+
+def check_resume(saved: dict[str, object], cfg: TrainConfig, path: object) -> None:
+    """Raise :class:`ConfigError` when ``cfg`` would resume the checkpoint at ``path`` (whose
+    config is ``saved``) with a different model, data or schedule."""
+    conflicts = resume_conflicts(saved, cfg)
+    if not conflicts:
+        return
+    extend = ("; a run cannot be extended, its learning-rate schedule was built for its "
+              "--epochs" if any(c.startswith("--epochs ") for c in conflicts) else "")
+    allowed = ", ".join(_may_differ_on_resume())
+    raise ConfigError(
+        f"--resume: {path} was written with other options: {', '.join(conflicts)}{extend}; "
+        f"resume with the options of that run, or pass a new --out to start a new one "
+        f"(only {allowed} may change on resume)")

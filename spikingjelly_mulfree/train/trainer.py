@@ -5,7 +5,6 @@ directly, optionally with their own model builder and datasets.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,25 +16,49 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from ..backends import backend_names
+from ..backends import backend_names, get_backend
 from ..datasets import DATASETS, build_dataset
 from ..neuron.cpsn import CPSN
-from ..models import NETWORKS, build_model, count_parameters
+from ..models import NETWORKS, count_parameters
 from . import checkpoint as ckpt_io
 from . import distributed as dist_utils
-from .config import ConfigError, TrainConfig
+from . import options as options_io
+from .config import ConfigError, TrainConfig, check_resume
 from .loop import evaluate, train_one_epoch
 from .records import TensorBoardLog, write_csv, write_json
 
 ModelBuilder = Callable[[TrainConfig, torch.Tensor, int], nn.Module]
 
 
+CPSN_SET_BY_NETWORK = ("channels", "k", "dilation", "surrogate_function", "step_mode", "backend")
+ARGUMENT_FLAGS = {"neuron": "--neuron", "k": "--k", "dilations": "--dilations",
+                  "surrogate": "--surrogate", "alpha": "--alpha", "backend": "--backend"}
+
+
+def network_options(cfg: TrainConfig) -> dict[str, options_io.Accepted]:
+    """What ``--model-option`` may set: the network's keywords and, for CPSN, the neuron's
+    own (those the network does not set itself)."""
+    accepted = options_io.accepted_by(NETWORKS[cfg.dataset], ("neuron_options",))
+    if cfg.neuron == "cpsn":
+        accepted = {**options_io.accepted_by(CPSN, CPSN_SET_BY_NETWORK), **accepted}
+    return accepted
+
+
+def _network_dilations(dilations: str | list[int] | None) -> str | list[int] | None:
+    return None if dilations in (None, "none") else dilations
+
+
 def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: int) -> nn.Module:
-    """The paper's network for ``cfg.dataset``, sized from one sample ``[T, *features]``."""
+    """The paper's network for ``cfg.dataset``, sized from one sample ``[T, *features]``.
+
+    Raises:
+        ConfigError: an option the network does not take, a value of the wrong type, or one
+            the network rejects (naming the command-line option).
+    """
     info = DATASETS[cfg.dataset]
     T = info.default_T if info.variable_length else int(sample.shape[0])
-    options: dict[str, object] = dict(neuron=cfg.neuron, k=cfg.k, dilations=cfg.dilations,
-                                      surrogate=cfg.surrogate, alpha=cfg.alpha, T=T)
+    options: dict[str, object] = dict(neuron=cfg.neuron, k=cfg.k, surrogate=cfg.surrogate,
+                                      alpha=cfg.alpha, T=T)
     if cfg.neuron == "cpsn":
         if cfg.backend not in backend_names():
             raise ConfigError(f"--backend: expected one of {backend_names()}, got "
@@ -43,17 +66,60 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
-    accepted = set(inspect.signature(NETWORKS[cfg.dataset]).parameters) - {"neuron_options"}
-    if cfg.neuron == "cpsn":
-        accepted |= set(inspect.signature(CPSN).parameters) - {
-            "channels", "k", "dilation", "surrogate_function", "step_mode", "backend"}
-    unknown = sorted(set(cfg.model_options) - accepted)
-    if unknown:
-        raise ConfigError(
-            f"--model-option: {NETWORKS[cfg.dataset].__name__} has no option {unknown}; "
-            f"expected one of {sorted(accepted)}")
+    options_io.check_options("--model-option", NETWORKS[cfg.dataset].__name__,
+                             cfg.model_options, network_options(cfg))
+    options = {key: value for key, value in options.items() if value is not None}
+    options["dilations"] = _network_dilations(cfg.dilations)
     options.update(cfg.model_options)
-    return build_model(cfg.dataset, num_classes, **options)
+    flags = {**ARGUMENT_FLAGS, **{key: f"--model-option {key}" for key in cfg.model_options}}
+    try:
+        return NETWORKS[cfg.dataset](num_classes, **options)
+    except ValueError as err:
+        named = options_io.named_error(err, flags)
+        if named is None:
+            raise
+        raise named from err
+
+
+def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
+    """Both splits of ``cfg.dataset``; errors about ``--data-root`` or a ``--data-option``
+    come back as :class:`ConfigError` naming it."""
+    if cfg.data_options:
+        options_io.check_options("--data-option", f"data set {cfg.dataset!r}",
+                                 cfg.data_options, options_io.loader_options(cfg.dataset))
+    flags = {key: f"--data-option {key}" for key in cfg.data_options}
+    try:
+        return tuple(build_dataset(cfg.dataset, cfg.data_root, split, **cfg.data_options)
+                     for split in ("train", "test"))
+    except ValueError as err:
+        if cfg.data_root is None and str(err).startswith("root: "):
+            raise ConfigError(f"--data-root: data set {cfg.dataset!r} needs the folder that "
+                              "holds its files; pass --data-root PATH") from err
+        named = options_io.named_error(err, flags)
+        if named is None:
+            raise
+        raise named from err
+
+
+def _check_backend(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.neuron != "cpsn" or cfg.backend not in backend_names():
+        return
+    try:
+        get_backend(cfg.backend, torch.empty(1, device=device))
+    except RuntimeError as err:
+        raise ConfigError(f"--backend: {cfg.backend!r} cannot train on {device} ({err}); use "
+                          "--backend torch (runs on every device), or a --device it runs "
+                          "on") from err
+
+
+def _saved_state(cfg: TrainConfig, path: Path) -> dict[str, object] | None:
+    """The checkpoint to resume from (``None`` for a fresh run), checked to hold a run with
+    the same settings (:func:`~.config.check_resume`)."""
+    if not cfg.resume:
+        return None
+    state = ckpt_io.load_checkpoint(path)
+    check_resume(dict(state.get("config", {})), cfg, path)
+    return state
 
 
 def _limit(ds: Dataset, n: int | None) -> Dataset:
@@ -127,18 +193,17 @@ def fit(
     """
     ctx = dist_utils.setup(cfg.device)
     _check(cfg, ctx)
+    _check_backend(cfg, ctx.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     info = DATASETS[cfg.dataset]
     out = Path(cfg.out)
     ckpt_path = out / ckpt_io.CHECKPOINT_NAME
 
+    state = _saved_state(cfg, ckpt_path)
+
     ckpt_io.seed_everything(cfg.seed)
-    if datasets is None:
-        train_set = build_dataset(cfg.dataset, cfg.data_root, "train", **cfg.data_options)
-        test_set = build_dataset(cfg.dataset, cfg.data_root, "test", **cfg.data_options)
-    else:
-        train_set, test_set = datasets
+    train_set, test_set = _build_datasets(cfg) if datasets is None else datasets
     train_set, test_set = _limit(train_set, cfg.limit_train), _limit(test_set, cfg.limit_test)
 
     sample = test_set[0][0]
@@ -156,8 +221,7 @@ def fit(
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp)
     history: list[dict[str, float]] = []
     start_epoch = 0
-    if cfg.resume:
-        state = ckpt_io.load_checkpoint(ckpt_path)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from spikingjelly_mulfree.datasets import DATASETS, pad_time_first
-from spikingjelly_mulfree.train import cli, trainer
+from spikingjelly_mulfree.datasets import DATASETS, DatasetNotFoundError, build_dataset, \
+    pad_time_first
+from spikingjelly_mulfree.neuron.cpsn import CPSN
+from spikingjelly_mulfree.train import ConfigError, TrainConfig, build_parser, cli, resolve, \
+    trainer
 from spikingjelly_mulfree.train.cli import main
+from spikingjelly_mulfree.train.options import check_options, loader_options
 
 FAST = ["--no-tensorboard", "--no-progress", "--compare", "none"]
 
@@ -147,3 +151,89 @@ def test_summary_table_lists_every_run():
             for n, a in (("cpsn", 0.955), ("lif", 0.9))]
     table = cli.summary_table(rows)
     assert "95.50%" in table and "90.00%" in table and "1,000" in table
+
+
+def test_dilations_none_means_dilation_one_everywhere(tmp_path):
+    assert resolve(build_parser().parse_args(["--dataset", "pcifar10", "--dilations", "none"])
+                   )[0].dilations == "none"
+    results = main(["--dilations", "none", "--epochs", "1", "--limit-train", "16",
+                    "--limit-test", "8", "--out", str(tmp_path), *FAST])
+    assert results[0]["config"]["dilations"] == "none"
+    assert results[0]["dilations"] == [1, 1, 1, 1]
+    model = trainer.default_model_builder(TrainConfig(dilations="none"), torch.rand(8, 8), 10)
+    assert [m.dilation for m in model.modules() if isinstance(m, CPSN)] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "scifar10"], "--data-root: data set 'scifar10' needs the folder"),
+    (["--dilations", "1,2"], "--dilations: expected 4 values (one per CPSN layer), got 2"),
+    (["--data-option", "mode=bogus"], "--data-option mode: expected one of ('columns', "
+                                      "'pixels') for digits, got 'bogus'"),
+    (["--data-option", "foo=1"], "--data-option: data set 'digits' has no option ['foo']; "
+                                 "expected one of ['mode']"),
+    (["--data-option", "mode=3"], "--data-option mode: expected str (default 'columns'), got 3"),
+    (["--model-option", "channels=abc"], "--model-option channels: expected int (default 64), "
+                                         "got 'abc'"),
+    (["--model-option", "dropout=True"], "--model-option dropout: expected float"),
+    (["--backend", "cupy", "--device", "cpu"], "--backend: 'cupy' cannot train on cpu"),
+])
+def test_user_mistakes_are_one_error_line(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--epochs", "1", "--limit-train", "8", "--limit-test", "8",
+              "--out", str(tmp_path), *FAST])
+    assert exc.value.code == 2
+    assert f"error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "cpsn").exists()
+
+
+def test_model_option_values_that_fit_the_annotation_pass():
+    accepted = trainer.network_options(TrainConfig(dataset="pcifar10"))
+    check_options("--model-option", "PixelCIFARNet",
+                  {"threshold": 1.0, "widths": [4, 8], "alpha": None, "dilations": [1, 2]},
+                  accepted)
+    with pytest.raises(ConfigError, match=r"--model-option widths: expected tuple\[int, int\]"):
+        check_options("--model-option", "PixelCIFARNet", {"widths": (4, "a")}, accepted)
+
+
+@pytest.mark.parametrize("dataset, keys", [
+    ("digits", {"mode"}), ("shd", {"T", "download"}),
+    ("dvs-lip", {"T", "polarity", "cache", "cache_dir"}),
+    ("scifar10", {"download", "check_md5", "name"}),
+])
+def test_data_options_are_the_loaders_keywords(dataset, keys):
+    assert set(loader_options(dataset)) == keys
+
+
+def test_missing_optional_package_is_one_error_line(tmp_path, capsys, monkeypatch):
+    def no_tonic(*args, **options):
+        raise ImportError("the SHD loader needs Tonic and h5py: pip install tonic h5py")
+
+    monkeypatch.setattr(trainer, "build_dataset", no_tonic)
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "shd", "--data-root", str(tmp_path), "--out", str(tmp_path), *FAST])
+    assert exc.value.code == 1
+    assert "error: the SHD loader needs Tonic and h5py: pip install tonic h5py" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [ImportError("cannot import name 'thing' from 'somewhere'"),
+                                   ValueError("index: out of range"),
+                                   ValueError("could not broadcast shapes")])
+def test_internal_errors_keep_their_traceback(tmp_path, monkeypatch, error):
+    def broken(*args, **options):
+        raise error
+
+    monkeypatch.setattr(trainer, "build_dataset", broken)
+    with pytest.raises(type(error), match=str(error)):
+        main(["--dataset", "shd", "--data-root", str(tmp_path), "--data-option", "T=5",
+              "--out", str(tmp_path), *FAST])
+
+
+def test_download_hint_names_the_cli_option(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--dataset", "scifar10", "--data-root", str(tmp_path / "nowhere"),
+              "--out", str(tmp_path / "run"), *FAST])
+    assert "pass --data-option download=True" in capsys.readouterr().err
+    with pytest.raises(DatasetNotFoundError) as exc:
+        build_dataset("scifar10", tmp_path / "nowhere")
+    assert "pass download=True" in str(exc.value) and "--data-option" not in str(exc.value)

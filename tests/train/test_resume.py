@@ -1,9 +1,12 @@
 """Checkpoints: a run stopped after an epoch and resumed ends exactly where an uninterrupted run
-does (CPU, digits with random-shift augmentation); checkpoint writes are atomic."""
+does (CPU, digits with random-shift augmentation); checkpoint writes are atomic; a resume with
+other training settings is refused, naming them."""
 import pytest
 import torch
 
+from spikingjelly_mulfree.train import TrainConfig
 from spikingjelly_mulfree.train import checkpoint as ckpt_io
+from spikingjelly_mulfree.train.config import resume_conflicts
 from spikingjelly_mulfree.train.cli import main
 
 COMMON = ["--epochs", "3", "--limit-train", "96", "--limit-test", "16", "--batch-size", "32",
@@ -88,3 +91,57 @@ def test_progress_bars_do_not_change_the_run(tmp_path):
               *([flag] if flag else [])])
         runs.append(torch.load(out / "cpsn/checkpoint.pt", weights_only=False)["model"])
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+@pytest.mark.parametrize("change, named", [
+    (["--epochs", "2"], "--epochs 1 (now 2)"),
+    (["--lr", "0.1"], "--lr 0.005 (now 0.1)"),
+    (["--k", "2"], "--k 4 (now 2)"),
+    (["--dilations", "none"], "--dilations 'sawtooth' (now 'none')"),
+    (["--seed", "1"], "--seed 0 (now 1)"),
+    (["--limit-train", "64"], "--limit-train 96 (now 64)"),
+    (["--model-option", "hidden=8"], "--model-option {'channels': 4, 'hidden': 16} "
+                                     "(now {'channels': 4, 'hidden': 8})"),
+])
+def test_resume_refuses_other_options(tmp_path, capsys, change, named):
+    argv = [*COMMON, "--epochs", "1", "--out", str(tmp_path)]
+    main(argv)
+    before = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, *change, "--resume"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert f"error: --resume: {tmp_path / 'cpsn/checkpoint.pt'} was written with other " \
+           f"options: {named}" in err
+    assert "resume with the options of that run, or pass a new --out" in err
+    after = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    assert after["epoch"] == 1 and after["history"] == before["history"]
+
+
+def test_resume_may_change_where_the_run_executes(tmp_path):
+    main([*COMMON, "--out", str(tmp_path), "--stop-after", "1"])
+    rest = main([*COMMON, "--out", str(tmp_path), "--resume", "--threads", "2",
+                 "--device", "cpu", "--backend", "auto"])[0]
+    assert rest["finished"] and rest["epochs_done"] == 3
+    assert rest["config"]["threads"] == 2
+
+
+def test_resume_conflicts_compare_every_training_setting():
+    saved = TrainConfig().to_dict()
+    assert resume_conflicts(saved, TrainConfig(workers=2, threads=3, device="cpu", resume=True,
+                                               stop_after=1, out="elsewhere",
+                                               progress=False)) == []
+    assert resume_conflicts(saved, TrainConfig(amp=True, schedule="constant")) == [
+        "--schedule 'cosine' (now 'constant')", "--amp False (now True)"]
+    older = {key: value for key, value in saved.items() if key != "limit_test"}
+    assert resume_conflicts(older, TrainConfig()) == []
+    assert resume_conflicts({**saved, "dilations": None}, TrainConfig(dilations="none")) == []
+
+
+def test_unreadable_checkpoint_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "cpsn").mkdir()
+    (tmp_path / "cpsn/checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit) as exc:
+        main([*COMMON, "--out", str(tmp_path), "--resume"])
+    assert exc.value.code == 1
+    assert "is not a readable checkpoint" in capsys.readouterr().err

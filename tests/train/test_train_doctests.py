@@ -4,7 +4,8 @@ import importlib
 
 import pytest
 
-MODULES = ["checkpoint", "cli", "config", "distributed", "loop", "records", "trainer"]
+MODULES = ["checkpoint", "cli", "config", "distributed", "loop", "options", "records",
+           "trainer"]
 
 
 @pytest.mark.parametrize("name", MODULES)
