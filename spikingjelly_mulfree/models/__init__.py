@@ -14,8 +14,8 @@ shd         SHDNet                    216,064      253,496       214,022      21
 dvs-lip     DVSLipNet              11,265,380   11,388,994    11,249,815   11,249,764   11,249,781
 ==========  ====================  ===========  ===========  ============  ===========  ===========
 
-CPSN adds ``3 * C`` parameters per neuron layer of ``C`` channels (``k`` taps, BN gamma and
-beta); PSN adds a ``T x T`` matrix per layer.
+CPSN adds ``(k + 2) * C`` parameters per neuron layer of ``C`` channels (``k`` taps per
+channel, BN gamma and beta); PSN adds a ``T x T`` matrix and ``T`` biases per layer.
 """
 from .blocks import ConvResBlock, LinearResBlock
 from .cifar import PixelCIFARNet, SequentialCIFARNet, TimeAvgPool

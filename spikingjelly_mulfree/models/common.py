@@ -41,7 +41,7 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
                 f"got {dilations!r}"
             )
         return set_sawtooth_dilations(net, T)
-    return set_sawtooth_dilations(net, T, [int(d) for d in dilations])
+    return set_sawtooth_dilations(net, T, list(dilations))  # each checked by CPSN.dilation
 
 
 def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:

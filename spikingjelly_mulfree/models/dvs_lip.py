@@ -67,6 +67,12 @@ class DVSLipNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        if (not isinstance(widths, (tuple, list)) or len(widths) != 5
+                or not all(isinstance(c, int) and c >= 1 for c in widths)):
+            raise ValueError(f"widths: expected 5 channel counts >= 1 (the stem and four "
+                             f"stages), got {widths!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
         stem = widths[0]

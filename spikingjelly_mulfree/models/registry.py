@@ -40,5 +40,7 @@ def build_model(dataset: str, num_classes: int, **options: object) -> nn.Module:
     """
     if dataset not in NETWORKS:
         raise ValueError(f"dataset: expected one of {sorted(NETWORKS)}, got {dataset!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: expected an integer >= 1, got {num_classes!r}")
     kwargs = {key: value for key, value in options.items() if value is not None}
     return NETWORKS[dataset](num_classes, **kwargs)

@@ -136,6 +136,14 @@ def test_bad_dilations_and_inputs_are_named():
         DigitsNet(dilations=[1, 2, 3])
     with pytest.raises(ValueError, match=r"x: expected \[T, N, 3, 32\]"):
         SequentialCIFARNet(10, channels=4)(torch.rand(32, 3, 32))
+    with pytest.raises(ValueError, match="dilation: expected an integer >= 1, got 1.7"):
+        DigitsNet(dilations=[1.7, 2, 1, 1])  # was truncated to 1
+    with pytest.raises(ValueError, match="widths: expected 5 channel counts"):
+        DVSLipNet(10, k=2, T=4, widths=(8, 8, 8))  # built two stages
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\)"):
+        DVSLipNet(10, k=2, T=4, widths=(4, 4, 8, 8, 8), dropout=1.5)
+    with pytest.raises(ValueError, match="num_classes: expected an integer >= 1"):
+        build_model("digits", 0)
 
 
 def test_digits_net_reads_pixels_mode():
