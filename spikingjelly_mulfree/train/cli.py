@@ -10,7 +10,7 @@ from ..datasets import CorruptDatasetError, DatasetNotFoundError
 from . import distributed as dist_utils
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .config import ConfigError, TrainConfig, build_parser, resolve
-from .trainer import fit
+from .trainer import check_resumable, fit
 
 
 def summary_table(results: list[dict[str, object]]) -> str:
@@ -46,12 +46,13 @@ def cli_message(err: BaseException) -> str:
     return str(err).replace("pass download=True", "pass --data-option download=True")
 
 
-def _fit_or_exit(parser: argparse.ArgumentParser, cfg: TrainConfig) -> dict[str, object]:
-    """``fit(cfg)``; the errors a user can fix from the command line end the program with one
-    ``error:`` line: exit status 2 for a setting that cannot work, 1 for missing or unreadable
-    files and missing optional packages (whose error carries the ``pip install`` command)."""
+def _fit_or_exit(parser: argparse.ArgumentParser, cfg: TrainConfig, step=fit):
+    """``step(cfg)`` (``fit`` by default); the errors a user can fix from the command line end
+    the program with one ``error:`` line: exit status 2 for a setting that cannot work, 1 for
+    missing or unreadable files and missing optional packages (whose error carries the
+    ``pip install`` command)."""
     try:
-        return fit(cfg)
+        return step(cfg)
     except ConfigError as err:
         parser.error(str(err))
     except (DatasetNotFoundError, CorruptDatasetError, FileNotFoundError, CheckpointError) as err:
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                          "of the run to continue")
         for cfg, has_checkpoint in zip(configs, started):
             cfg.resume = has_checkpoint
+        for cfg in configs:  # every run's checkpoint, before the first one trains
+            if cfg.resume:
+                _fit_or_exit(parser, cfg, check_resumable)
     results = []
     try:
         for cfg in configs:

@@ -122,6 +122,12 @@ def _saved_state(cfg: TrainConfig, path: Path) -> dict[str, object] | None:
     return state
 
 
+def check_resumable(cfg: TrainConfig) -> None:
+    """Raise :class:`~.config.ConfigError` now if ``cfg`` resumes a checkpoint written with
+    other settings (the CLI checks every run of a ``--compare`` before training the first)."""
+    _saved_state(cfg, Path(cfg.out) / ckpt_io.CHECKPOINT_NAME)
+
+
 def _limit(ds: Dataset, n: int | None) -> Dataset:
     if n is None or n >= len(ds):
         return ds

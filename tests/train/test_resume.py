@@ -145,3 +145,18 @@ def test_unreadable_checkpoint_is_one_error_line(tmp_path, capsys):
         main([*COMMON, "--out", str(tmp_path), "--resume"])
     assert exc.value.code == 1
     assert "is not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_resume_checks_every_compared_run_before_training(tmp_path, capsys):
+    argv = [*COMMON, "--epochs", "2", "--stop-after", "1", "--compare", "lif",
+            "--out", str(tmp_path)]
+    main(argv)
+    path = tmp_path / "lif/checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    state["config"]["lr"] = 0.1  # the baseline's run was written with another lr
+    torch.save(state, path)
+    with pytest.raises(SystemExit) as exc:
+        main([a for a in argv if a not in ("--stop-after", "1")] + ["--resume"])
+    assert exc.value.code == 2
+    assert f"{path} was written with other options: --lr 0.1" in capsys.readouterr().err
+    assert torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)["epoch"] == 1
