@@ -81,10 +81,13 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         >>> s.tolist(), e.tolist()
         ([1, -1, 0], [-1, 2, 0])
     """
-    if not weight.is_floating_point() or not bool(torch.isfinite(weight).all()):
+    if not weight.is_floating_point():
+        raise ValueError(f"weight: expected floating-point taps, got dtype {weight.dtype}")
+    if not bool(torch.isfinite(weight).all()):
+        idx = tuple(torch.nonzero(~torch.isfinite(weight))[0].tolist())
         raise ValueError(
-            f"weight: expected finite floating-point taps, got dtype {weight.dtype} with "
-            "non-finite or integer entries"
+            f"weight: expected finite taps, got {weight[idx].item()} at index {idx}; a NaN tap "
+            "comes from a NaN latent weight (training diverged) or NaN running statistics"
         )
     w = weight.detach().to(torch.float64)
     mantissa, exponent = torch.frexp(w)

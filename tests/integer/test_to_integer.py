@@ -75,6 +75,10 @@ def test_refuses_weights_that_are_not_powers_of_two():
         to_integer(sn, 4, torch.int8)
     with pytest.raises(ValueError, match="0 or"):
         pow2_decompose(torch.tensor([0.5, 0.3]))
+    with pytest.raises(ValueError, match=r"finite taps, got nan at index \(0, 1\).*diverged"):
+        pow2_decompose(torch.tensor([[0.5, float("nan")]]))
+    with pytest.raises(ValueError, match="floating-point taps, got dtype torch.int32"):
+        pow2_decompose(torch.tensor([1, 2], dtype=torch.int32))
 
 
 def test_overflow_is_checked_up_front_and_names_the_bound():
