@@ -71,6 +71,9 @@ def kernel_fire(
             "plan with accumulator='auto'"
         )
     T, N, C, S = q.shape
+    if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step < T:
+        raise ValueError(f"first_step: expected an integer in [0, T-1] = [0, {T - 1}], got "
+                         f"{first_step!r}")
     M = N * C * S
     qc = q.contiguous()
     dev = q.device

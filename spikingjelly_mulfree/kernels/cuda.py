@@ -67,10 +67,11 @@ def nvrtc_ptx(arch: str) -> str:
     return ptx.decode() if isinstance(ptx, bytes) else ptx
 
 
-def _kernel_arg(a: Arg):
+def _kernel_arg(a: Arg, device: torch.device):
     if isinstance(a, torch.Tensor):
-        if not a.is_cuda:
-            raise ValueError(f"the CUDA kernels need CUDA tensors, got one on {a.device}")
+        if a.device != device:  # another GPU's pointer would be read as this one's
+            raise ValueError(f"the CUDA kernels need every tensor of a launch on {device}, got "
+                             f"one on {a.device}; move it with .to('{device}')")
         return np.uint64(a.data_ptr())
     if a is None:
         return np.uint64(0)
@@ -112,7 +113,8 @@ class CupyLauncher:
         if grid[0] * grid[1] == 0:
             return
         index = device.index if device.index is not None else torch.cuda.current_device()
-        values = tuple(_kernel_arg(a) for a in args)
+        device = torch.device("cuda", index)
+        values = tuple(_kernel_arg(a, device) for a in args)
         with self.cupy.cuda.Device(index):
             fn = self._function(index, name)
             stream = self.cupy.cuda.ExternalStream(torch.cuda.current_stream(index).cuda_stream)

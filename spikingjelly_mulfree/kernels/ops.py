@@ -95,8 +95,21 @@ def refuse_create_graph() -> None:
         )
 
 
-def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+def check_dilation(dilation: object, k: int) -> None:
+    """Raise unless ``dilation`` is an integer >= 1 whose tap offsets fit the kernels' 32-bit
+    step arithmetic (``max(k, 8) * dilation < 2**31``: a time block spans 8 steps)."""
+    if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
+        raise ValueError(f"dilation: expected an integer >= 1, got {dilation!r}")
+    if max(k, 8) * dilation >= 2**31:
+        raise ValueError(
+            f"dilation: {dilation} with k={k} puts taps more than 2**31 steps apart, beyond "
+            f"the kernels' step arithmetic; a dilation beyond the sequence length adds nothing"
+        )
+
+
+def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int):
     check_input(x, weight)
+    check_dilation(dilation, weight.shape[1])
     acc = acc_dtype(x.dtype)
     w = as_kernel_arg(weight, acc)
     b = None if bias is None else as_kernel_arg(bias, acc)
@@ -167,7 +180,7 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ``mul_free=True`` applies the taps as exponent adds; every weight must then be 0 or
     ``+-2**e``.
     """
-    x, w, b, launcher = _prep(x, weight, bias)
+    x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
     out = torch.empty_like(x)
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
@@ -178,7 +191,7 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def charge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            dilation: int, mul_free: bool = False) -> torch.Tensor:
     """The charge ``H`` in the accumulator type, ``[T, N, C, S]`` (no autograd)."""
-    x, w, b, launcher = _prep(x, weight, bias)
+    x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
     out = torch.empty(x.shape, dtype=w.dtype, device=x.device)
     launcher.launch(f"cpsn_forward_{_variant(x, mul_free)}", _rows(launcher, x, False),
@@ -214,7 +227,14 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
     rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
     """
-    x, w, b, launcher = _prep(x, weight, bias)
+    needs = {GIVEN: "grad_h", MOMENTS: "moments"}.get(mode, "grad_s")
+    given = {"grad_s": grad_s, "grad_h": grad_h, "moments": moments}
+    wrong = [name for name, v in given.items() if (v is not None) != (name == needs)]
+    if wrong:
+        got = ", ".join(f"{n} {'given' if given[n] is not None else 'missing'}" for n in wrong)
+        raise ValueError(f"mode: mode {mode} reads {needs} alone of grad_s, grad_h and "
+                         f"moments, got {got}; pass only {needs}")
+    x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
     k = w.shape[1]
     acc = w.dtype
@@ -270,7 +290,7 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
 def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and biased variance of the un-biased charge over T, N and S."""
-    x, w, _, launcher = _prep(x, weight, None)
+    x, w, _, launcher = _prep(x, weight, None, dilation)
     T, N, C, S = x.shape
     acc = w.dtype
     grid = _rows(launcher, x, True)

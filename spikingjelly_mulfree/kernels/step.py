@@ -40,6 +40,18 @@ class RingState:
         return cls(torch.zeros(R, x.numel(), dtype=acc, device=x.device))
 
 
+def _check_buffer(name: str, t: torch.Tensor, shape, dtype: torch.dtype,
+                  device: torch.device, fix: str) -> None:
+    """A tensor the step kernel writes: exactly this shape, dtype and device, contiguous."""
+    if (t.shape != shape or t.dtype != dtype or t.device != device
+            or not t.is_contiguous()):
+        raise ValueError(
+            f"{name}: expected a contiguous {tuple(shape)} {dtype} tensor on {device}, got "
+            f"{tuple(t.shape)} {t.dtype} on {t.device}"
+            f"{'' if t.is_contiguous() else ' (not contiguous)'}; {fix}"
+        )
+
+
 def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
               bias: torch.Tensor | None, dilation: int, mul_free: bool = False,
               charge: torch.Tensor | None = None) -> torch.Tensor:
@@ -53,13 +65,14 @@ def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
     if x.dim() < 2 or x.shape[1] != weight.shape[0]:
         raise ValueError(f"x: expected [N, C={weight.shape[0]}, *], got {tuple(x.shape)}")
     C, k = weight.shape
+    ops.check_dilation(dilation, k)
     R = (k - 1) * dilation + 1
     acc = ops.acc_dtype(x.dtype)
-    if state.window.shape != (R, x.numel()) or state.window.dtype != acc:
-        raise ValueError(
-            f"state: expected a window of shape {(R, x.numel())} and dtype {acc}, got "
-            f"{tuple(state.window.shape)} {state.window.dtype}; build it with RingState.zeros"
-        )
+    _check_buffer("state", state.window, (R, x.numel()), acc, x.device,
+                  "build it with RingState.zeros")
+    if charge is not None:
+        _check_buffer("charge", charge, x.shape, acc, x.device,
+                      f"pass torch.empty(x.shape, dtype={acc}) or None")
     xc = x.detach().contiguous()
     S = xc[0, 0].numel()
     w = weight.detach().to(acc).contiguous()

@@ -71,6 +71,17 @@ def test_host_kernel_single_step_window(host):
     assert launch_counts[name] == before + 2 * q.shape[0]
 
 
+@pytest.mark.parametrize("first_step", [-1, 4, 9, 1.0])  # wrote before row 0 / hung
+def test_first_step_outside_the_sequence_is_refused(first_step):
+    from spikingjelly_mulfree.integer.kernel import kernel_fire
+
+    q = torch.zeros(4, 1, 2, 1, dtype=torch.int8)
+    ones = torch.ones(2, 1, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"first_step: expected an integer in \[0, T-1\]"):
+        kernel_fire(q, ones, ones, torch.zeros(2, dtype=torch.int32), 1, torch.int32,
+                    first_step=first_step)
+
+
 @needs_compiler
 def test_kernel_backend_non_contiguous_and_spike_dtype(host):
     gen = torch.Generator().manual_seed(7)

@@ -35,3 +35,17 @@ def test_bad_launches_are_refused(host):
                     torch.device("cpu"))
     with pytest.raises(TypeError, match="unsupported kernel argument str"):
         host.launch("cpsn_fold_f32", (1, 1), ("x",), torch.device("cpu"))
+
+
+def test_cuda_arguments_must_share_the_launch_device():
+    """Every tensor of a CuPy launch is on the launch's GPU (another device's pointer would be
+    read as this one's); the packing itself needs no GPU."""
+    from spikingjelly_mulfree.kernels.cuda import _kernel_arg
+
+    cuda0 = torch.device("cuda", 0)
+    with pytest.raises(ValueError, match=r"every tensor of a launch on cuda:0, got one on cpu"):
+        _kernel_arg(torch.zeros(1), cuda0)
+    assert _kernel_arg(None, cuda0) == np.uint64(0)
+    assert _kernel_arg(3, cuda0).dtype == np.int32 and _kernel_arg(True, cuda0) == 1
+    assert _kernel_arg(0.5, cuda0).dtype == np.float32
+    assert _kernel_arg(np.float64(0.5), cuda0).dtype == np.float64

@@ -264,6 +264,24 @@ def test_shift_reads_every_power_of_two_off_the_weight(host, dtype, lo, hi):
     assert torch.equal(*charges)
 
 
+def test_argument_errors_before_any_launch(host):
+    """Arguments the kernels would misread: both gradients given (the staged build stages them
+    into one scratch slot), a dilation below 1 (rows before row 0) or too large for the
+    32-bit step arithmetic."""
+    x, w = torch.randn(5, 2, 3, 2), torch.randn(3, 2)
+    g = torch.randn(5, 2, 3, 2)
+    with pytest.raises(ValueError, match="mode 1 reads grad_s alone.*grad_h given"):
+        ops.backward(x, w, None, 1, ops.ATAN, grad_s=g, grad_h=g, alpha=2.0)
+    with pytest.raises(ValueError, match="mode 0 reads grad_h alone.*grad_h missing"):
+        ops.backward(x, w, None, 1, ops.GIVEN)
+    for d in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="dilation: expected an integer >= 1"):
+            ops.charge(x, w, None, d)
+    with pytest.raises(ValueError, match="more than 2\\*\\*31 steps apart"):
+        ops.moments(x, w, 2**28)
+    assert ops.charge(x, w, None, 2**27).shape == x.shape
+
+
 def test_input_errors(host):
     with pytest.raises(TypeError, match="x: expected float16"):
         ops.charge(torch.zeros(2, 1, 1, 1, dtype=torch.int32), torch.ones(1, 1), None, 1)

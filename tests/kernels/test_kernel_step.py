@@ -41,7 +41,15 @@ def test_step_matches_window_step(host, dtype, k, d, shape, mul_free):
 
 def test_step_state_mismatch_is_an_error(host):
     state = RingState.zeros(torch.zeros(2, 3), k=3, dilation=1)
-    with pytest.raises(ValueError, match="state: expected a window of shape"):
+    with pytest.raises(ValueError, match=r"state: expected a contiguous \(2, 6\)"):
         step_fire(torch.zeros(2, 3), state, torch.ones(3, 2), None, 1)
     with pytest.raises(ValueError, match=r"x: expected \[N, C=3"):
         step_fire(torch.zeros(2, 4), state, torch.ones(3, 3), None, 1)
+    strided = RingState(torch.zeros(6, 3).t())
+    with pytest.raises(ValueError, match=r"state: .* \(not contiguous\)"):
+        step_fire(torch.zeros(2, 3), strided, torch.ones(3, 3), None, 1)
+    for bad in (torch.zeros(2, 3, dtype=torch.float16), torch.zeros(6)):  # wrote past its end
+        with pytest.raises(ValueError, match="charge: expected a contiguous"):
+            step_fire(torch.zeros(2, 3), state, torch.ones(3, 3), None, 1, charge=bad)
+    with pytest.raises(ValueError, match="dilation: expected an integer >= 1"):
+        step_fire(torch.zeros(2, 3), state, torch.ones(3, 3), None, 0)
