@@ -24,6 +24,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import struct
 import subprocess
@@ -42,6 +43,9 @@ from .launch import Arg, launch_counts
 CACHE_ENV = "SPIKINGJELLY_MULFREE_CACHE"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17",
          "-fvisibility=hidden", "-fvisibility-inlines-hidden")
+# Extra compiler flags, appended to FLAGS (part of the cache key): e.g. the sanitizers of
+# `make sanitize`.
+CXXFLAGS_ENV = "SPIKINGJELLY_MULFREE_CXXFLAGS"
 # Launches whose largest tensor is smaller run on the calling thread: waking the OpenMP team
 # costs more than the work (tens of microseconds idle, milliseconds on a loaded machine).
 PARALLEL_MIN_ELEMENTS = 1 << 16
@@ -92,11 +96,17 @@ def check_layout(layout: str) -> tuple[str, ...]:
     return LAYOUTS[layout]
 
 
+def build_flags(layout: str = "staged") -> tuple[str, ...]:
+    """The compiler flags of ``layout``: :data:`FLAGS`, ``$SPIKINGJELLY_MULFREE_CXXFLAGS``
+    (split like a shell would) and the layout's defines."""
+    return FLAGS + tuple(shlex.split(os.environ.get(CXXFLAGS_ENV, ""))) + check_layout(layout)
+
+
 def build_key(cxx: str, layout: str = "staged") -> str:
     """Hash of everything the library depends on."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     h = hashlib.sha256()
-    flags = FLAGS + check_layout(layout)
+    flags = build_flags(layout)
     for part in (version, " ".join(flags), _cpu_model(), _translation_unit()):
         h.update(part.encode())
     for path in cupy_kernels.all_files():
@@ -116,14 +126,14 @@ def build(force: bool = False, layout: str = "staged") -> Path:
             "no host C++ compiler found (looked for $CXX or g++): install g++ with OpenMP "
             "(e.g. apt-get install g++) or use backend='torch'"
         )
-    defines = check_layout(layout)
+    flags = build_flags(layout)
     out = cache_dir() / f"cpsn_host_{build_key(cxx, layout)}.so"
     if out.exists() and not force:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         tmp_lib = Path(tmp) / out.name
-        cmd = [cxx, *FLAGS, *defines, f"-I{cupy_kernels.KERNEL_DIR}", "-x", "c++", "-", "-o",
+        cmd = [cxx, *flags, f"-I{cupy_kernels.KERNEL_DIR}", "-x", "c++", "-", "-o",
                str(tmp_lib)]
         proc = subprocess.run(cmd, input=_translation_unit(), capture_output=True, text=True)
         if proc.returncode != 0:

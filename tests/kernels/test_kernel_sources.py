@@ -70,3 +70,18 @@ def test_host_cache_dir_env(monkeypatch, tmp_path):
     assert host.cache_dir() == tmp_path
     monkeypatch.delenv(host.CACHE_ENV)
     assert host.cache_dir().name == "spikingjelly_mulfree"
+
+
+def test_extra_compiler_flags_env(monkeypatch):
+    """$SPIKINGJELLY_MULFREE_CXXFLAGS (make sanitize) reaches the compile line and the cache
+    key, so a sanitizer build never replaces the plain one."""
+    from spikingjelly_mulfree.kernels import host
+
+    monkeypatch.delenv(host.CXXFLAGS_ENV, raising=False)
+    plain = host.build_key("g++", "gpu")
+    monkeypatch.setenv(host.CXXFLAGS_ENV, "-g  -fsanitize=address")
+    flags = host.build_flags("gpu")
+    assert flags[: len(host.FLAGS)] == host.FLAGS
+    assert flags[len(host.FLAGS):len(host.FLAGS) + 2] == ("-g", "-fsanitize=address")
+    assert host.check_layout("gpu")[-1] == flags[-1]
+    assert host.build_key("g++", "gpu") != plain
