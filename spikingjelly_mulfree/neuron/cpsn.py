@@ -233,7 +233,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     @property
     def receptive_field(self) -> int:
-        """Steps one layer sees: ``(k-1) * dilation + 1``."""
+        """The number of steps one layer sees, ``(k-1) * dilation + 1``."""
         return receptive_field(self.k, self.dilation)
 
     def extra_repr(self) -> str:
