@@ -22,16 +22,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The kernel tests on host builds with AddressSanitizer and UBSan (a separate cached library);
-# not part of `make test`. libasan must be loaded first, and libstdc++ before the C++ exceptions
-# torch's imports throw; nvcc, run by one test, would inherit the preload.
-SANITIZE_FLAGS := -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The kernel, integer, backend and neuron tests on host builds with AddressSanitizer and UBSan
+# (a separate cached library); `make test` runs the direct kernel tests so
+# (tests/kernels/test_kernel_sanitized.py). libasan must be loaded first, and libstdc++ before
+# the C++ exceptions torch's imports throw; nvcc, run by one test, would inherit the preload.
+SANITIZE_FLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 sanitize: $(STAMP)
 	SPIKINGJELLY_MULFREE_CXXFLAGS="$(SANITIZE_FLAGS)" ASAN_OPTIONS=detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	LD_PRELOAD="$$(g++ -print-file-name=libasan.so) $$(g++ -print-file-name=libstdc++.so)" \
 	$(PY) -m pytest -q -p no:cacheprovider tests/kernels tests/integer tests/backends \
-	tests/neuron -k "not nvcc"
+	tests/neuron -k "not nvcc and not sanitizers"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
