@@ -227,13 +227,17 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
     rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
     """
+    if mode not in (GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS):
+        raise ValueError(f"mode: expected one of ops.GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS "
+                         f"(0 to 4), got {mode!r}")
     needs = {GIVEN: "grad_h", MOMENTS: "moments"}.get(mode, "grad_s")
     given = {"grad_s": grad_s, "grad_h": grad_h, "moments": moments}
     wrong = [name for name, v in given.items() if (v is not None) != (name == needs)]
     if wrong:
         got = ", ".join(f"{n} {'given' if given[n] is not None else 'missing'}" for n in wrong)
-        raise ValueError(f"mode: mode {mode} reads {needs} alone of grad_s, grad_h and "
-                         f"moments, got {got}; pass only {needs}")
+        name = ("GIVEN", "ATAN", "SIGMOID", "RATIONAL", "MOMENTS")[mode]
+        raise ValueError(f"mode: {name} reads {needs} alone of grad_s, grad_h and moments, got "
+                         f"{got}; pass only {needs}")
     x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
     k = w.shape[1]

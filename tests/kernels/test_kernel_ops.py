@@ -270,10 +270,12 @@ def test_argument_errors_before_any_launch(host):
     32-bit step arithmetic."""
     x, w = torch.randn(5, 2, 3, 2), torch.randn(3, 2)
     g = torch.randn(5, 2, 3, 2)
-    with pytest.raises(ValueError, match="mode 1 reads grad_s alone.*grad_h given"):
+    with pytest.raises(ValueError, match="mode: ATAN reads grad_s alone.*grad_h given"):
         ops.backward(x, w, None, 1, ops.ATAN, grad_s=g, grad_h=g, alpha=2.0)
-    with pytest.raises(ValueError, match="mode 0 reads grad_h alone.*grad_h missing"):
+    with pytest.raises(ValueError, match="mode: GIVEN reads grad_h alone.*grad_h missing"):
         ops.backward(x, w, None, 1, ops.GIVEN)
+    with pytest.raises(ValueError, match=r"mode: expected one of .*\(0 to 4\), got 7"):
+        ops.backward(x, w, None, 1, 7, grad_s=g)
     for d in (0, -1, 2.0):
         with pytest.raises(ValueError, match="dilation: expected an integer >= 1"):
             ops.charge(x, w, None, d)
