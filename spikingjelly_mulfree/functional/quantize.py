@@ -66,8 +66,9 @@ def pow2_exponent(
     """
     _check_range(min_exp, max_exp)
     w = w.detach()
-    if torch.isnan(w).any():
-        idx = tuple(torch.nonzero(torch.isnan(w))[0].tolist())
+    nan = torch.isnan(w)
+    if bool(nan.any()):
+        idx = tuple(int(i) for i in nan.nonzero()[0])
         raise ValueError(f"w: expected real weights, got NaN at index {idx} (a diverged "
                          "weight has no sign and exponent)")
     raw = _rounded_log2(w.to(torch.float64))

@@ -67,6 +67,11 @@ class IntegerPlan:
     accumulator: torch.dtype
 
 
+def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask`` (one that is known to hold one)."""
+    return tuple(int(i) for i in mask.nonzero()[0])
+
+
 def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact ``(sign, exp)`` of a tensor whose entries are all 0 or ``+-2**e``.
 
@@ -83,8 +88,9 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if not weight.is_floating_point():
         raise ValueError(f"weight: expected floating-point taps, got dtype {weight.dtype}")
-    if not bool(torch.isfinite(weight).all()):
-        idx = tuple(torch.nonzero(~torch.isfinite(weight))[0].tolist())
+    finite = torch.isfinite(weight)
+    if not bool(finite.all()):
+        idx = _first_index(~finite)
         raise ValueError(
             f"weight: expected finite taps, got {weight[idx].item()} at index {idx}; a NaN tap "
             "comes from a NaN latent weight (training diverged) or NaN running statistics"
@@ -94,7 +100,7 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     nonzero = w != 0
     bad = nonzero & (mantissa.abs() != 0.5)
     if bool(bad.any()):
-        idx = tuple(int(i) for i in bad.nonzero()[0])
+        idx = _first_index(bad)
         raise ValueError(
             f"weight: expected every tap to be 0 or +-2**e, got {w[idx].item()!r} at index "
             f"{idx}; integer inference needs a CPSN built with mul_free=True"

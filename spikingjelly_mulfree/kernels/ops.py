@@ -25,7 +25,8 @@ SUFFIX = {torch.float16: "f16", torch.bfloat16: "bf16", torch.float32: "f32",
           torch.float64: "f64"}
 
 # Backward modes (must match the enum in sjm_common.cuh).
-GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(5)
+MODE_NAMES = ("GIVEN", "ATAN", "SIGMOID", "RATIONAL", "MOMENTS")
+GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS = range(len(MODE_NAMES))
 
 # Parallelism the reductions aim for before splitting the batch across grid rows (each row adds a
 # [C*S, k+1] slab of partials to zero, fill and sum), by the launcher's layout: threads in the
@@ -227,16 +228,15 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
     In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
     rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
     """
-    if mode not in (GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS):
-        raise ValueError(f"mode: expected one of ops.GIVEN, ATAN, SIGMOID, RATIONAL, MOMENTS "
-                         f"(0 to 4), got {mode!r}")
+    if mode not in range(len(MODE_NAMES)):
+        raise ValueError(f"mode: expected one of ops.{', '.join(MODE_NAMES)} "
+                         f"(0 to {len(MODE_NAMES) - 1}), got {mode!r}")
     needs = {GIVEN: "grad_h", MOMENTS: "moments"}.get(mode, "grad_s")
     given = {"grad_s": grad_s, "grad_h": grad_h, "moments": moments}
     wrong = [name for name, v in given.items() if (v is not None) != (name == needs)]
     if wrong:
         got = ", ".join(f"{n} {'given' if given[n] is not None else 'missing'}" for n in wrong)
-        name = ("GIVEN", "ATAN", "SIGMOID", "RATIONAL", "MOMENTS")[mode]
-        raise ValueError(f"mode: {name} reads {needs} alone of grad_s, grad_h and moments, got "
+        raise ValueError(f"mode: {MODE_NAMES[mode]} reads {needs} alone of grad_s, grad_h and moments, got "
                          f"{got}; pass only {needs}")
     x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape

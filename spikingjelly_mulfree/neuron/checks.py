@@ -16,22 +16,21 @@ def positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def threshold_arg(threshold: object) -> tuple[str, float | None]:
     """``'bn'`` / ``'learnable'`` / a real number -> ``(mode, fixed value or None)``."""
     if isinstance(threshold, str):
         if threshold in ("bn", "learnable"):
             return threshold, None
-    elif (isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
-          and math.isfinite(threshold)):
+    elif _real(threshold) and math.isfinite(threshold):
         return "fixed", float(threshold)
     raise ValueError(
         f"threshold: expected 'bn', 'learnable' or a finite float (fixed threshold), got "
         f"{threshold!r}"
     )
-
-
-def _real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def momentum_arg(momentum: object) -> float:

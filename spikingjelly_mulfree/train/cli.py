@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                          "of the run to continue")
         for cfg, has_checkpoint in zip(configs, started):
             cfg.resume = has_checkpoint
-        for cfg in configs:  # every run's checkpoint, before the first one trains
-            if cfg.resume:
+        for cfg in configs[1:]:  # the others' checkpoints before the first run trains (its
+            if cfg.resume:        # own fit checks its checkpoint first)
                 _fit_or_exit(parser, cfg, check_resumable)
     results = []
     try:
