@@ -36,8 +36,8 @@ class SequentialCIFARNet(nn.Module):
         num_classes: 10 or 100.
         neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
         k: order of CPSN / sliding PSN (paper: 16).
-        dilations: CPSN dilations: ``None`` (all 1, the paper's setting here), ``"sawtooth"``
-            or one per CPSN layer (7).
+        dilations: CPSN dilations: ``None`` or ``"none"`` (all 1, the paper's setting here),
+            ``"sawtooth"`` or one per CPSN layer (7).
         surrogate, alpha: surrogate gradient (paper: ATan, alpha 2).
         T: sequence length (32 for CIFAR images); needed by ``neuron="psn"``.
         channels: width of the convolutions (paper 128).
@@ -109,8 +109,8 @@ class PixelCIFARNet(nn.Module):
         num_classes: 10.
         neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
         k: order of CPSN / sliding PSN (paper: 17 with sawtooth dilations).
-        dilations: ``"sawtooth"`` (default; the schedule covers ``T``), ``None`` or one per
-            CPSN layer (10).
+        dilations: ``"sawtooth"`` (default; the schedule covers ``T``), ``"none"`` (or
+            ``None``) or one per CPSN layer (10).
         surrogate, alpha: surrogate gradient.
         T: sequence length (1024); PSN layers after the pooling get ``T // 4``.
         widths: the two widths (paper 128, 256).

@@ -18,8 +18,10 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
     Args:
         net: the network.
         T: the sequence length the sawtooth schedule must cover.
-        dilations: ``None`` (every layer 1), ``"sawtooth"`` (see
+        dilations: ``"none"`` or ``None`` (every layer 1), ``"sawtooth"`` (see
             :func:`spikingjelly_mulfree.sawtooth_dilations`) or one integer per CPSN layer.
+            ``"none"`` survives :func:`~spikingjelly_mulfree.models.build_model`, which drops
+            ``None`` options so that a network's own default applies.
 
     Returns:
         The dilations assigned; empty when ``net`` has no CPSN layer.
@@ -28,17 +30,19 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
         >>> from spikingjelly_mulfree import CPSN
         >>> configure_dilations(nn.Sequential(CPSN(2, k=2), CPSN(2, k=2)), 4, "sawtooth")
         [1, 2]
+        >>> configure_dilations(nn.Sequential(CPSN(2, k=2), CPSN(2, k=2)), 4, "none")
+        [1, 1]
     """
     layers = [m for m in net.modules() if isinstance(m, CPSN)]
     if not layers:
         return []
-    if dilations is None:
+    if dilations is None or dilations == "none":
         return set_sawtooth_dilations(net, T, [1] * len(layers))
     if isinstance(dilations, str):
         if dilations != "sawtooth":
             raise ValueError(
-                f"dilations: expected None, 'sawtooth' or a list of {len(layers)} integers, "
-                f"got {dilations!r}"
+                f"dilations: expected 'sawtooth', 'none' (or None) or a list of {len(layers)} "
+                f"integers, got {dilations!r}"
             )
         return set_sawtooth_dilations(net, T)
     return set_sawtooth_dilations(net, T, list(dilations))  # each checked by CPSN.dilation

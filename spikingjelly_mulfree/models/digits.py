@@ -43,7 +43,7 @@ class DigitsNet(nn.Module):
         hidden: width ``H`` of the spiking fully connected layer.
         neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
         k: order of CPSN / sliding PSN.
-        dilations: ``None``, ``"sawtooth"`` (default) or one per CPSN layer (4).
+        dilations: ``"none"`` (or ``None``), ``"sawtooth"`` (default) or one per CPSN layer (4).
         surrogate, alpha: surrogate gradient.
         T: sequence length (8 columns); needed by ``"psn"`` and the sawtooth schedule.
         dropout: before the fully connected layer (mask shared across time steps).

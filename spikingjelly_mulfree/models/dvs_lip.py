@@ -36,7 +36,7 @@ class DVSLipNet(nn.Module):
         in_channels: frame polarities (2).
         neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
         k: CPSN / sliding PSN order (paper: 2 with sawtooth dilations).
-        dilations: ``"sawtooth"`` (default), ``None`` or one per CPSN layer (17).
+        dilations: ``"sawtooth"`` (default), ``"none"`` (or ``None``) or one per CPSN layer (17).
         surrogate, alpha: surrogate gradient (paper: rational ``1/(1+alpha x^2)``, alpha 10).
         T: frames per sample (90): the sawtooth target and ``neuron="psn"``'s length.
         widths: channels of the stem and four stages.

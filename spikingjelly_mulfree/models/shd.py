@@ -92,7 +92,7 @@ class SHDNet(nn.Module):
         hidden: width (256).
         neuron: see :data:`~spikingjelly_mulfree.models.neurons.NEURONS`.
         k: CPSN / sliding PSN order (paper: 2 with sawtooth dilations).
-        dilations: ``"sawtooth"`` (default), ``None`` or one per CPSN layer (2).
+        dilations: ``"sawtooth"`` (default), ``"none"`` (or ``None``) or one per CPSN layer (2).
         surrogate, alpha: surrogate gradient (paper: ATan alpha 5).
         T: sequence length: the sawtooth target; ``neuron="psn"`` pads or crops inputs to it.
         max_delay: delays span ``0 .. max_delay - 1`` steps (odd; paper 25).

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from ..backends import backend_names, get_backend
 from ..datasets import DATASETS, build_dataset
 from ..neuron.cpsn import CPSN
-from ..models import NETWORKS, count_parameters
+from ..models import NETWORKS, build_model, count_parameters
 from . import checkpoint as ckpt_io
 from . import distributed as dist_utils
 from . import options as options_io
@@ -44,10 +44,6 @@ def network_options(cfg: TrainConfig) -> dict[str, options_io.Accepted]:
     return accepted
 
 
-def _network_dilations(dilations: str | list[int] | None) -> str | list[int] | None:
-    return None if dilations in (None, "none") else dilations
-
-
 def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: int) -> nn.Module:
     """The paper's network for ``cfg.dataset``, sized from one sample ``[T, *features]``.
 
@@ -68,12 +64,11 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["in_features"] = int(sample.shape[-1])
     options_io.check_options("--model-option", NETWORKS[cfg.dataset].__name__,
                              cfg.model_options, network_options(cfg))
-    options = {key: value for key, value in options.items() if value is not None}
-    options["dilations"] = _network_dilations(cfg.dilations)
+    options["dilations"] = "none" if cfg.dilations is None else cfg.dilations
     options.update(cfg.model_options)
     flags = {**ARGUMENT_FLAGS, **{key: f"--model-option {key}" for key in cfg.model_options}}
     try:
-        return NETWORKS[cfg.dataset](num_classes, **options)
+        return build_model(cfg.dataset, num_classes, **options)
     except ValueError as err:
         named = options_io.named_error(err, flags)
         if named is None:

@@ -130,7 +130,7 @@ def test_neuron_factory_errors_and_fresh_surrogates():
 
 
 def test_bad_dilations_and_inputs_are_named():
-    with pytest.raises(ValueError, match="dilations: expected None, 'sawtooth'"):
+    with pytest.raises(ValueError, match=r"dilations: expected 'sawtooth', 'none' \(or None\)"):
         DigitsNet(dilations="log")
     with pytest.raises(ValueError, match="dilations: expected 4 values"):
         DigitsNet(dilations=[1, 2, 3])
@@ -144,6 +144,15 @@ def test_bad_dilations_and_inputs_are_named():
         DVSLipNet(10, k=2, T=4, widths=(4, 4, 8, 8, 8), dropout=1.5)
     with pytest.raises(ValueError, match="num_classes: expected an integer >= 1"):
         build_model("digits", 0)
+
+
+def test_build_model_keeps_none_dilations():
+    # build_model drops None options, so None means the network's default (sawtooth here) and
+    # "none" is how to ask it for dilation 1 everywhere
+    assert build_model("digits", 10, k=2, dilations="none").dilations == [1, 1, 1, 1]
+    assert build_model("digits", 10, k=2, dilations=None).dilations == DigitsNet(k=2).dilations
+    assert DigitsNet(k=2).dilations != [1, 1, 1, 1]
+    assert DigitsNet(k=2, dilations=None).dilations == [1, 1, 1, 1]
 
 
 def test_digits_net_reads_pixels_mode():
