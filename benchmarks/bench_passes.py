@@ -2,9 +2,10 @@
 
 Usage::
 
-    python benchmarks/bench_passes.py [--device cpu|cuda] [--repeats N] [--threads N] [--quick]
+    python benchmarks/bench_passes.py [--device cpu|cuda] [--repeats N] [--threads N] [--k K]
+                                      [--quick]
 
-On the sequential-CIFAR layer ``[T=32, N=32, C=128, L=32]``, k=16, fp32, BatchNorm threshold
+On the sequential-CIFAR layer ``[T=32, N=32, C=128, L=32]``, k=16 (``--k``), fp32, BatchNorm threshold
 with power-of-two weights (applied as exponent adds on the GPU and multiplied on the CPU, as the
 ``'cupy'`` and ``'cpu'`` backends do), it times the four kernel passes of an eager training step
 (:mod:`spikingjelly_mulfree.kernels.ops`, each with its reductions) and divides the bytes each
@@ -56,13 +57,14 @@ def copy_bandwidth(device: torch.device, repeats: int) -> float:
     return 8 * n / median_seconds(lambda: y.copy_(x), device, repeats)
 
 
-def passes(shape: tuple[int, ...], device: torch.device) -> dict[str, tuple[Callable, int]]:
+def passes(shape: tuple[int, ...], device: torch.device,
+           k: int = K) -> dict[str, tuple[Callable, int]]:
     """``name -> (run one pass, bytes per element it must move)`` for one layer."""
     T, N, C, S = shape
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen).to(device)
     grad_s = torch.randn(shape, generator=gen).to(device)
-    latent = (torch.rand(C, K, generator=gen) - 0.5).to(device)
+    latent = (torch.rand(C, k, generator=gen) - 0.5).to(device)
     fused = quantize_pow2(latent * 0.7)
     bias = torch.randn(C, generator=gen).to(device)
     mean, _ = ops.moments(x, latent, 1)
@@ -86,6 +88,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=0, help="runs per pass (0: 50 GPU, 7 CPU)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--k", type=int, default=K, help=f"order of the layer (default {K}); "
+                        "k=1 shows the part of a pass that does not depend on the taps")
     parser.add_argument("--quick", action="store_true", help="batch 8 (a smoke run)")
     args = parser.parse_args()
     if args.threads > 0:
@@ -96,11 +100,13 @@ def main() -> None:
     elements = shape[0] * shape[1] * shape[2] * shape[3]
     peak = copy_bandwidth(device, repeats)
     print(f"device: {device_name(device)}; torch {torch.__version__}")
-    print(f"layer {list(shape)}, k={K}, fp32, BN threshold, power-of-two weights; reference: "
+    if args.k < 1:
+        parser.error(f"--k: expected an integer >= 1, got {args.k}")
+    print(f"layer {list(shape)}, k={args.k}, fp32, BN threshold, power-of-two weights; reference: "
           f"copy of a large tensor {peak / 1e9:.1f} GB/s")
     print(f"{'pass':20s} {'B/el':>5s} {'ms':>9s} {'GB/s':>9s} {'% copy':>7s}")
     total_s = total_b = 0.0
-    for name, (run, per_element) in passes(shape, device).items():
+    for name, (run, per_element) in passes(shape, device, args.k).items():
         seconds = median_seconds(run, device, repeats)
         moved = per_element * elements
         total_s += seconds

@@ -13,10 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_quick_run_prints_every_pass():
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_passes.py"), "--quick", "--device",
-         "cpu", "--threads", "1", "--repeats", "2"],
+         "cpu", "--threads", "1", "--repeats", "2", "--k", "2"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ", k=2, fp32" in proc.stdout
     rows = {}
     for line in proc.stdout.splitlines():
         match = re.match(r"^(\w[\w +]*?)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%$", line)
