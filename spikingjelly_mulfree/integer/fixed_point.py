@@ -34,7 +34,8 @@ def check_frac_bits(frac_bits: object) -> int:
 def quantize_input(
     x: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.int16
 ) -> torch.Tensor:
-    """Round a real tensor to the fixed-point grid (nearest, ties to even) and saturate.
+    """Round a real tensor to the fixed-point grid (nearest, ties to even) and saturate
+    (infinities included); NaN is refused with ``ValueError``.
 
     Args:
         x: real values, any shape, floating dtype.
@@ -53,6 +54,13 @@ def quantize_input(
     frac_bits = check_frac_bits(frac_bits)
     if not x.is_floating_point():
         raise TypeError(f"x: expected a floating-point tensor, got {x.dtype}; cast with .float()")
+    nan = torch.isnan(x)
+    if bool(nan.any()):
+        idx = tuple(int(i) for i in nan.nonzero()[0])
+        raise ValueError(
+            f"x: expected no NaN (it has no fixed-point value), got NaN at index {idx}; "
+            "replace it first, e.g. x.nan_to_num(0.0)"
+        )
     info = torch.iinfo(dtype)
     scaled = torch.round(torch.ldexp(x.to(torch.float64), torch.tensor(float(frac_bits))))
     return scaled.clamp(info.min, info.max).to(dtype)

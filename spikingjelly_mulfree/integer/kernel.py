@@ -55,10 +55,12 @@ def kernel_fire(
         ``(spikes [T - first_step, N, C, S] in q.dtype, H_int of the same shape or None)``.
 
     Raises:
-        ImportError: CUDA tensors without CuPy (with the install command). RuntimeError: no
-        host compiler for CPU tensors.
+        ValueError: a dilation below 1 or one whose tap offsets overflow the kernel's 32-bit
+        step arithmetic. ImportError: CUDA tensors without CuPy (with the install command).
+        RuntimeError: no host compiler for CPU tensors.
     """
     from ..kernels.launch import get_launcher, grid_for
+    from ..kernels.ops import check_dilation
 
     if q.dtype not in SUFFIX or accumulator not in ACC_SUFFIX or q.dim() != 4:
         raise ValueError(
@@ -70,6 +72,7 @@ def kernel_fire(
             "accumulator: int32 inputs need torch.int64 (|q| alone reaches 2**31); build the "
             "plan with accumulator='auto'"
         )
+    check_dilation(dilation, shift.shape[1])
     T, N, C, S = q.shape
     if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step < T:
         raise ValueError(f"first_step: expected an integer in [0, T-1] = [0, {T - 1}], got "

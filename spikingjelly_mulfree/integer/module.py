@@ -14,7 +14,7 @@ from ..neuron import checks
 from .charge import integer_charge, integer_step_charge
 from .fixed_point import check_input_dtype
 from .kernel import kernel_fire
-from .plan import IntegerPlan, make_plan
+from .plan import IntegerPlan, channel_bounds, make_plan
 
 BACKENDS = ("torch", "kernel")
 
@@ -67,6 +67,11 @@ class IntegerCPSN(base.MemoryModule):
         self.in_dtype = check_input_dtype(dtype)
         self.accumulator = plan.accumulator
         self.bound = plan.bound
+        if spike_dtype is not None and not isinstance(spike_dtype, torch.dtype):
+            raise TypeError(
+                f"spike_dtype: expected a torch.dtype or None (the input dtype), got "
+                f"{spike_dtype!r}; e.g. spike_dtype=torch.float32"
+            )
         self.spike_dtype = spike_dtype
         self.channels, self.k = plan.shift.shape
         self.register_buffer("shift", plan.shift.to(plan.accumulator))
@@ -88,6 +93,38 @@ class IntegerCPSN(base.MemoryModule):
             f"bound={self.bound}, step_mode={self.step_mode}, backend={self.backend!r}"
         )
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Check a loaded plan against this module's accumulator before copying it (the
+        accumulator was chosen for the plan this module was built with)."""
+        shift, sign = state_dict.get(prefix + "shift"), state_dict.get(prefix + "sign")
+        bound = None
+        if isinstance(shift, torch.Tensor) and isinstance(sign, torch.Tensor) \
+                and shift.shape == sign.shape == self.shift.shape:
+            bound = self._loaded_bound(shift, sign, state_dict.get(prefix + "threshold"))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if bound is not None:
+            self.bound = bound
+
+    def _loaded_bound(self, shift: torch.Tensor, sign: torch.Tensor,
+                      threshold: torch.Tensor | None) -> int:
+        if bool(((sign < -1) | (sign > 1)).any()):
+            raise ValueError(f"sign: expected values in {{-1, 0, 1}} in the loaded state, got "
+                             f"{sign.tolist()}")
+        if bool((shift < 0).any()):
+            raise ValueError(f"shift: expected left shifts >= 0 in the loaded state, got "
+                             f"{shift.tolist()}")
+        bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits))
+        limit = torch.iinfo(self.accumulator).max
+        big = threshold is not None and bool((threshold.abs() >= limit).any())
+        if bound + 1 > limit or big:
+            raise OverflowError(
+                f"the loaded shift and threshold need |H_int| <= {bound}, more than this "
+                f"module's {self.accumulator} accumulator holds (max {limit}); build the module "
+                "with accumulator=torch.int64 (to_integer(..., accumulator=torch.int64)) "
+                "before loading"
+            )
+        return bound
+
     def _check(self, q: object, step_mode: str) -> None:
         layout = "[T, N, C, *]" if step_mode == "m" else "[N, C, *]"
         if not isinstance(q, torch.Tensor) or q.dtype != self.in_dtype:
@@ -104,6 +141,8 @@ class IntegerCPSN(base.MemoryModule):
                 f"x: expected {layout} with {self.channels} channels at dim {cdim} and 0 to "
                 f"{checks.MAX_SPATIAL_DIMS} trailing dims, got shape {tuple(q.shape)}"
             )
+        if q.numel() == 0:
+            raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(q.shape)}")
 
     def _fire(self, h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         view = (1,) * (h.dim() - 2) + (-1, 1)

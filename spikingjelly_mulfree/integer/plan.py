@@ -111,20 +111,45 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return sign, exp
 
 
-def _accumulator(bound: int, accumulator: object) -> torch.dtype:
+def channel_bounds(shift: torch.Tensor, sign: torch.Tensor, bits: int) -> list[int]:
+    """The worst-case ``|H_int|`` of each channel, ``M_c = 2**(bits-1) * sum_i 2**shift[c, i]``
+    over its non-zero taps, as exact Python integers.
+
+    Args:
+        shift: ``[C, k]`` left shifts (``>= 0``); sign: ``[C, k]`` in ``{-1, 0, 1}``.
+        bits: width of the integer input (8, 16 or 32).
+
+    Example:
+        >>> channel_bounds(torch.tensor([[0, 2], [5, 0]]), torch.tensor([[1, -1], [0, 1]]), 8)
+        [640, 128]
+    """
+    return [
+        2 ** (bits - 1) * sum(2**s for s, z in zip(srow, zrow) if z)
+        for srow, zrow in zip(shift.tolist(), (sign != 0).tolist())
+    ]
+
+
+def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
+                 accumulator: object) -> torch.dtype:
+    """The accumulator for ``max(bounds)``; ``exp_span[c]`` is channel ``c``'s smallest and
+    largest tap exponent (for the error's advice)."""
     if accumulator not in ACCUMULATORS:
         raise ValueError(f"accumulator: expected one of {ACCUMULATORS}, got {accumulator!r}")
+    bound = max(bounds)
     need = bound + 1
     candidates = (torch.int32, torch.int64) if accumulator == "auto" else (accumulator,)
     for dtype in candidates:
         if need <= torch.iinfo(dtype).max:
             return dtype
     widen = "" if torch.int64 in candidates else "pass accumulator='auto' to allow int64, "
+    c = bounds.index(bound)
+    lo, hi = exp_span[c]
     raise OverflowError(
         f"the worst-case integer charge needs |H_int| <= {bound} (2**{math.log2(bound):.1f}), "
-        f"more than {candidates[-1]} holds (max {torch.iinfo(candidates[-1]).max}); "
-        f"use fewer fractional bits or a narrower input dtype, {widen}or narrow the CPSN's "
-        "exp_range so the taps' exponents span less"
+        f"more than {candidates[-1]} holds (max {torch.iinfo(candidates[-1]).max}): channel "
+        f"{c}'s taps span 2**{lo} to 2**{hi}; {widen}use a narrower input dtype, or narrow the "
+        "CPSN's exp_range so the taps' exponents span less (the bound does not depend on "
+        "frac_bits)"
     )
 
 
@@ -170,13 +195,10 @@ def make_plan(
     min_exp = torch.where(nonzero.any(dim=1), min_exp, torch.zeros_like(min_exp))
     shift = torch.where(nonzero, exp - min_exp.unsqueeze(1), torch.zeros_like(exp))
 
-    x_max = 2 ** (bits - 1)
-    bounds = [
-        x_max * sum(2**s for s, z in zip(srow, zrow) if z)
-        for srow, zrow in zip(shift.tolist(), nonzero.tolist())
-    ]
-    bound = max(bounds)
-    acc = _accumulator(bound, accumulator)
+    bounds = channel_bounds(shift, sign, bits)
+    span = [(m, m + (max(row) if any(z) else 0))
+            for m, row, z in zip(min_exp.tolist(), shift.tolist(), nonzero.tolist())]
+    acc = _accumulator(bounds, span, accumulator)
     thresholds = []
     for b, m, mc in zip(bias.detach().cpu().tolist(), min_exp.tolist(), bounds):
         exact = -Fraction(b) * Fraction(2) ** (frac_bits - m)
@@ -186,6 +208,6 @@ def make_plan(
         sign=sign,
         threshold=torch.tensor(thresholds, dtype=torch.int64),
         min_exp=min_exp,
-        bound=bound,
+        bound=max(bounds),
         accumulator=acc,
     )

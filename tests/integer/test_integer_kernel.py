@@ -82,6 +82,16 @@ def test_first_step_outside_the_sequence_is_refused(first_step):
                     first_step=first_step)
 
 
+@pytest.mark.parametrize("dilation", [2**30, 0])  # (k-1) * d overflowed the kernel's int
+def test_dilation_beyond_the_kernels_step_arithmetic_is_refused(dilation):
+    from spikingjelly_mulfree.integer.kernel import kernel_fire
+
+    q = torch.zeros(4, 1, 2, 1, dtype=torch.int8)
+    ones = torch.ones(2, 3, dtype=torch.int32)
+    with pytest.raises(ValueError, match="dilation"):
+        kernel_fire(q, ones, ones, torch.zeros(2, dtype=torch.int32), dilation, torch.int32)
+
+
 @needs_compiler
 def test_kernel_backend_non_contiguous_and_spike_dtype(host):
     gen = torch.Generator().manual_seed(7)

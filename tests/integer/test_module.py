@@ -1,0 +1,60 @@
+"""IntegerCPSN as a module: loading a state dict, empty inputs, the spike dtype argument."""
+from __future__ import annotations
+
+import pytest
+import torch
+from _integer_cases import float64_spikes, full_range_input
+
+from spikingjelly_mulfree.integer import IntegerCPSN, make_plan
+
+BIAS = torch.tensor([-0.5])
+NARROW = torch.tensor([[1.0, 1.0]])
+WIDE = torch.tensor([[2.0**-20, 2.0**10]])
+
+
+def _module(weight, accumulator="auto", **kwargs):
+    return IntegerCPSN(make_plan(weight, BIAS, 4, torch.int16, accumulator), 1, 4, torch.int16,
+                       **kwargs)
+
+
+def test_loading_a_state_dict_that_needs_a_wider_accumulator_is_refused():
+    narrow, wide = _module(NARROW), _module(WIDE)
+    assert narrow.accumulator == torch.int32 and wide.accumulator == torch.int64
+    with pytest.raises(OverflowError, match=r"shift.*accumulator=torch.int64"):
+        narrow.load_state_dict(wide.state_dict())
+    assert narrow.shift.tolist() == [[0, 0]]  # nothing was copied
+
+
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+def test_a_loaded_state_dict_gives_the_exact_spikes_and_its_bound(backend):
+    wide = _module(WIDE)
+    target = _module(NARROW, accumulator=torch.int64, backend=backend)
+    target.load_state_dict(wide.state_dict())
+    assert target.bound == wide.bound
+    q = full_range_input((7, 3, 1), torch.int16, torch.Generator().manual_seed(0))
+    ref, _ = float64_spikes(q, WIDE, BIAS, 4, 1)
+    assert torch.equal(target(q).bool(), ref)
+
+
+def test_loading_shifts_or_signs_out_of_range_is_refused():
+    module = _module(NARROW)
+    state = module.state_dict()
+    with pytest.raises(ValueError, match=r"sign: expected values in \{-1, 0, 1\}"):
+        module.load_state_dict({**state, "sign": torch.tensor([[2, 1]], dtype=torch.int8)})
+    with pytest.raises(ValueError, match="shift: expected left shifts >= 0"):
+        module.load_state_dict({**state, "shift": torch.tensor([[-1, 0]], dtype=torch.int32)})
+
+
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+@pytest.mark.parametrize("step_mode,shape", [("m", (4, 0, 1)), ("m", (0, 2, 1)),
+                                             ("s", (0, 1)), ("m", (4, 2, 1, 0))])
+def test_empty_inputs_are_refused_like_cpsn(backend, step_mode, shape):
+    module = _module(NARROW, step_mode=step_mode, backend=backend)
+    with pytest.raises(ValueError, match=r"x: expected a non-empty tensor"):
+        module(torch.zeros(shape, dtype=torch.int16))
+
+
+@pytest.mark.parametrize("spike_dtype", ["float", torch.float32.__class__, 1])
+def test_spike_dtype_must_be_a_torch_dtype(spike_dtype):
+    with pytest.raises(TypeError, match="spike_dtype: expected a torch.dtype or None"):
+        _module(NARROW, spike_dtype=spike_dtype)
