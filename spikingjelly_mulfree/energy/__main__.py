@@ -38,12 +38,23 @@ def _dilations(text: str | None) -> str | list[int] | None:
         ) from None
 
 
+def _positive(text: str) -> int:
+    """One integer >= 1 (a count or a size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _shape(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
+        return tuple(_positive(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"--input-shape: expected comma-separated integers such as 32,1,3,32, got {text!r}"
+            f"expected comma-separated integers >= 1 such as 32,1,3,32, got {text!r}"
         ) from None
 
 
@@ -70,15 +81,27 @@ def _costs(parser: argparse.ArgumentParser, pairs: Sequence[tuple[str, float]]) 
         parser.error(f"argument --cost: {err}")
 
 
-def _load_model(spec: str) -> torch.nn.Module:
+def _load_model(parser: argparse.ArgumentParser, spec: str) -> torch.nn.Module:
     module_name, _, attr = spec.partition(":")
     if not attr:
-        raise SystemExit(f"--model: expected 'package.module:factory', got {spec!r}")
-    factory = getattr(importlib.import_module(module_name), attr)
+        parser.error(f"argument --model: expected 'package.module:factory', got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        parser.error(f"argument --model: cannot load {spec!r}: {err}")
     model = factory() if not isinstance(factory, torch.nn.Module) else factory
     if not isinstance(model, torch.nn.Module):
-        raise SystemExit(f"--model: {spec} returned {type(model).__name__}, not an nn.Module")
+        parser.error(f"argument --model: {spec} returned {type(model).__name__}, not an "
+                     "nn.Module")
     return model
+
+
+def _write_json(parser: argparse.ArgumentParser, path: str, data: object) -> None:
+    try:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+    except OSError as err:
+        parser.error(f"argument --json: cannot write {path!r}: {err}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,17 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--neurons", nargs="+", default=["psn", "cpsn"], choices=NEURONS,
                    help="neuron types of the sequential CIFAR network (default: psn cpsn)")
-    p.add_argument("--T", type=int, default=TABLE6_T, help="time steps (default 32)")
-    p.add_argument("--k", type=int, default=TABLE6_K, help="CPSN / sliding PSN order (16)")
+    p.add_argument("--T", type=_positive, default=TABLE6_T, help="time steps (default 32)")
+    p.add_argument("--k", type=_positive, default=TABLE6_K, help="CPSN / sliding PSN order (16)")
     p.add_argument("--dilations", type=_dilations, default=None,
                    help="CPSN dilations: none, sawtooth or e.g. 1,2,3,1,2,3,1")
-    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--num-classes", type=_positive, default=100)
     p.add_argument("--layers", action="store_true", help="also print per-layer reports")
     p.add_argument("--model", help="'package.module:factory' returning an nn.Module to count "
                                    "instead (needs --input-shape)")
     p.add_argument("--input-shape", type=_shape, help="shape of the random example input, "
                                                        "time-first, e.g. 32,1,3,32")
-    p.add_argument("--batch-size", type=int, help="samples in the input (default dim 1)")
+    p.add_argument("--batch-size", type=_positive, help="samples in the input (default dim 1)")
     p.add_argument("--cost", nargs="*", default=[], metavar="NAME=PJ", type=_cost,
                    help="override energies, e.g. shift=0.13 mul=3.7")
     p.add_argument("--json", help="also write the reports to this JSON file")
@@ -130,9 +153,16 @@ def _print_notes(reports: dict, rows: dict[str, PaperFigures], costs: EnergyCost
             print(f"- Not counted in the {name} network (no rule): {', '.join(rep.uncounted)}")
 
 
-def _run_table6(args: argparse.Namespace, costs: EnergyCosts) -> int:
-    reports = table6_reports(tuple(args.neurons), T=args.T, k=args.k,
-                             num_classes=args.num_classes, dilations=args.dilations, costs=costs)
+def _run_table6(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                costs: EnergyCosts) -> int:
+    try:
+        reports = table6_reports(tuple(args.neurons), T=args.T, k=args.k,
+                                 num_classes=args.num_classes, dilations=args.dilations,
+                                 costs=costs)
+    except ValueError as err:
+        if args.dilations is None:
+            raise
+        parser.error(f"argument --dilations: {err}")
     rows = _paper_rows(args, reports)
     print(f"Sequential CIFAR-{args.num_classes} network, T={args.T}, energy per image "
           f"(45 nm: MUL {costs.mul_pj}, ADD {costs.add_pj}, SHIFT {costs.shift_pj}, "
@@ -144,8 +174,7 @@ def _run_table6(args: argparse.Namespace, costs: EnergyCosts) -> int:
         for name, rep in reports.items():
             print(f"\n### {name}\n\n{rep.to_markdown()}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({name: rep.to_dict() for name, rep in reports.items()}, f, indent=2)
+        _write_json(parser, args.json, {name: rep.to_dict() for name, rep in reports.items()})
     if args.check:
         asked = [n for n in ("psn", "cpsn") if n in reports]
         ok = bool(asked) and all(n in rows and matches_paper(reports[n], rows[n]) for n in asked)
@@ -159,16 +188,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     costs = _costs(parser, args.cost)
     if not args.model:
-        return _run_table6(args, costs)
+        return _run_table6(parser, args, costs)
     if args.input_shape is None:
-        raise SystemExit("--model needs --input-shape (e.g. --input-shape 32,1,3,32)")
+        parser.error("argument --model: needs --input-shape (e.g. --input-shape 32,1,3,32)")
     torch.manual_seed(0)
-    report = count_energy(_load_model(args.model), torch.rand(args.input_shape), costs=costs,
-                          batch_size=args.batch_size)
+    report = count_energy(_load_model(parser, args.model), torch.rand(args.input_shape),
+                          costs=costs, batch_size=args.batch_size)
     print(report.to_markdown())
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_dict(), f, indent=2)
+        _write_json(parser, args.json, report.to_dict())
     return 0
 
 

@@ -1,0 +1,47 @@
+"""``python -m spikingjelly_mulfree.energy``: user mistakes end in one usage error line that
+names the option (status 2), not in a traceback or a table of a malformed network."""
+import pytest
+
+from spikingjelly_mulfree.energy.__main__ import main
+
+
+def _usage_error(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--T", "0"], "--T"),
+    (["--T", "-3", "--neurons", "cpsn"], "--T"),
+    (["--k", "0"], "--k"),
+    (["--num-classes", "0", "--neurons", "cpsn"], "--num-classes"),
+    (["--model", "torch.nn:Identity", "--input-shape", "3,1,2", "--batch-size", "0"],
+     "--batch-size"),
+    (["--model", "torch.nn:Identity", "--input-shape", "3,0,2"], "--input-shape"),
+])
+def test_counts_and_sizes_must_be_positive(capsys, argv, option):
+    err = _usage_error(capsys, argv)
+    assert f"error: argument {option}:" in err and ">= 1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_such_pkg_xyz.nets:build", "No module named 'no_such_pkg_xyz'"),
+    ("spikingjelly_mulfree:no_such_factory", "has no attribute 'no_such_factory'"),
+    ("torch.nn", "expected 'package.module:factory'"),
+])
+def test_a_model_that_cannot_be_loaded_is_a_usage_error(capsys, spec, message):
+    err = _usage_error(capsys, ["--model", spec, "--input-shape", "3,1,2"])
+    assert "error: argument --model:" in err and message in err
+
+
+def test_a_dilation_list_of_the_wrong_length_is_a_usage_error(capsys):
+    err = _usage_error(capsys, ["--neurons", "cpsn", "--dilations", "1,2"])
+    assert "error: argument --dilations:" in err and "expected 7 values" in err
+
+
+def test_an_unwritable_json_path_is_a_usage_error(capsys, tmp_path):
+    err = _usage_error(capsys, ["--model", "torch.nn:Identity", "--input-shape", "3,1,2",
+                                "--json", str(tmp_path / "missing" / "out.json")])
+    assert "error: argument --json:" in err
