@@ -143,6 +143,11 @@ class IntegerCPSN(base.MemoryModule):
             )
         if q.numel() == 0:
             raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(q.shape)}")
+        if q.device != self.shift.device:
+            raise ValueError(
+                f"x: expected a tensor on {self.shift.device}, where this module's shifts and "
+                f"thresholds are, got one on {q.device}; move the module with .to('{q.device}')"
+            )
 
     def _fire(self, h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         view = (1,) * (h.dim() - 2) + (-1, 1)

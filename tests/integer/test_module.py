@@ -1,4 +1,4 @@
-"""IntegerCPSN as a module: loading a state dict, empty inputs, the spike dtype argument."""
+"""IntegerCPSN as a module: loading a state dict, empty inputs, devices, the spike dtype."""
 from __future__ import annotations
 
 import pytest
@@ -58,3 +58,10 @@ def test_empty_inputs_are_refused_like_cpsn(backend, step_mode, shape):
 def test_spike_dtype_must_be_a_torch_dtype(spike_dtype):
     with pytest.raises(TypeError, match="spike_dtype: expected a torch.dtype or None"):
         _module(NARROW, spike_dtype=spike_dtype)
+
+
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+def test_an_input_on_another_device_names_the_move(backend):
+    module = _module(NARROW, backend=backend)
+    with pytest.raises(ValueError, match=r"x: expected a tensor on cpu.*\.to\('meta'\)"):
+        module(torch.zeros(3, 1, 1, dtype=torch.int16, device="meta"))
