@@ -6,6 +6,7 @@ import math
 import numbers
 
 import torch
+from torch.nn.parameter import is_lazy
 
 MAX_SPATIAL_DIMS = 3
 
@@ -99,6 +100,23 @@ def input_tensor(x: object, step_mode: str, channels: int | None) -> None:
         )
     if x.numel() == 0:
         raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(x.shape)}")
+
+
+def loaded_weight(weight: object, prefix: str, k: int) -> None:
+    """A state dict's ``weight`` for a lazy CPSN of order ``k``: ``[C, k]`` (or absent)."""
+    if not isinstance(weight, torch.Tensor) or is_lazy(weight):
+        return
+    if weight.dim() != 2:
+        raise ValueError(
+            f"state_dict: expected {prefix}weight [C, k={k}] (channels x taps, as a CPSN saves "
+            f"it), got shape {tuple(weight.shape)}; a SpikingJelly PSN's weight does not carry "
+            f"over to CPSN"
+        )
+    if weight.shape[1] != k:
+        raise ValueError(
+            f"state_dict: its {prefix}weight has {weight.shape[1]} taps per channel, this CPSN "
+            f"has k={k}; build CPSN(k={weight.shape[1]}) to load it"
+        )
 
 
 def initialised(module: torch.nn.Module) -> None:

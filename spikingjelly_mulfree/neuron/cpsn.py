@@ -179,16 +179,13 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         """Loading into a lazy neuron (``LazyModuleMixin`` materialises the loaded shapes) also
-        sets ``channels``, as a dry run would, and checks the taps against ``k``."""
+        sets ``channels``, as a dry run would. The loaded weight is checked against ``[C, k]``
+        first, so a refused one leaves the neuron as it was (lazy, to be set by a dry run)."""
+        if self.channels is None:
+            checks.loaded_weight(state_dict.get(prefix + "weight"), prefix, self.k)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.channels is None and not isinstance(self.weight, UninitializedParameter):
-            C, k = self.weight.shape
-            if k != self.k:
-                raise ValueError(
-                    f"state_dict: its {prefix}weight has {k} taps per channel, this CPSN has "
-                    f"k={self.k}; build CPSN(k={k}) to load it"
-                )
-            self.channels = C
+            self.channels = self.weight.shape[0]
 
     def reset_parameters(self) -> None:
         """Initialise taps (``init``), the threshold (BN gamma 1, beta -1; ``v_threshold`` 1)

@@ -109,6 +109,20 @@ def test_loading_into_a_lazy_module_sets_channels(threshold):
         CPSN(k=4, threshold=threshold).load_state_dict(state)
 
 
+@pytest.mark.parametrize("weight", [torch.ones(5, 3), torch.ones(4)], ids=["taps", "rank"])
+def test_a_refused_load_leaves_the_lazy_module_lazy(weight):
+    """A weight the neuron cannot take is refused before anything is materialised: the module
+    stays lazy and still learns its channels from a dry run (a wrong number of taps left a
+    [5, 3] weight in a k=2 neuron with channels=None; a 1-D weight, like SlidingPSN's, failed
+    with a tuple-unpacking error)."""
+    lazy = CPSN(k=2, threshold=0.5)
+    with pytest.raises(ValueError, match=r"weight.*\[C, k=2\]|taps per channel"):
+        lazy.load_state_dict({"weight": weight})
+    assert lazy.has_uninitialized_params() and lazy.channels is None
+    assert lazy(torch.randn(3, 2, 6)).shape == (3, 2, 6)
+    assert lazy.weight.shape == (6, 2)
+
+
 def test_registered_in_spikingjelly_namespace():
     assert neuron.CPSN is CPSN
     assert spikingjelly_mulfree.CPSN is CPSN
