@@ -14,6 +14,7 @@ Energy is ``sum(count * cost)`` with :class:`~spikingjelly_mulfree.energy.Energy
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,6 +58,14 @@ class LayerOps:
         return costs.pj(**{op: getattr(self, op) for op in OPS})
 
 
+KINDS = ("neuron", "synapse", None)
+
+
+def _check_kind(kind: object) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {KINDS} (None for all layers), got {kind!r}")
+
+
 @dataclass
 class EnergyReport:
     """Counts and energy of one forward pass.
@@ -87,6 +96,7 @@ class EnergyReport:
         divided by ``batch_size`` with ``per_sample=True``."""
         if op not in OPS:
             raise ValueError(f"op: expected one of {OPS}, got {op!r}")
+        _check_kind(kind)
         n = sum(getattr(r, op) for r in self.layers if kind in (None, r.kind))
         return n / self.batch_size if per_sample else n
 
@@ -94,6 +104,7 @@ class EnergyReport:
         """Energy in microjoules of the layers of ``kind`` (``'neuron'``, ``'synapse'`` or
         ``None`` for all): per sample by default (as the paper reports it), or the whole batch
         with ``per_sample=False``."""
+        _check_kind(kind)
         pj = sum(r.energy_pj(self.costs) for r in self.layers if kind in (None, r.kind))
         return pj / 1e6 / (self.batch_size if per_sample else 1)
 
@@ -186,8 +197,10 @@ def count_energy(
     costs = EnergyCosts() if costs is None else costs
     if batch_size is None:
         batch_size = int(inputs.shape[1]) if torch.is_tensor(inputs) and inputs.dim() >= 2 else 1
-    if batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or batch_size < 1:
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    batch_size = int(batch_size)
     ignore: list[type[nn.Module]] = list(NEURON_TYPES) + [BaseNode]
     if fuse_bn:
         ignore.append(_BatchNorm)

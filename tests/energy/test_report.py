@@ -96,3 +96,18 @@ def test_ops_outside_leaf_modules_are_kept():
     rep = count_energy(Net(), torch.randn(5, 2, 3))
     assert rep.layers[-1].name == "(other ops)" and rep.layers[-1].mac == 5 * 2 * 3 * 4
     assert rep.total("mac") == 5 * 2 * 3 * 4
+
+
+@pytest.mark.parametrize("kind", ["neurons", "Neuron", "synapses"])
+def test_an_unknown_kind_is_refused_not_counted_as_zero(kind):
+    rep = count_energy(small_net(), torch.rand(4, 1, 2, 8))
+    with pytest.raises(ValueError, match=r"kind: expected one of \('neuron', 'synapse', None\)"):
+        rep.total("shift", kind)
+    with pytest.raises(ValueError, match="kind: expected one of"):
+        rep.energy_uj(kind)
+
+
+@pytest.mark.parametrize("batch_size", [2.5, True, "2"])
+def test_batch_size_must_be_an_integer(batch_size):
+    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
+        count_energy(small_net(), torch.rand(4, 2, 2, 8), batch_size=batch_size)
