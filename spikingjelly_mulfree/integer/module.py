@@ -12,7 +12,7 @@ from ..functional.charge import receptive_field
 from ..functional.step import push_window
 from ..neuron import checks
 from .charge import integer_charge, integer_step_charge
-from .fixed_point import check_input_dtype
+from .fixed_point import check_frac_bits, check_input_dtype
 from .kernel import kernel_fire
 from .plan import IntegerPlan, channel_bounds, make_plan
 
@@ -63,10 +63,16 @@ class IntegerCPSN(base.MemoryModule):
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         self.backend = backend
         self.dilation = checks.positive_int("dilation", dilation)
-        self.frac_bits = int(frac_bits)
+        self.frac_bits = check_frac_bits(frac_bits)
         self.in_dtype = check_input_dtype(dtype)
+        if plan.dtype not in (None, self.in_dtype) or plan.frac_bits not in (None, self.frac_bits):
+            raise ValueError(
+                f"plan: made for {plan.dtype} inputs with {plan.frac_bits} fractional bits, got "
+                f"dtype={self.in_dtype}, frac_bits={self.frac_bits}; build the plan for this "
+                f"format: make_plan(weight, bias, {self.frac_bits}, {self.in_dtype})"
+            )
         self.accumulator = plan.accumulator
-        self.bound = plan.bound
+        self.bound = self._checked_bound(plan.shift, plan.sign, plan.threshold, "plan's")
         if spike_dtype is not None and not isinstance(spike_dtype, torch.dtype):
             raise TypeError(
                 f"spike_dtype: expected a torch.dtype or None (the input dtype), got "
@@ -100,28 +106,31 @@ class IntegerCPSN(base.MemoryModule):
         bound = None
         if isinstance(shift, torch.Tensor) and isinstance(sign, torch.Tensor) \
                 and shift.shape == sign.shape == self.shift.shape:
-            bound = self._loaded_bound(shift, sign, state_dict.get(prefix + "threshold"))
+            bound = self._checked_bound(shift, sign, state_dict.get(prefix + "threshold"),
+                                        "loaded")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if bound is not None:
             self.bound = bound
 
-    def _loaded_bound(self, shift: torch.Tensor, sign: torch.Tensor,
-                      threshold: torch.Tensor | None) -> int:
+    def _checked_bound(self, shift: torch.Tensor, sign: torch.Tensor,
+                       threshold: torch.Tensor | None, what: str) -> int:
+        """The worst-case ``|H_int|`` of ``shift`` and ``sign`` for this module's input dtype,
+        after checking that this module's accumulator holds it and ``threshold``."""
         if bool(((sign < -1) | (sign > 1)).any()):
-            raise ValueError(f"sign: expected values in {{-1, 0, 1}} in the loaded state, got "
+            raise ValueError(f"sign: expected values in {{-1, 0, 1}} in the {what} state, got "
                              f"{sign.tolist()}")
         if bool((shift < 0).any()):
-            raise ValueError(f"shift: expected left shifts >= 0 in the loaded state, got "
+            raise ValueError(f"shift: expected left shifts >= 0 in the {what} state, got "
                              f"{shift.tolist()}")
-        bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits))
+        bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits), default=0)
         limit = torch.iinfo(self.accumulator).max
-        big = threshold is not None and bool((threshold.abs() >= limit).any())
+        big = threshold is not None and bool(((threshold > limit) | (threshold < -limit)).any())
         if bound + 1 > limit or big:
             raise OverflowError(
-                f"the loaded shift and threshold need |H_int| <= {bound}, more than this "
-                f"module's {self.accumulator} accumulator holds (max {limit}); build the module "
-                "with accumulator=torch.int64 (to_integer(..., accumulator=torch.int64)) "
-                "before loading"
+                f"the {what} shift and threshold need |H_int| <= {bound} for {self.in_dtype} "
+                f"inputs, more than this module's {self.accumulator} accumulator holds (max "
+                f"{limit}); build the module with accumulator=torch.int64 "
+                "(to_integer(..., accumulator=torch.int64))"
             )
         return bound
 

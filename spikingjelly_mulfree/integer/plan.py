@@ -57,6 +57,9 @@ class IntegerPlan:
         min_exp: ``[C]`` int64 ``m_c``: ``H = 2**(m_c - frac_bits) * H_int + b``.
         bound: ``max_c M_c``, the worst-case ``|H_int|``.
         accumulator: ``torch.int32`` or ``torch.int64``.
+        dtype, frac_bits: the input format the bound and thresholds were computed for
+            (``None``: not recorded; :class:`~spikingjelly_mulfree.integer.IntegerCPSN` then
+            rechecks the bound for its own dtype).
     """
 
     shift: torch.Tensor
@@ -65,6 +68,8 @@ class IntegerPlan:
     min_exp: torch.Tensor
     bound: int
     accumulator: torch.dtype
+    dtype: torch.dtype | None = None
+    frac_bits: int | None = None
 
 
 def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
@@ -180,7 +185,8 @@ def make_plan(
         ([[0, 2]], [20], torch.int32)
     """
     frac_bits = check_frac_bits(frac_bits)
-    bits = torch.iinfo(check_input_dtype(dtype)).bits
+    dtype = check_input_dtype(dtype)
+    bits = torch.iinfo(dtype).bits
     if weight.dim() != 2 or bias.shape != weight.shape[:1]:
         raise ValueError(
             f"weight, bias: expected shapes [C, k] and [C], got {tuple(weight.shape)} and "
@@ -210,4 +216,6 @@ def make_plan(
         min_exp=min_exp,
         bound=max(bounds),
         accumulator=acc,
+        dtype=dtype,
+        frac_bits=frac_bits,
     )

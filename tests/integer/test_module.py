@@ -1,6 +1,8 @@
 """IntegerCPSN as a module: loading a state dict, empty inputs, devices, the spike dtype."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from _integer_cases import float64_spikes, full_range_input
@@ -65,3 +67,21 @@ def test_an_input_on_another_device_names_the_move(backend):
     module = _module(NARROW, backend=backend)
     with pytest.raises(ValueError, match=r"x: expected a tensor on cpu.*\.to\('meta'\)"):
         module(torch.zeros(3, 1, 1, dtype=torch.int16, device="meta"))
+
+
+def test_a_plan_for_another_input_format_is_refused():
+    plan = make_plan(NARROW, BIAS, 4, torch.int8)
+    with pytest.raises(ValueError, match=r"plan: made for torch.int8 inputs with 4 fractional"):
+        IntegerCPSN(plan, 1, 4, torch.int16)
+    with pytest.raises(ValueError, match=r"make_plan\(weight, bias, 6, torch.int8\)"):
+        IntegerCPSN(plan, 1, 6, torch.int8)
+
+
+def test_a_hand_made_plan_is_checked_against_the_input_dtype():
+    # shifts of 0 and 16 fit int32 for int8 inputs (bound 2**7 * 65537) but not for int16
+    plan = make_plan(torch.tensor([[2.0**-12, 2.0**4]]), BIAS, 0, torch.int8)
+    assert plan.accumulator == torch.int32
+    unrecorded = dataclasses.replace(plan, dtype=None, frac_bits=None)
+    assert IntegerCPSN(unrecorded, 1, 0, torch.int8).bound == plan.bound
+    with pytest.raises(OverflowError, match=r"for torch.int16 inputs.*accumulator=torch.int64"):
+        IntegerCPSN(unrecorded, 1, 0, torch.int16)
