@@ -187,6 +187,26 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         if self.channels is None and not isinstance(self.weight, UninitializedParameter):
             self.channels = self.weight.shape[0]
 
+    def _apply(self, fn, *args, **kwargs):
+        """``nn.Module._apply`` (``.to()``, ``.half()``, ``.cuda()``, ...) with the step state
+        converted as ``[R, N, C*S]``: a model-wide ``memory_format`` conversion reshapes every
+        4-D and 5-D tensor and refuses one of the other rank (``[R, N, C, H, W]`` under
+        ``channels_last``), while the state's layout is the ring's own (it copies a
+        non-contiguous one)."""
+        window = self._memories["x_window"]
+        if not isinstance(window, torch.Tensor):
+            return super()._apply(fn, *args, **kwargs)
+        self._memories["x_window"] = None
+        try:
+            result = super()._apply(fn, *args, **kwargs)
+        finally:
+            self._memories["x_window"] = window
+        flat = window.flatten(2)
+        converted = fn(flat)
+        if converted is not flat:  # not in place: a new tensor, not a view (detach_net's detach_)
+            self._memories["x_window"] = converted.reshape(window.shape).clone()
+        return result
+
     def reset_parameters(self) -> None:
         """Initialise taps (``init``), the threshold (BN gamma 1, beta -1; ``v_threshold`` 1)
         and the running statistics (mean 0, var 1)."""

@@ -159,6 +159,33 @@ def test_detach_net_on_the_ring_keeps_the_state(backend):
     assert torch.equal(torch.cat([first, rest]), multi_step(sn, x))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.channels_last_3d])
+@pytest.mark.parametrize("trailing", [(4,), (2, 3)], ids=["[R,N,C,L]", "[R,N,C,H,W]"])
+def test_a_memory_format_conversion_mid_sequence_keeps_the_state(backend, fmt, trailing):
+    """``net.to(memory_format=...)`` while a sequence is under way: the state keeps its values
+    and the sequence goes on (the 5-D state of a 2-D convolution's neuron refused
+    ``channels_last``, the 4-D one of a 1-D convolution's refused ``channels_last_3d``:
+    ``required rank ... tensor``), and ``detach_net`` still works on the converted state."""
+    sn = trained(3, 2, 0.1, True, backend)
+    x = torch.randn(6, 2, 3, *trailing, dtype=torch.float64)
+    with torch.no_grad():
+        first = step_through(sn, x[:3])
+    sn.to(memory_format=fmt)
+    functional.detach_net(sn)
+    with torch.no_grad():
+        rest = torch.stack([sn(x[t]) for t in range(3, 6)])
+    assert torch.equal(torch.cat([first, rest]), multi_step(sn, x))
+    sn.train()
+    functional.reset_net(sn)
+    x = x.requires_grad_()
+    sn(x[0])
+    sn.float().to(memory_format=fmt)
+    assert sn.x_window.dtype == torch.float32 and sn.x_window.grad_fn is not None
+    functional.detach_net(sn)
+    assert not sn.x_window.requires_grad
+
+
 def test_steps_under_inference_mode_then_no_grad():
     sn = trained(3, 1, 0.2, False, "torch")
     x = torch.randn(6, 2, 3, dtype=torch.float64)
