@@ -358,6 +358,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 return self._ring_step(x, window, pos, dtype)
             if window is not None and pos:  # a ring: the oldest input is in slot pos
                 window = window.roll(-pos, 0)
+            if window is not None:  # e.g. float16 after a .half() of the module mid-sequence
+                window = _in(window, dtype)
             window = push_window(window, x.to(dtype), self.receptive_field)
             w, b = self._kernel(None, dtype)
             h = step_charge(window, w, b, self.dilation)

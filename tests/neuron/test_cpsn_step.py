@@ -186,6 +186,22 @@ def test_a_memory_format_conversion_mid_sequence_keeps_the_state(backend, fmt, t
     assert not sn.x_window.requires_grad
 
 
+@pytest.mark.parametrize("grad", [True, False], ids=["training window", "ring"])
+def test_a_half_conversion_mid_sequence_keeps_the_float32_state(grad):
+    """``.half()`` converts the state with the module; the next step takes it back to the
+    accumulator dtype, float32, on both paths (the training window went on in float16)."""
+    x = torch.randn(6, 2, 3, 4).half().float()  # values float16 holds exactly
+    a = CPSN(3, k=3, threshold="learnable", step_mode="s", backend="torch")
+    b = CPSN(3, k=3, threshold="learnable", step_mode="s", backend="torch").half()
+    with torch.set_grad_enabled(grad):
+        first = [a(x[t]) for t in range(3)]
+        a.half()
+        out_a = first + [a(x[t].half()) for t in range(3, 6)]
+        out_b = [b(x[t].half()) for t in range(6)]
+    assert a.x_window.dtype == torch.float32
+    assert all(torch.equal(p.float(), q.float()) for p, q in zip(out_a, out_b))
+
+
 def test_steps_under_inference_mode_then_no_grad():
     sn = trained(3, 1, 0.2, False, "torch")
     x = torch.randn(6, 2, 3, dtype=torch.float64)
