@@ -189,10 +189,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` (``.to()``, ``.half()``, ``.cuda()``, ...) with the step state
-        converted as ``[R, N, C*S]``: a model-wide ``memory_format`` conversion reshapes every
-        4-D and 5-D tensor and refuses one of the other rank (``[R, N, C, H, W]`` under
-        ``channels_last``), while the state's layout is the ring's own (it copies a
-        non-contiguous one)."""
+        converted as ``[R, N, C*S]`` (device and dtype only): a model-wide ``memory_format``
+        conversion applies to every 4-D and 5-D tensor, and ``channels_last`` refuses a 5-D one
+        (the ``[R, N, C, H, W]`` state of a 2-D convolution's neuron), ``channels_last_3d`` a
+        4-D one; the state's layout is the ring's own (it copies a non-contiguous one)."""
         window = self._memories["x_window"]
         if not isinstance(window, torch.Tensor):
             return super()._apply(fn, *args, **kwargs)
