@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch.nn.parameter import is_lazy
 
@@ -15,6 +16,14 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
     return int(value)
+
+
+def bool_arg(name: str, value: object) -> bool:
+    """A flag: ``True`` or ``False`` (numpy's too); a string or a number is refused, since
+    ``bool('False')`` is true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 def _real(value: object) -> bool:

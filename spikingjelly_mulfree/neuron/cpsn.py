@@ -7,6 +7,7 @@ See :mod:`spikingjelly_mulfree.functional.charge` for the charge equation,
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 
 import torch
@@ -115,7 +116,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         super().__init__()
         self._k = checks.positive_int("k", k)
         self.dilation = dilation
-        self.mul_free = bool(mul_free)
+        self.mul_free = checks.bool_arg("mul_free", mul_free)
         self.threshold_mode, self.v_threshold_fixed = checks.threshold_arg(threshold)
         if init not in INITS:
             raise ValueError(f"init: expected one of {INITS}, got {init!r}")
@@ -123,7 +124,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         self.exp_range = checks.exp_range_arg(exp_range)
         self.momentum = checks.momentum_arg(momentum)
         self.eps = checks.eps_arg(eps)
-        self.detach_reset = detach_reset
+        self.detach_reset = checks.bool_arg("detach_reset", detach_reset)
         self.surrogate_function = (
             sj_surrogate.ATan() if surrogate_function is None else surrogate_function
         )
@@ -255,11 +256,16 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     def extra_repr(self) -> str:
         thr = self.v_threshold_fixed if self.threshold_mode == "fixed" else self.threshold_mode
-        return (
+        text = (
             f"channels={self.channels}, k={self.k}, dilation={self.dilation}, "
             f"mul_free={self.mul_free}, threshold={thr!r}, step_mode={self.step_mode}, "
             f"backend={self.backend!r}"
         )
+        params = inspect.signature(CPSN.__init__).parameters
+        for name in ("init", "exp_range", "momentum", "eps"):  # where not the default
+            if getattr(self, name) != params[name].default:
+                text += f", {name}={getattr(self, name)!r}"
+        return text
 
     # --- the kernel the neuron applies -----------------------------------------------------
     def _kernel(self, stats: tuple[torch.Tensor, torch.Tensor] | None, dtype: torch.dtype,

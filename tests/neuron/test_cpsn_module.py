@@ -1,6 +1,7 @@
 """CPSN as a SpikingJelly module: step modes, state, laziness, registration, models, errors."""
 import io
 
+import numpy as np
 import pytest
 import torch
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
@@ -139,6 +140,22 @@ def test_extra_repr_lists_the_configuration():
     for part in ["channels=8", "k=3", "dilation=2", "mul_free=False", "threshold=0.5",
                  "step_mode=s", "backend='auto'"]:
         assert part in text
+    assert "momentum" not in text and "eps" not in text  # defaults are left out
+    text = repr(CPSN(8, init="uniform", exp_range=(-8, 0), momentum=0.2, eps=1e-3))
+    for part in ["init='uniform'", "exp_range=(-8, 0)", "momentum=0.2", "eps=0.001"]:
+        assert part in text
+
+
+@pytest.mark.parametrize("name", ["mul_free", "detach_reset"])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_booleans(name, value):
+    # bool("False") is True: a string flag used to switch the quantizer on silently
+    with pytest.raises(ValueError, match=f"{name}: expected True or False"):
+        CPSN(4, **{name: value})
+
+
+def test_numpy_flags_are_accepted():
+    assert CPSN(4, mul_free=np.bool_(False)).mul_free is False
 
 
 def test_rational_surrogate_trains_through_cpsn():
