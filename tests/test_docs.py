@@ -14,6 +14,11 @@ pytest.importorskip("myst_parser")
 pytest.importorskip("furo")
 
 
+def _python_blocks(page: str) -> list[str]:
+    text = (DOCS.parent / page).read_text(encoding="utf-8")
+    return [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+
 def test_docs_build_without_warnings(tmp_path):
     out = tmp_path / "html"
     proc = subprocess.run(
@@ -48,13 +53,40 @@ def test_files_referenced_by_the_docs_exist():
 
 @pytest.mark.parametrize("page", ["README.md", "docs/getting_started.md"])
 def test_python_examples_in_the_pages_run(page):
-    text = (DOCS.parent / page).read_text(encoding="utf-8")
-    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    blocks = _python_blocks(page)
     assert blocks, f"{page} has no python example"
     for block in blocks:
         namespace: dict = {}
         exec(compile(block, page, "exec"), namespace)
         assert "net" in namespace
+
+
+def test_user_guide_examples_run_in_order():
+    # the guide's blocks build on each other, so they run top to bottom in one namespace; the
+    # names it leaves to the reader (a stream of sequences, a trained neuron and its input)
+    # are filled in here
+    import torch
+
+    from spikingjelly_mulfree import CPSN
+
+    trained = CPSN(4, k=2)
+    x = torch.rand(8, 2, 4)
+    trained(x)
+    namespace = {"stream": [torch.zeros(2, 1, 3, 32, 32)], "trained_cpsn": trained, "x": x}
+    blocks = _python_blocks("docs/user_guide.md")
+    assert len(blocks) >= 7
+    for block in blocks:
+        exec(compile(block, "docs/user_guide.md", "exec"), namespace)
+    assert namespace["out_t"].shape == (1, 100)  # the step-mode loop ran the ResNet
+    assert namespace["spikes"].shape == x.shape  # the integer neuron ran
+    assert set(namespace["spikes"].unique().tolist()) <= {0, 1}
+
+
+def test_energy_example_runs():
+    namespace: dict = {}
+    for block in _python_blocks("docs/energy.md"):
+        exec(compile(block, "docs/energy.md", "exec"), namespace)
+    assert namespace["report"].total("shift", "neuron") > 0
 
 
 def test_receptive_field_figure_script(tmp_path):
