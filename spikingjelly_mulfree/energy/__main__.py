@@ -134,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _paper_rows(args: argparse.Namespace, reports: dict) -> dict[str, PaperFigures]:
-    """The paper's rows for the networks of this run, where they count the same network."""
-    rows = {name: paper_row(name, args.T, args.k, args.num_classes, args.dilations)
-            for name in reports}
+    """The paper's rows for the networks of this run, where they count the same network at
+    the same costs."""
+    rows = {name: paper_row(name, args.T, args.k, args.num_classes, args.dilations, rep.costs)
+            for name, rep in reports.items()}
     return {name: row for name, row in rows.items() if row is not None}
 
 

@@ -140,15 +140,22 @@ def _label(name: str, k: int) -> str:
 
 
 def paper_row(name: str, T: int = TABLE6_T, k: int = TABLE6_K, num_classes: int = 100,
-              dilations: str | list[int] | None = None) -> PaperFigures | None:
+              dilations: str | list[int] | None = None,
+              costs: EnergyCosts | None = None) -> PaperFigures | None:
     """The paper's Table 6 row for neuron ``name``, or ``None`` unless the network is the one
-    that row counts: CIFAR-100, ``T = 32`` and, for CPSN, ``k = 16`` with every dilation 1.
+    that row counts: CIFAR-100, ``T = 32`` and, for CPSN, ``k = 16`` with every dilation 1;
+    and unless ``costs`` (default: the paper's) are the paper's 45 nm figures, since its
+    energies are priced at those.
 
     Example:
         >>> paper_row("cpsn").label, paper_row("cpsn", k=4), paper_row("psn", k=4).label
         ('CPSN (k=16)', None, 'PSN')
+        >>> paper_row("psn", costs=EnergyCosts(shift_pj=0.1)) is None
+        True
     """
     if T != TABLE6_T or num_classes != 100 or name not in PAPER_TABLE6:
+        return None
+    if costs is not None and costs != EnergyCosts():
         return None
     undilated = dilations is None or (not isinstance(dilations, str)
                                       and all(d == 1 for d in dilations))
@@ -173,7 +180,7 @@ def table6_markdown(reports: dict[str, EnergyReport], T: int = TABLE6_T, k: int 
                     num_classes: int = 100,
                     dilations: str | list[int] | None = None) -> str:
     """Markdown table of ``reports`` (per image) next to the paper's Table 6 where it has a row
-    for this setting (:func:`paper_row`).
+    for this setting and the reports' costs (:func:`paper_row`).
 
     Columns: neuron-layer counts and energy, the paper's, whether they match; the synaptic
     energy of this (untrained) run, the paper's synaptic share and the totals. A network with
@@ -186,7 +193,7 @@ def table6_markdown(reports: dict[str, EnergyReport], T: int = TABLE6_T, k: int 
         "|" + "---|" * 12,
     ]
     for name, rep in reports.items():
-        paper = paper_row(name, T, k, num_classes, dilations)
+        paper = paper_row(name, T, k, num_classes, dilations, rep.costs)
         cells = _neuron_cells(rep, k, name)
         total = f"{rep.energy_uj():.2f}" + (" (synapses only)" if rep.uncounted else "")
         if paper is None:
