@@ -56,11 +56,11 @@ def kernel_fire(
 
     Raises:
         ValueError: a dilation below 1 or one whose tap offsets overflow the kernel's 32-bit
-        step arithmetic. ImportError: CUDA tensors without CuPy (with the install command).
+        step arithmetic; ``2**31`` or more elements per step. ImportError: CUDA tensors without CuPy (with the install command).
         RuntimeError: no host compiler for CPU tensors.
     """
     from ..kernels.launch import get_launcher, grid_for
-    from ..kernels.ops import check_dilation
+    from ..kernels.ops import check_dilation, check_step_elements
 
     if q.dtype not in SUFFIX or accumulator not in ACC_SUFFIX or q.dim() != 4:
         raise ValueError(
@@ -78,6 +78,7 @@ def kernel_fire(
         raise ValueError(f"first_step: expected an integer in [0, T-1] = [0, {T - 1}], got "
                          f"{first_step!r}")
     M = N * C * S
+    check_step_elements(M, "q")
     qc = q.contiguous()
     dev = q.device
     shift_i = shift.to(device=dev, dtype=torch.int32).contiguous()

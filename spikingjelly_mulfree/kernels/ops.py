@@ -108,6 +108,16 @@ def check_dilation(dilation: object, k: int) -> None:
         )
 
 
+def check_step_elements(elements: int, name: str = "x") -> None:
+    """Raise unless one step's ``elements`` (``N*C*S``, which the step and integer kernels take
+    as a 32-bit int) are below ``2**31``."""
+    if elements >= 2**31:
+        raise ValueError(
+            f"{name}: {elements} elements per step, beyond the step kernels' 32-bit count "
+            f"(2**31 - 1); split the batch into smaller ones"
+        )
+
+
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int):
     check_input(x, weight)
     check_dilation(dilation, weight.shape[1])

@@ -66,6 +66,7 @@ def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
         raise ValueError(f"x: expected [N, C={weight.shape[0]}, *], got {tuple(x.shape)}")
     C, k = weight.shape
     ops.check_dilation(dilation, k)
+    ops.check_step_elements(x.numel())
     R = (k - 1) * dilation + 1
     acc = ops.acc_dtype(x.dtype)
     _check_buffer("state", state.window, (R, x.numel()), acc, x.device,

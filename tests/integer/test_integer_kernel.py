@@ -92,6 +92,16 @@ def test_dilation_beyond_the_kernels_step_arithmetic_is_refused(dilation):
         kernel_fire(q, ones, ones, torch.zeros(2, dtype=torch.int32), dilation, torch.int32)
 
 
+def test_a_step_beyond_the_kernels_int_count_is_refused():
+    # the kernel takes N*C*S as an int: 2**31 of them failed in the argument packing
+    from spikingjelly_mulfree.integer.kernel import kernel_fire
+
+    q = torch.zeros(1, 1, 1, 1, dtype=torch.int8).expand(2, 2**16, 2**15, 1)
+    ones = torch.ones(2**15, 2, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"q: 2147483648 elements per step"):
+        kernel_fire(q, ones, ones, torch.zeros(2**15, dtype=torch.int32), 1, torch.int32)
+
+
 @needs_compiler
 def test_kernel_backend_non_contiguous_and_spike_dtype(host):
     gen = torch.Generator().manual_seed(7)

@@ -53,3 +53,6 @@ def test_step_state_mismatch_is_an_error(host):
             step_fire(torch.zeros(2, 3), state, torch.ones(3, 3), None, 1, charge=bad)
     with pytest.raises(ValueError, match="dilation: expected an integer >= 1"):
         step_fire(torch.zeros(2, 3), state, torch.ones(3, 3), None, 0)
+    huge = torch.zeros(1, 1).expand(2**16, 2**15)  # 2**31 elements in one step, no memory
+    with pytest.raises(ValueError, match=r"x: 2147483648 elements per step, beyond .* 32-bit"):
+        step_fire(huge, state, torch.ones(2**15, 3), None, 1)
