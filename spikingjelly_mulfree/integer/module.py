@@ -150,13 +150,14 @@ class IntegerCPSN(base.MemoryModule):
                 f"x: expected {layout} with {self.channels} channels at dim {cdim} and 0 to "
                 f"{checks.MAX_SPATIAL_DIMS} trailing dims, got shape {tuple(q.shape)}"
             )
-        if q.numel() == 0:
-            raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(q.shape)}")
         if q.device != self.shift.device:
             raise ValueError(
                 f"x: expected a tensor on {self.shift.device}, where this module's shifts and "
                 f"thresholds are, got one on {q.device}; move the module with .to('{q.device}')"
             )
+
+    def _no_spikes(self, q: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(q.shape, dtype=self.spike_dtype or q.dtype, device=q.device)
 
     def _fire(self, h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         view = (1,) * (h.dim() - 2) + (-1, 1)
@@ -186,6 +187,8 @@ class IntegerCPSN(base.MemoryModule):
         q_seq = inputs[0]
         self._check(q_seq, "m")
         s = q_seq.shape
+        if q_seq.numel() == 0:  # an empty batch or sequence, as CPSN takes it
+            return (self._no_spikes(q_seq),), states
         spikes, _ = self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, False)
         return (spikes.reshape(s),), states
 
@@ -193,6 +196,8 @@ class IntegerCPSN(base.MemoryModule):
         q = inputs[0]
         self._check(q, "s")
         window = states[0]
+        if window is None and q.numel() == 0:
+            return (self._no_spikes(q),), states
         if window is not None and window.shape[1:] != q.shape:
             raise ValueError(
                 f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "

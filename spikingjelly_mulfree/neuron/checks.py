@@ -107,8 +107,6 @@ def input_tensor(x: object, step_mode: str, channels: int | None) -> None:
             f"shape {tuple(x.shape)}; build CPSN(channels={x.shape[lead - 1]}) or "
             "CPSN(channels=None) to infer it"
         )
-    if x.numel() == 0:
-        raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(x.shape)}")
 
 
 def loaded_weight(weight: object, prefix: str, k: int) -> None:

@@ -313,6 +313,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         x_seq = inputs[0]
         checks.input_tensor(x_seq, "m", self.channels)
+        if x_seq.numel() == 0:  # an empty batch or sequence: no statistics to take
+            return (self._no_spikes(x_seq),), states
         shape = x_seq.shape
         with _autocast_off(x_seq):
             dtype = self._compute_dtype(x_seq)
@@ -347,6 +349,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 "sequences in eval mode), or use threshold='learnable' or a float threshold."
             )
         window, pos = states
+        if window is None and x.numel() == 0:
+            return (self._no_spikes(x),), states
         if window is not None and window.shape[1:] != x.shape:
             raise ValueError(
                 f"x: expected shape {tuple(window.shape[1:])} like the previous step, got "
@@ -371,6 +375,18 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             h = step_charge(window, w, b, self.dilation)
             spikes = self.surrogate_function(h)
         return (spikes.to(x.dtype),), (window, None)
+
+    def _no_spikes(self, x: torch.Tensor) -> torch.Tensor:
+        """The spikes of an empty input (as SpikingJelly's neurons give them): empty, like
+        ``x``, and in the autograd graph of ``x`` and of every trained parameter, whose
+        gradients are then zeros, so that data-parallel training with an empty local batch
+        still reduces every gradient."""
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        if torch.is_grad_enabled():
+            for p in self.parameters():
+                if p.requires_grad:
+                    zero = zero + p.sum().to(x.dtype) * 0
+        return x * 0 + zero
 
     def _steps_in_place(self, x: torch.Tensor) -> bool:
         """Whether this step may update a ring buffer in place: no gradient is needed, the
