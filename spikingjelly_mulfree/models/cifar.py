@@ -18,7 +18,7 @@ from spikingjelly.activation_based import layer
 from torch import nn
 
 from .blocks import LinearResBlock
-from .common import Dilations, configure_dilations
+from .common import Dilations, check_widths, configure_dilations, input_error
 from .neurons import neuron_factory
 
 SCIFAR_T = 32
@@ -69,6 +69,8 @@ class SequentialCIFARNet(nn.Module):
         super().__init__()
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
+        self.in_channels, self.length = in_channels, length
+        self.fixed_T = T if neuron == "psn" else None
         blocks: list[nn.Module] = []
         c_in = in_channels
         for _stage in range(2):
@@ -88,8 +90,11 @@ class SequentialCIFARNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"x: expected [T, N, 3, 32] (columns as time), got {tuple(x.shape)}")
+        if (x.dim() != 4 or x.shape[2] != self.in_channels
+                or x.shape[3] // 4 != self.length // 4 or self.fixed_T not in (None, x.shape[0])):
+            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_channels}, {self.length}] "
+                              "(columns as time)",
+                              "in_channels=, length=" + (" and T=" if self.fixed_T else ""))
         h = self.flatten(self.features(x))
         return self.classifier(self.sn(self.fc(h))).mean(0)
 
@@ -142,7 +147,10 @@ class PixelCIFARNet(nn.Module):
         if T % 4:
             raise ValueError(
                 f"T: expected a multiple of 4 (the time pooling has stride 4), got {T}")
+        check_widths(widths, 2, "before and after the time pooling")
         c1, c2 = widths
+        self.in_channels = in_channels
+        self.fixed_T = T if neuron == "psn" else None
         early = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                                **neuron_options)
         late = neuron_factory(neuron, T=T // 4, k=k, surrogate=surrogate, alpha=alpha,
@@ -166,8 +174,9 @@ class PixelCIFARNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3:
-            raise ValueError(f"x: expected [T, N, 3] (pixels as time), got {tuple(x.shape)}")
+        if x.dim() != 3 or x.shape[2] != self.in_channels or self.fixed_T not in (None, x.shape[0]):
+            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_channels}] (pixels as time)",
+                              "in_channels=" + (" and T=" if self.fixed_T else ""))
         return self.classifier(self.head(self.pool(self.stem(x)))).mean(0)
 
 
@@ -181,6 +190,8 @@ class TimeAvgPool(nn.Module):
 
     def __init__(self, stride: int) -> None:
         super().__init__()
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(f"stride: expected an integer >= 1 (steps per window), got {stride!r}")
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

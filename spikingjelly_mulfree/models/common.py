@@ -48,6 +48,45 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
     return set_sawtooth_dilations(net, T, list(dilations))  # each checked by CPSN.dilation
 
 
+def input_error(x: torch.Tensor, layout: str, options: str) -> ValueError:
+    """The error for an input ``x`` that the network was not built for.
+
+    Args:
+        x: the refused input.
+        layout: the shape the network takes, e.g. ``"[T, N, 3, 32]"``.
+        options: the constructor options that size the network for other data.
+
+    Example:
+        >>> print(input_error(torch.zeros(8, 2, 7), "[T, N, 8]", "in_features="))
+        x: expected [T, N, 8], got (8, 2, 7); the network was built for that input: ...
+    """
+    return ValueError(f"x: expected {layout}, got {tuple(x.shape)}; the network was built for "
+                      f"that input: build one with {options} matching the data")
+
+
+def check_widths(widths: Sequence[int], count: int, what: str) -> None:
+    """Raise unless ``widths`` holds ``count`` channel counts >= 1 (``what`` names them).
+
+    Example:
+        >>> check_widths((8, 16), 2, "before and after the time pooling")
+    """
+    if (not isinstance(widths, (tuple, list)) or len(widths) != count
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1
+                       for c in widths)):
+        raise ValueError(f"widths: expected {count} channel counts >= 1 ({what}), "
+                         f"got {widths!r}")
+
+
+def check_dropout(dropout: float) -> None:
+    """Raise unless ``dropout`` is a probability in ``[0, 1)``.
+
+    Example:
+        >>> check_dropout(0.5)
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+
+
 def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameter elements; lazy modules must have run once.
 

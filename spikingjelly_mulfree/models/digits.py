@@ -21,7 +21,7 @@ import torch
 from spikingjelly.activation_based import layer
 from torch import nn
 
-from .common import Dilations, configure_dilations
+from .common import Dilations, check_dropout, configure_dilations, input_error
 from .neurons import neuron_factory
 
 DIGITS_T = 8
@@ -73,10 +73,13 @@ class DigitsNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
         pool = in_features >= 4
         length = in_features // 4 if pool else in_features
+        self.in_features, self.pooled_length = in_features, length
+        self.fixed_T = T if neuron == "psn" else None
         blocks = _conv_bn_sn(1, channels, make) + _conv_bn_sn(channels, channels, make)
         if pool:
             blocks.append(layer.AvgPool1d(2, 2, step_mode="m"))
@@ -90,6 +93,8 @@ class DigitsNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3:
-            raise ValueError(f"x: expected [T, N, features], got {tuple(x.shape)}")
+        pooled = x.shape[-1] // 4 if self.in_features >= 4 else x.shape[-1]
+        if x.dim() != 3 or pooled != self.pooled_length or self.fixed_T not in (None, x.shape[0]):
+            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_features}]",
+                              "in_features=" + (" and T=" if self.fixed_T else ""))
         return self.classifier(self.body(x.unsqueeze(2))).mean(0)

@@ -22,7 +22,9 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from .blocks import ConvResBlock
-from .common import Dilations, configure_dilations
+from .common import (
+    Dilations, check_dropout, check_widths, configure_dilations, input_error,
+)
 from .neurons import neuron_factory
 
 DVS_LIP_T = 90
@@ -67,14 +69,12 @@ class DVSLipNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
-        if (not isinstance(widths, (tuple, list)) or len(widths) != 5
-                or not all(isinstance(c, int) and c >= 1 for c in widths)):
-            raise ValueError(f"widths: expected 5 channel counts >= 1 (the stem and four "
-                             f"stages), got {widths!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        check_widths(widths, 5, "the stem and four stages")
+        check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
+        self.in_channels = in_channels
+        self.fixed_T = T if neuron == "psn" else None
         stem = widths[0]
         self.conv3d = nn.Conv3d(in_channels, stem, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False)
         self.bn3d = nn.BatchNorm3d(stem)
@@ -95,8 +95,9 @@ class DVSLipNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 5:
-            raise ValueError(f"x: expected frames [T, N, 2, H, W], got {tuple(x.shape)}")
+        if x.dim() != 5 or x.shape[2] != self.in_channels or self.fixed_T not in (None, x.shape[0]):
+            raise input_error(x, f"frames [{self.fixed_T or 'T'}, N, {self.in_channels}, H, W]",
+                              "in_channels=" + (" and T=" if self.fixed_T else ""))
         h = self.bn3d(self.conv3d(x.permute(1, 2, 0, 3, 4)))
         h = self.pool(self.sn(h.permute(2, 0, 1, 3, 4).contiguous()))
         h = self.flatten(self.gap(self.stages(h)))

@@ -26,7 +26,7 @@ from spikingjelly.activation_based import layer
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
-from .common import Dilations, configure_dilations
+from .common import Dilations, check_dropout, configure_dilations, input_error
 from .neurons import neuron_factory
 
 SHD_T = 140
@@ -124,9 +124,11 @@ class SHDNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
         self.fixed_T = T if neuron == "psn" else None
+        self.in_features = in_features
         blocks: list[nn.Module] = []
         width = in_features
         for _ in range(2):
@@ -168,8 +170,8 @@ class SHDNet(nn.Module):
             m.clamp_positions()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3:
-            raise ValueError(f"x: expected [T, N, channels], got {tuple(x.shape)}")
+        if x.dim() != 3 or x.shape[2] != self.in_features:
+            raise input_error(x, f"[T, N, {self.in_features}]", "in_features=")
         if self.fixed_T is not None and x.shape[0] != self.fixed_T:
             x = F.pad(x[: self.fixed_T], (0, 0, 0, 0, 0, max(self.fixed_T - x.shape[0], 0)))
         return self.readout_neuron(self.readout(self.body(x)))

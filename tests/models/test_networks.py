@@ -5,8 +5,8 @@ from spikingjelly.activation_based import functional as sj_functional
 
 from spikingjelly_mulfree import CPSN
 from spikingjelly_mulfree.models import (
-    NEURONS, DigitsNet, DVSLipNet, PixelCIFARNet, SequentialCIFARNet, SHDNet, build_model,
-    count_neurons, count_parameters, make_surrogate, neuron_factory,
+    NEURONS, DigitsNet, DVSLipNet, PixelCIFARNet, SequentialCIFARNet, SHDNet, TimeAvgPool,
+    build_model, count_neurons, count_parameters, make_surrogate, neuron_factory,
 )
 
 
@@ -168,3 +168,34 @@ def test_parameter_count_cli_prints_every_network(capsys):
     for name in ("DigitsNet", "SequentialCIFARNet", "PixelCIFARNet", "SHDNet", "DVSLipNet"):
         assert name in out
     assert "531,850" in out and "11,249,764" in out
+
+
+@pytest.mark.parametrize("net, x, hint", [
+    (lambda: SequentialCIFARNet(10, k=2, channels=4), torch.rand(32, 2, 3, 28),
+     r"x: expected \[T, N, 3, 32\] \(columns as time\), got \(32, 2, 3, 28\).*length="),
+    (lambda: SequentialCIFARNet(10, neuron="psn", channels=4), torch.rand(16, 2, 3, 32),
+     r"x: expected \[32, N, 3, 32\].*got \(16, 2, 3, 32\).*and T="),
+    (lambda: DigitsNet(channels=4, hidden=8), torch.rand(8, 2, 7),
+     r"x: expected \[T, N, 8\], got \(8, 2, 7\).*in_features="),
+    (lambda: PixelCIFARNet(10, k=2, T=64, widths=(4, 8)), torch.rand(64, 2, 1),
+     r"x: expected \[T, N, 3\] \(pixels as time\), got \(64, 2, 1\).*in_channels="),
+    (lambda: DVSLipNet(10, k=2, T=4, widths=(4, 4, 8, 8, 8)), torch.rand(4, 1, 1, 24, 24),
+     r"x: expected frames \[T, N, 2, H, W\], got \(4, 1, 1, 24, 24\).*in_channels="),
+    (lambda: SHDNet(hidden=4, k=2, max_delay=3), torch.rand(4, 1, 139),
+     r"x: expected \[T, N, 140\], got \(4, 1, 139\).*in_features="),
+])
+def test_inputs_the_network_was_not_built_for_are_named(net, x, hint):
+    # these failed deep inside torch ("mat1 and mat2 shapes cannot be multiplied")
+    with pytest.raises(ValueError, match=hint):
+        net()(x)
+
+
+def test_bad_sizes_are_named_at_construction():
+    with pytest.raises(ValueError, match=r"widths: expected 2 channel counts >= 1.*got \(8,\)"):
+        PixelCIFARNet(10, k=2, T=64, widths=(8,))
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 2"):
+        DigitsNet(dropout=2)  # was a bare AssertionError from SpikingJelly
+    with pytest.raises(ValueError, match=r"dropout: expected a probability"):
+        SHDNet(hidden=4, k=2, max_delay=3, dropout=-0.1)
+    with pytest.raises(ValueError, match=r"stride: expected an integer >= 1.*got 0"):
+        TimeAvgPool(0)
