@@ -10,11 +10,28 @@ Our reading of the paper (it gives only the example k=2, dilations 1, 2, 3): lay
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 
+def _positive_ints(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+
+
 def sawtooth_period(num_layers: int, k: int, T: int) -> int:
-    """Smallest ``p`` with ``1 + (k-1) p (p+1)/2 >= T``, capped at ``num_layers`` (and >= 1)."""
+    """Smallest ``p`` with ``1 + (k-1) p (p+1)/2 >= T``, capped at ``num_layers`` (and >= 1).
+
+    Args:
+        num_layers: number of CPSN layers (>= 1); k: their order (>= 1); T: sequence length (>= 1).
+
+    Example:
+        >>> sawtooth_period(8, 2, 7), sawtooth_period(2, 2, 7), sawtooth_period(8, 1, 100)
+        (3, 2, 1)
+    """
+    _positive_ints(num_layers=num_layers, k=k, T=T)
     if k == 1:
         return 1
     p = 1
@@ -35,9 +52,6 @@ def sawtooth_dilations(num_layers: int, k: int, T: int) -> list[int]:
         >>> sawtooth_dilations(5, 2, 4)
         [1, 2, 1, 2, 1]
     """
-    for name, value in (("num_layers", num_layers), ("k", k), ("T", T)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
     p = sawtooth_period(num_layers, k, T)
     return [1 + (layer % p) for layer in range(num_layers)]
 
@@ -49,6 +63,9 @@ def stack_receptive_field(k: int, dilations: list[int]) -> int:
         >>> stack_receptive_field(2, [1, 2, 3])
         7
     """
+    _positive_ints(k=k)
+    for i, d in enumerate(dilations):
+        _positive_ints(**{f"dilations[{i}]": d})
     return 1 + (k - 1) * sum(dilations)
 
 
@@ -70,9 +87,13 @@ def set_sawtooth_dilations(
     """
     from .neuron.cpsn import CPSN
 
+    if not isinstance(net, torch.nn.Module):
+        raise TypeError(f"net: expected a torch.nn.Module containing CPSN layers, got "
+                        f"{type(net).__name__}")
     layers = [m for m in net.modules() if isinstance(m, CPSN)]
     if not layers:
-        raise ValueError("net: expected a module containing CPSN layers, found none")
+        raise ValueError(f"net: expected a module containing CPSN layers, found none in "
+                         f"{type(net).__name__}")
     if dilations is None:
         ks = {m.k for m in layers}
         if len(ks) != 1:
@@ -81,10 +102,15 @@ def set_sawtooth_dilations(
                 "explicitly"
             )
         dilations = sawtooth_dilations(len(layers), ks.pop(), T)
+    try:
+        dilations = list(dilations)
+    except TypeError:
+        raise TypeError(f"dilations: expected a list of integers >= 1 (one per CPSN layer), "
+                        f"got {dilations!r}") from None
     if len(dilations) != len(layers):
         raise ValueError(
             f"dilations: expected {len(layers)} values (one per CPSN layer), got {len(dilations)}"
         )
     for layer, d in zip(layers, dilations):
         layer.dilation = d
-    return list(dilations)
+    return dilations

@@ -11,13 +11,25 @@ primitive, used only when ``spiking=False``; for ``alpha = 10`` it runs from 0.0
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 
 
 def rational_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``1 / (1 + alpha x^2)``, the surrogate derivative."""
+    """``1 / (1 + alpha x^2)``, the surrogate derivative, elementwise.
+
+    Args:
+        x: the charge minus the threshold, any shape; alpha: sharpness, ``> 0``.
+
+    Returns:
+        ``g'(x)`` shaped like ``x``.
+
+    Example:
+        >>> [round(g, 4) for g in rational_grad(torch.tensor([-1.0, 0.0, 3.0]), 1.0).tolist()]
+        [0.5, 1.0, 0.1]
+    """
     return 1.0 / (1.0 + alpha * x * x)
 
 
@@ -49,8 +61,10 @@ class Rational(sj_surrogate.SurrogateFunctionBase):
     """
 
     def __init__(self, alpha: float = 10.0, spiking: bool = True):
-        if not alpha > 0:
-            raise ValueError(f"alpha: expected a positive number, got {alpha!r}")
+        value = alpha.item() if isinstance(alpha, torch.Tensor) and alpha.numel() == 1 else alpha
+        if not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+            raise ValueError(f"alpha: expected a finite number > 0 (the paper uses 10 on "
+                             f"DVS-Lip), got {alpha!r}")
         super().__init__(spiking=spiking, alpha=alpha)
 
     @staticmethod

@@ -43,3 +43,16 @@ def test_set_sawtooth_errors():
         set_sawtooth_dilations(mixed, T=4, dilations=[1])
     with pytest.raises(ValueError, match="T: expected an integer >= 1"):
         sawtooth_dilations(2, 2, 0)
+
+
+def test_dilation_helpers_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="k: expected an integer >= 1, got 0"):
+        sawtooth_period(3, 0, 8)
+    with pytest.raises(ValueError, match="k: expected an integer >= 1, got 0"):
+        stack_receptive_field(0, [1, 2])
+    with pytest.raises(ValueError, match=r"dilations\[1\]: expected an integer >= 1, got 0"):
+        stack_receptive_field(2, [1, 0])
+    with pytest.raises(TypeError, match="net: expected a torch.nn.Module .*got list"):
+        set_sawtooth_dilations([CPSN(2)], T=4)
+    with pytest.raises(TypeError, match="dilations: expected a list of integers .*got 2"):
+        set_sawtooth_dilations(CPSN(2), T=4, dilations=2)

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 import torch
 
 from spikingjelly_mulfree import Rational
@@ -26,8 +28,6 @@ def test_primitive_is_consistent_with_the_gradient():
 
 
 def test_alpha_must_be_positive():
-    import pytest
-
     with pytest.raises(ValueError, match="alpha"):
         Rational(alpha=0.0)
 
@@ -55,3 +55,9 @@ def test_the_heaviside_list_holds_only_heaviside_surrogates():
         pass
 
     assert not fires_heaviside(Shifted())
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, float("inf"), float("nan"), "10"])
+def test_rational_refuses_an_alpha_that_is_not_a_finite_positive_number(alpha):
+    with pytest.raises(ValueError, match=r"alpha: expected a finite number > 0 .*got"):
+        Rational(alpha=alpha)

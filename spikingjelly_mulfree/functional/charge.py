@@ -19,7 +19,13 @@ taps used as the test oracle, and :func:`charge_torch`, the vectorised PyTorch p
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
+
+from .checks import check_dilation, check_taps
+
+_LAYOUT = "[T, N, C, S]"
 
 
 def receptive_field(k: int, dilation: int) -> int:
@@ -29,6 +35,9 @@ def receptive_field(k: int, dilation: int) -> int:
         >>> receptive_field(2, 3)
         4
     """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k: expected an integer >= 1 (taps per channel), got {k!r}")
+    check_dilation(dilation)
     return (k - 1) * dilation + 1
 
 
@@ -50,6 +59,7 @@ def charge_reference(
         >>> charge_reference(x, torch.tensor([[0.5, 1.0]]), None, 1).flatten().tolist()
         [1.0, 1.5, 1.5]
     """
+    check_taps("x", x, _LAYOUT, weight, bias, dilation, exact_dims=True)
     T = x.shape[0]
     C, k = weight.shape
     w = weight.to(x.dtype)
@@ -79,6 +89,17 @@ def toeplitz(weight: torch.Tensor, T: int, dilation: int) -> torch.Tensor:
         >>> toeplitz(torch.tensor([[0.5, 1.0]]), 3, 1)[0].tolist()
         [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]]
     """
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise ValueError(f"weight: expected [C, k] taps, got {getattr(weight, 'shape', weight)!r}")
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 0:
+        raise ValueError(f"T: expected an integer >= 0 (the sequence length), got {T!r}")
+    check_dilation(dilation)
+    return band_matrix(weight, T, dilation)
+
+
+def band_matrix(weight: torch.Tensor, T: int, dilation: int) -> torch.Tensor:
+    """:func:`toeplitz` without the argument checks (the torch backend's GEMM path, where the
+    module has checked them and ``T`` may be symbolic under ``torch.compile``)."""
     C, k = weight.shape
     idx, mask = _band(T, k, dilation, weight.device, weight.dtype)
     return weight[:, idx].view(C, T, T) * mask
@@ -127,7 +148,7 @@ def _charge_taps(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.
 def _charge_toeplitz(x: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
     T, N, C, S = x.shape
     xc = x.permute(2, 0, 1, 3).reshape(C, T, N * S)
-    h = torch.bmm(toeplitz(weight, T, dilation), xc)
+    h = torch.bmm(band_matrix(weight, T, dilation), xc)
     return h.view(C, T, N, S).permute(1, 2, 0, 3)
 
 
@@ -151,6 +172,7 @@ def charge_torch(
         >>> torch.allclose(charge_torch(x, w, b, 2), charge_reference(x, w, b, 2), atol=1e-6)
         True
     """
+    check_taps("x", x, _LAYOUT, weight, bias, dilation, exact_dims=True)
     T = x.shape[0]
     k = weight.shape[1]
     live_taps = min(k, (T - 1) // dilation + 1)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from .charge import toeplitz
+from .charge import band_matrix
 
 
 class _ToChannelMajor(torch.autograd.Function):
@@ -93,7 +93,7 @@ def gemm_moments(
     """Mean and biased variance ``[C]`` of the un-biased charge from the per-step means ``u``
     and covariance ``cov`` of :func:`centred_gram`."""
     T = u.shape[1]
-    a = toeplitz(weight, T, dilation)
+    a = band_matrix(weight, T, dilation)
     mu_t = torch.bmm(a, u.unsqueeze(2)).squeeze(2)
     within = (torch.bmm(a, cov) * a).sum(dim=(1, 2)) / T
     mean = mu_t.mean(dim=1)
@@ -133,7 +133,7 @@ def gemm_charge_fire(
     """Spikes ``[C, T, N, S]`` (``[C, T, N*S]`` for a surrogate without a fused derivative) of
     the charge of ``xc + u`` (``u`` is ``None`` when ``xc`` is not centred), ``N`` samples."""
     T = xc.shape[1]
-    a = toeplitz(weight, T, dilation)
+    a = band_matrix(weight, T, dilation)
     offset = bias.unsqueeze(1).expand(-1, T)
     if u is not None:
         offset = offset + torch.bmm(a, u.unsqueeze(2)).squeeze(2)

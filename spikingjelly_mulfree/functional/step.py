@@ -15,7 +15,13 @@ Stepping either through a sequence gives exactly the charge of
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
+
+from .checks import check_taps, check_window_length
+
+_WINDOW = "[R, N, C, *]"
 
 
 def push_window(window: torch.Tensor | None, x: torch.Tensor, length: int) -> torch.Tensor:
@@ -23,15 +29,26 @@ def push_window(window: torch.Tensor | None, x: torch.Tensor, length: int) -> to
 
     Args:
         window: ``[R, N, C, *]`` or ``None`` (a fresh, all-zero past).
-        x: the current input. length: ``R``.
+        x: the current input ``[N, C, *]``. length: ``R >= 1``, the steps the window keeps.
+
+    Returns:
+        The new window ``[R, N, C, *]`` in ``window``'s dtype (``x``'s for a fresh one).
 
     Example:
         >>> w = push_window(None, torch.ones(1, 1), 3)
         >>> push_window(w, 2 * torch.ones(1, 1), 3).flatten().tolist()
         [0.0, 1.0, 2.0]
     """
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
+        raise ValueError(f"length: expected an integer >= 1 (R = (k-1)*dilation + 1), got "
+                         f"{length!r}")
     if window is None:
         window = x.new_zeros((length, *x.shape))
+    elif tuple(window.shape) != (length, *x.shape):
+        raise ValueError(
+            f"window: expected [R={length}, *x.shape] = {(length, *x.shape)} for x of shape "
+            f"{tuple(x.shape)}, got {tuple(window.shape)}; start a new sequence with window=None"
+        )
     return torch.cat([window[1:], x.unsqueeze(0).to(window.dtype)])
 
 
@@ -45,7 +62,15 @@ def step_charge(
 
     Returns:
         ``H[t]`` shaped ``[N, C, *]``.
+
+    Example:
+        >>> window = torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1)
+        >>> step_charge(window, torch.tensor([[0.5, 1.0]]), torch.tensor([0.25]), 2).flatten()
+        tensor([3.7500])
     """
+    check_taps("window", window, _WINDOW, weight, bias, dilation, exact_dims=False)
+    check_window_length("window", window, weight.shape[1], dilation,
+                        "build it with push_window(..., length={R})")
     taps = window[::dilation]
     C = weight.shape[0]
     lead = taps.shape[:3]
@@ -82,6 +107,12 @@ def ring_charge(
         >>> [ring_charge(ring, t % 3, torch.ones(1, 1), w, None, 2).item() for t in range(4)]
         [1.0, 1.0, 1.5, 1.5]
     """
+    check_taps("ring", ring, _WINDOW, weight, bias, dilation, exact_dims=False)
+    check_window_length("ring", ring, weight.shape[1], dilation,
+                        "allocate it as torch.zeros(R, *x.shape) with R = {R}")
+    if tuple(ring.shape[1:]) != tuple(x.shape):
+        raise ValueError(f"x: expected shape {tuple(ring.shape[1:])} like a slot of the ring "
+                         f"{tuple(ring.shape)}, got {tuple(x.shape)}")
     R = ring.shape[0]
     C, k = weight.shape
     ring[pos].copy_(x)

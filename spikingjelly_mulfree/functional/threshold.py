@@ -102,7 +102,20 @@ def update_running_stats(
     momentum: float,
 ) -> None:
     """Exponential moving average as in ``torch.nn.BatchNorm``: the running variance is the
-    unbiased estimate (``var * count / (count - 1)``); updated in place."""
+    unbiased estimate (``var * count / (count - 1)``); updated in place.
+
+    Args:
+        running_mean, running_var: ``[C]``, updated in place.
+        mean, var: ``[C]`` batch mean and biased variance (:func:`moments`).
+        count: elements per channel behind ``mean`` and ``var`` (``T * N * S``).
+        momentum: weight of the batch, in ``[0, 1]``.
+
+    Example:
+        >>> rm, rv = torch.zeros(1), torch.ones(1)
+        >>> update_running_stats(rm, rv, torch.tensor([2.0]), torch.tensor([1.5]), 4, 0.5)
+        >>> rm.tolist(), rv.tolist()
+        ([1.0], [1.5])
+    """
     unbiased = var * (count / max(count - 1, 1))
     if mean.dtype != running_mean.dtype:
         mean, unbiased = mean.to(running_mean.dtype), unbiased.to(running_var.dtype)
