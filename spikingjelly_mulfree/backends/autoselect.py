@@ -376,5 +376,10 @@ def autoselect_report() -> AutoselectReport:
 
 
 def clear_autoselect_cache() -> None:
-    """Forget every ``backend='auto'`` choice (the next forward times again)."""
+    """Forget every ``backend='auto'`` choice (the next forward times again).
+
+    Example:
+        >>> clear_autoselect_cache(); autoselect_report().choices
+        ()
+    """
     AUTO_BACKEND.clear()

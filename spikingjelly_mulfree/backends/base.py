@@ -28,7 +28,16 @@ from ..functional import threshold
 
 
 class Backend(Protocol):
-    """Compute backend contract (see the module docstring for shapes)."""
+    """Compute backend contract (see the module docstring for shapes).
+
+    Example:
+        >>> from spikingjelly.activation_based import surrogate
+        >>> from spikingjelly_mulfree.backends import get_backend
+        >>> backend = get_backend("torch", x := torch.ones(3, 1, 2, 1))
+        >>> backend.charge_fire(x, torch.ones(2, 2), -torch.tensor([1.5, 0.5]), 1,
+        ...                     surrogate.ATan()).flatten().tolist()
+        [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
 
     name: str
 
