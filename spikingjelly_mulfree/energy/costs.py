@@ -104,7 +104,12 @@ def tap_count(T: int, k: int, dilation: int = 1) -> int:
 
 @dataclass(frozen=True)
 class NeuronOps:
-    """Inference operations of one neuron (or a layer, after :meth:`scale`)."""
+    """Inference operations of one neuron (or a layer, after :meth:`scale`).
+
+    Example:
+        >>> NeuronOps(add=3, shift=2).scale(4) + NeuronOps(mul=1)
+        NeuronOps(mul=1, add=12, shift=8)
+    """
 
     mul: int = 0
     add: int = 0

@@ -128,6 +128,7 @@ class NeuronOpCounter(ModuleCounter):
             self.records[scope][name] += getattr(ops, name)
 
     def finalize_record(self) -> None:
+        """Forget the counted layer's ops once SpikingJelly has recorded them in every scope."""
         self._pending = None
 
     def reset(self) -> None:

@@ -39,6 +39,10 @@ class LayerOps:
     layer (features per step); ``firing_rate`` the mean of its output spikes; ``dense`` the
     weight uses of a conv / linear layer had every input been non-zero (so ``ac / dense`` is
     the synaptic activity of a spike-fed layer).
+
+    Example:
+        >>> LayerOps("fc", "Linear", "synapse", ac=10).energy_pj(EnergyCosts())
+        9.0
     """
 
     name: str
@@ -194,6 +198,9 @@ def count_energy(
         >>> round(count_energy(net, torch.rand(3, 2, 3)).energy_uj("neuron") * 1e6, 2)
         31.4
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module to count, got "
+                        f"{type(model).__name__}")
     costs = EnergyCosts() if costs is None else costs
     if batch_size is None:
         batch_size = int(inputs.shape[1]) if torch.is_tensor(inputs) and inputs.dim() >= 2 else 1

@@ -158,6 +158,12 @@ def dense_weight_uses(module: nn.Module, x: torch.Tensor) -> int:
     """Weight uses of a linear / conv layer on ``x`` if every input element were non-zero
     (padding excluded): the AC count at 100 % activity.
 
+    Args:
+        module: an ``nn.Linear`` (``x [..., in_features]``) or ``nn.Conv1d/2d/3d``
+            (``x [N, C_in, *spatial]``; ``[T, N, C_in, *spatial]`` for a SpikingJelly
+            layer in ``step_mode="m"``).
+        x: the layer's input.
+
     Example:
         >>> import torch
         >>> dense_weight_uses(torch.nn.Linear(4, 3), torch.zeros(2, 4))
@@ -168,6 +174,19 @@ def dense_weight_uses(module: nn.Module, x: torch.Tensor) -> int:
     if not isinstance(module, DENSE_TYPES):
         raise TypeError(f"module: expected one of {[t.__name__ for t in DENSE_TYPES]}, got "
                         f"{type(module).__name__}")
+    if isinstance(module, nn.Linear):
+        fits = x.dim() >= 1 and x.shape[-1] == module.in_features
+        layout = f"[..., in_features={module.in_features}]"
+    else:
+        multi = getattr(module, "step_mode", "s") == "m"
+        spatial = len(module.kernel_size)
+        fits = (x.dim() == spatial + 2 + multi
+                and x.shape[-spatial - 1] == module.in_channels)
+        layout = (f"[{'T, ' if multi else ''}N, C_in={module.in_channels}, *spatial] "
+                  f"({spatial} spatial)")
+    if not fits:
+        raise ValueError(f"x: expected {layout} for {type(module).__name__}, got "
+                         f"{tuple(x.shape)}")
     with torch.no_grad(), _raw():
         if isinstance(module, nn.Linear):
             return int(x.numel()) * int(module.out_features)

@@ -30,7 +30,12 @@ from .report import EnergyReport, count_energy
 
 @dataclass(frozen=True)
 class PaperFigures:
-    """One row of the paper's Table 6 (per image)."""
+    """One row of the paper's Table 6 (per image).
+
+    Example:
+        >>> PAPER_TABLE6["cpsn"].synapse_uj
+        2.58
+    """
 
     label: str
     mul: float
@@ -121,6 +126,11 @@ def table6_reports(
 
     Returns:
         ``{name: EnergyReport}``.
+
+    Example:
+        >>> reports = table6_reports(("cpsn", "lif"), T=4, k=2)
+        >>> reports["cpsn"].total("mul", "neuron"), reports["lif"].uncounted
+        (0, ['features.2 (LIFNode)', ...])
     """
     from ..models import SequentialCIFARNet
 
@@ -186,6 +196,15 @@ def table6_markdown(reports: dict[str, EnergyReport], T: int = TABLE6_T, k: int 
     energy of this (untrained) run, the paper's synaptic share and the totals. A network with
     neurons that have no counting rule (LIF, ...) shows them as ``not counted`` and its total
     as synapses only.
+
+    Args:
+        reports: ``{neuron name: EnergyReport}``, as :func:`table6_reports` returns.
+        T, k, num_classes, dilations: the network the reports counted (picks the paper's row).
+
+    Example:
+        >>> table = table6_markdown(table6_reports(("cpsn",), T=4, k=2), T=4, k=2)
+        >>> print(table.splitlines()[2][:40])
+        | CPSN (k=2) | 18,688 | 0 | ...
     """
     lines = [
         "| neuron | neurons | MUL | SHIFT | ADD | neuron layers (uJ) | paper (uJ) | match "

@@ -4,8 +4,7 @@ import importlib
 
 import pytest
 
-# table6's examples count the full CIFAR network; test_table6.py asserts the same figures
-MODULES = ["__init__", "costs", "neuron_counter", "synapse", "report"]
+MODULES = ["__init__", "costs", "neuron_counter", "synapse", "report", "table6"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -111,3 +111,8 @@ def test_an_unknown_kind_is_refused_not_counted_as_zero(kind):
 def test_batch_size_must_be_an_integer(batch_size):
     with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
         count_energy(small_net(), torch.rand(4, 2, 2, 8), batch_size=batch_size)
+
+
+def test_a_model_that_is_not_a_module_is_named():
+    with pytest.raises(TypeError, match="model: expected a torch.nn.Module to count, got int"):
+        count_energy(3, torch.rand(4, 1, 2, 8))

@@ -68,3 +68,10 @@ def test_dense_weight_uses():
     assert dense_weight_uses(nn.Conv1d(2, 3, 3, padding=1), torch.zeros(1, 2, 4)) == 3 * 2 * 10
     with pytest.raises(TypeError, match="module: expected one of"):
         dense_weight_uses(nn.ReLU(), torch.zeros(1))
+    # an input the layer does not take was counted (Linear: 3 * 6 * 2) or failed inside torch
+    with pytest.raises(ValueError, match=r"x: expected \[\.\.\., in_features=5\] for Linear, "
+                                         r"got \(3, 6\)"):
+        dense_weight_uses(nn.Linear(5, 2), torch.zeros(3, 6))
+    with pytest.raises(ValueError, match=r"x: expected \[N, C_in=2, \*spatial\] \(1 spatial\) "
+                                         r"for Conv1d, got \(2, 4\)"):
+        dense_weight_uses(nn.Conv1d(2, 3, 3), torch.zeros(2, 4))
