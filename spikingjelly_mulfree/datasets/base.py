@@ -15,6 +15,12 @@ SPLITS = ("train", "test")
 
 
 def check_split(split: object) -> str:
+    """Return ``split`` if it is one of :data:`SPLITS`, else raise naming the argument.
+
+    Example:
+        >>> check_split("test")
+        'test'
+    """
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     return str(split)
@@ -31,6 +37,17 @@ class TimeFirstDataset(Dataset):
         feature_shape: shape of one time step ``x[t]`` of this instance (options such as
             digits' ``mode="pixels"`` change it from the registry default).
         collate_fn: stacks items into a time-first batch (pass it to ``DataLoader``).
+
+    Example:
+        >>> class Ramp(TimeFirstDataset):
+        ...     def __len__(self):
+        ...         return 2
+        ...     def __getitem__(self, i):
+        ...         return torch.full((4, 3), float(i)), i
+        >>> ds = Ramp("ramp", "test", False, 2, (3,))
+        >>> x, y = ds.collate_fn([ds[0], ds[1]])
+        >>> ds, tuple(x.shape), y.tolist()
+        (Ramp(name='ramp', split='test', augment=False, len=2), (4, 2, 3), [0, 1])
     """
 
     collate_fn: Collate = staticmethod(stack_time_first)

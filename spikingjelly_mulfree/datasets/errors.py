@@ -6,11 +6,33 @@ import os
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The data set's files are not where the loader looks for them."""
+    """The data set's files are not where the loader looks for them.
+
+    Example:
+        >>> from spikingjelly_mulfree.datasets import build_dataset
+        >>> try:
+        ...     build_dataset("shd", root="/nonexistent", split="test")
+        ... except DatasetNotFoundError as err:
+        ...     print(str(err).splitlines()[1])
+        Expected layout under root:
+    """
 
 
 class CorruptDatasetError(RuntimeError):
-    """A data file exists but cannot be read completely."""
+    """A data file exists but cannot be read completely.
+
+    Example:
+        >>> import os, tempfile
+        >>> from spikingjelly_mulfree.datasets import build_dataset
+        >>> root = tempfile.mkdtemp()
+        >>> os.makedirs(os.path.join(root, "SHD"))
+        >>> _ = open(os.path.join(root, "SHD", "shd_test.h5"), "wb").write(b"not hdf5")
+        >>> try:
+        ...     build_dataset("shd", root=root, split="test")
+        ... except CorruptDatasetError as err:
+        ...     print("cannot read this data file" in str(err))
+        True
+    """
 
 
 def missing(name: str, expected: str, layout: str, source: str, download_hint: str = "") -> \

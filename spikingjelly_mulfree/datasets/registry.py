@@ -29,6 +29,11 @@ class DatasetInfo:
             [N, num_classes])`` applied to training batches, or ``None``.
         builder: ``"module:function"`` that builds the dataset (imported lazily).
         summary: one line on the source and preprocessing.
+
+    Example:
+        >>> info = DATASETS["scifar10"]
+        >>> info.num_classes, info.feature_shape, info.default_T, info.label_smoothing
+        (10, (3, 32), 32, 0.1)
     """
 
     name: str

@@ -107,9 +107,22 @@ class SHDFrames(TimeFirstDataset):
         download: let Tonic download the archives when the ``.h5`` file is missing.
 
     Example:
-        >>> ds = SHDFrames("~/data", "test")  # doctest: +SKIP
-        >>> x, y = ds[0]; x.shape[1], 0 <= y < 20  # doctest: +SKIP
-        (140, True)
+        A one-sample file in the released format, written to a temporary folder:
+
+        >>> import os, tempfile
+        >>> import h5py, numpy as np
+        >>> root = tempfile.mkdtemp()
+        >>> os.makedirs(os.path.join(root, "SHD"))
+        >>> with h5py.File(os.path.join(root, "SHD", "shd_test.h5"), "w") as f:
+        ...     times = f.create_dataset("spikes/times", (1,), h5py.vlen_dtype(np.float32))
+        ...     units = f.create_dataset("spikes/units", (1,), h5py.vlen_dtype(np.uint16))
+        ...     times[0], units[0] = np.array([0.0, 0.25], np.float32), np.array([0, 699])
+        ...     _ = f.create_dataset("labels", data=np.array([3], np.uint16))
+        ...     _ = f.create_dataset("extra/keys", data=np.array([b"word"] * 20))
+        ...     _ = f.create_dataset("extra/speaker", data=np.zeros(1, np.uint16))
+        >>> x, y = SHDFrames(root, "test")[0]
+        >>> tuple(x.shape), y, x.sum().item()
+        ((25, 140), 3, 2.0)
     """
 
     collate_fn = staticmethod(pad_time_first)
