@@ -55,7 +55,13 @@ def _scalar_arg(value: float, dtype: torch.dtype):
 
 def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`fold_kernel`'s values in one launch, without autograd (arguments unchecked)."""
+    """:func:`fold_kernel`'s values in one launch, without autograd (arguments unchecked).
+
+    Example:
+        >>> wf, bf = fold_values(torch.tensor([[0.3, -3.0]]), None, (-4, 4))
+        >>> wf.tolist(), bf
+        ([[0.25, -4.0]], None)
+    """
     w = as_kernel_arg(weight, weight.dtype)
     C, k = w.shape
     launcher = get_launcher(w.device)
@@ -139,6 +145,16 @@ def fold_kernel(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
         :func:`spikingjelly_mulfree.functional.threshold.fold_kernel` up to the rounding of
         the folding's few operations (which it runs instead under ``torch.compile``: the
         compiler fuses them).
+
+    Example:
+        >>> from spikingjelly_mulfree.functional import threshold
+        >>> w = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+        >>> bn = (torch.rand(3).double(), torch.rand(3).double() + 0.5, torch.ones(3).double(),
+        ...       torch.zeros(3).double(), 1e-5)
+        >>> wf, bf = fold_kernel(w, bn, None)
+        >>> ref_w, ref_b = threshold.fold_kernel(w, bn, None)
+        >>> torch.allclose(wf, ref_w), torch.allclose(bf, ref_b), wf.requires_grad
+        (True, True, True)
     """
     _check(weight, bn)
     if exp_range is not None:

@@ -17,6 +17,19 @@ it over a :class:`Link`, and the moments' backward adds both correlations in one
 The caller must make sure the moments reach ``w_f`` / ``b_f`` in the autograd graph
 (:func:`depends_on`); a backward that ends with the hand-over unused raises, so a gradient can
 never be dropped silently. ``torch.compile`` uses the custom ops of :mod:`.library` instead.
+
+Example (the linked pair; :class:`BNLayer` has its own):
+    >>> x = torch.randn(6, 2, 3, 4, requires_grad=True)
+    >>> w = torch.rand(3, 2, requires_grad=True)
+    >>> link = Link()
+    >>> mean, var = LinkedMoments.apply(x, w, 1, link)
+    >>> scale = (var + 1e-5).rsqrt()
+    >>> wf, bf = w * scale[:, None], -mean * scale
+    >>> depends_on((wf, bf), mean.grad_fn)
+    True
+    >>> LinkedFire.apply(x, wf, bf, 1, ops.ATAN, 2.0, False, link).sum().backward()
+    >>> x.grad.shape, link.g is None  # the moments' backward consumed the hand-over
+    (torch.Size([6, 2, 3, 4]), True)
 """
 from __future__ import annotations
 
@@ -31,7 +44,16 @@ from . import fold, ops
 def first_order(backward):
     """``once_differentiable``, and a clear error up front for a backward that would build a
     graph (``create_graph=True``): these kernels have no gradients of their gradients, and
-    ``once_differentiable`` alone lets a second-order gradient come back as ``None``."""
+    ``once_differentiable`` alone lets a second-order gradient come back as ``None``.
+
+    Example:
+        >>> x = torch.randn(4, 1, 2, 1, requires_grad=True)
+        >>> mean, _ = LinkedMoments.apply(x, torch.ones(2, 2), 1, Link())
+        >>> torch.autograd.grad(mean.sum(), x, create_graph=True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        RuntimeError: CPSN kernel backends compute first-order gradients only: ...
+    """
     inner = once_differentiable(backward)
 
     @functools.wraps(backward)
@@ -62,13 +84,32 @@ def _fire_backward(x, weight, bias, dilation: int, mode, alpha: float, mul_free:
 
 
 class Link:
-    """Carries the fire op's ``dL/dH`` and taps to the moments' backward."""
+    """Carries the fire op's ``dL/dH`` and taps to the moments' backward (see the module
+    example).
+
+    Attributes:
+        g: the fire op's ``dL/dH`` ``[T, N, C, S]`` (accumulator type) until the moments'
+            backward takes it, else ``None``. weight: the fire op's taps ``[C, k]``.
+    """
 
     def __init__(self):
         self.g: torch.Tensor | None = None
         self.weight: torch.Tensor | None = None
 
     def check_consumed(self) -> None:
+        """Raise (and drop the hand-over) if the moments' backward left ``g`` unused; queued
+        by the fire op's backward to run when autograd's backward ends.
+
+        Example:
+            >>> link = Link()
+            >>> link.g = torch.zeros(1)
+            >>> link.check_consumed()  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            RuntimeError: CPSN fused backward: the moments' backward did not run, ...
+            >>> link.g is None
+            True
+        """
         if self.g is not None:
             self.g = self.weight = None
             raise RuntimeError(
@@ -79,7 +120,14 @@ class Link:
 
 
 def depends_on(outputs: tuple[torch.Tensor, ...], node) -> bool:
-    """Whether autograd node ``node`` is reachable backwards from any of ``outputs``."""
+    """Whether autograd node ``node`` is reachable backwards from any of ``outputs``.
+
+    Example:
+        >>> a = torch.ones(2, requires_grad=True)
+        >>> b = a * 2
+        >>> depends_on((b + 1,), b.grad_fn), depends_on((a * 3,), b.grad_fn)
+        (True, False)
+    """
     stack = [t.grad_fn for t in outputs if t.grad_fn is not None]
     seen = set()
     while stack:
@@ -94,7 +142,9 @@ def depends_on(outputs: tuple[torch.Tensor, ...], node) -> bool:
 
 
 class LinkedMoments(torch.autograd.Function):
-    """Batch moments whose backward also adds the linked fire op's input gradient."""
+    """Batch moments ``(mean, var)`` (each ``[C]``, see :func:`.ops.moments`) of ``x``
+    ``[T, N, C, S]`` under ``weight`` ``[C, k]``, whose backward also adds the input gradient
+    the :class:`Link` carries (see the module example)."""
 
     @staticmethod
     def forward(ctx, x, weight, dilation: int, link: Link):
@@ -117,7 +167,9 @@ class LinkedMoments(torch.autograd.Function):
 
 class LinkedFire(torch.autograd.Function):
     """Spikes (fused surrogate ``mode``, or ``H`` itself when ``mode`` is ``None``) whose input
-    gradient is handed to :class:`LinkedMoments`."""
+    gradient is handed to :class:`LinkedMoments`: ``x`` ``[T, N, C, S]``, ``weight`` ``[C, k]``,
+    ``bias`` ``[C]`` in the accumulator type; returns ``[T, N, C, S]`` (see the module
+    example)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, dilation: int, mode, alpha: float, mul_free: bool,
@@ -146,7 +198,19 @@ class BNLayer(torch.autograd.Function):
 
     Arguments: ``x`` ``[T, N, C, S]``; ``weight`` ``[C, k]``, ``gamma``, ``beta`` ``[C]`` in the
     accumulator type of ``x``; ``mode``: the fused surrogate (``None``: return ``H``, to which
-    the caller applies its surrogate); ``shift``: apply the taps as exponent adds."""
+    the caller applies its surrogate); ``shift``: apply the taps as exponent adds.
+
+    Example:
+        >>> x = torch.randn(6, 2, 3, 4, requires_grad=True)
+        >>> w = torch.rand(3, 2, requires_grad=True)
+        >>> gamma, beta = torch.ones(3), torch.zeros(3)
+        >>> s, mean, var = BNLayer.apply(x, w, gamma, beta, 1, 1e-5, None, ops.ATAN, 2.0, False)
+        >>> wf, bf = fold.fold_values(w.detach(), (mean, var, gamma, beta, 1e-5), None)
+        >>> torch.equal(s, ops.charge_fire(x.detach(), wf, bf, 1)), mean.shape, var.requires_grad
+        (True, torch.Size([3]), False)
+        >>> s.sum().backward(); x.grad.shape, w.grad.shape
+        (torch.Size([6, 2, 3, 4]), torch.Size([3, 2]))
+    """
 
     @staticmethod
     def forward(ctx, x, weight, gamma, beta, dilation: int, eps: float, exp_range, mode,

@@ -64,13 +64,24 @@ _launchers: dict[str, "HostLauncher"] = {}
 
 
 def cache_dir() -> Path:
-    """Folder of the built libraries (``$SPIKINGJELLY_MULFREE_CACHE`` or ``~/.cache/...``)."""
+    """Folder of the built libraries (``$SPIKINGJELLY_MULFREE_CACHE`` or ``~/.cache/...``).
+
+    Example:
+        >>> build().parent == cache_dir()
+        True
+    """
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path.home() / ".cache" / "spikingjelly_mulfree"
 
 
 def compiler() -> str | None:
-    """Path of the host C++ compiler, or ``None`` if there is none."""
+    """Path of the host C++ compiler (``$CXX``, else ``g++``, looked up on ``PATH``), or
+    ``None`` if there is none.
+
+    Example:
+        >>> Path(compiler()).is_file()
+        True
+    """
     return shutil.which(os.environ.get("CXX", "g++"))
 
 
@@ -98,7 +109,12 @@ def check_layout(layout: str) -> tuple[str, ...]:
 
 def build_flags(layout: str = "staged") -> tuple[str, ...]:
     """The compiler flags of ``layout``: :data:`FLAGS`, ``$SPIKINGJELLY_MULFREE_CXXFLAGS``
-    (split like a shell would) and the layout's defines."""
+    (split like a shell would) and the layout's defines.
+
+    Example:
+        >>> "-fopenmp" in build_flags(), build_flags("gpu")[-1]
+        (True, '-DSJM_GPU_LAYOUT')
+    """
     return FLAGS + tuple(shlex.split(os.environ.get(CXXFLAGS_ENV, ""))) + check_layout(layout)
 
 
@@ -117,8 +133,17 @@ def build_key(cxx: str, layout: str = "staged") -> str:
 def build(force: bool = False, layout: str = "staged") -> Path:
     """Compile the host library of ``layout`` unless the cache has it; returns its path.
 
+    Args:
+        force: rebuild even when the cache holds the library.
+        layout: one of :data:`LAYOUTS`.
+
     Raises:
         RuntimeError: no compiler, or the compilation failed (with the compiler's output).
+        ValueError: an unknown ``layout``.
+
+    Example:
+        >>> build().suffix, build() == build()  # the second call finds it in the cache
+        ('.so', True)
     """
     cxx = compiler()
     if cxx is None:
@@ -179,12 +204,20 @@ class HostLauncher:
         self.cols = int(self.lib.sjm_cols())
 
     def kernel_names(self) -> list[str]:
-        """Every kernel the library exports."""
+        """Every kernel the library exports.
+
+        Example:
+            >>> "cpsn_forward_f32_shift" in host_launcher().kernel_names()
+            True
+        """
         n = self.lib.sjm_kernel_count()
         return [self.lib.sjm_kernel_name(i).decode() for i in range(n)]
 
     def launch(self, name: str, grid: tuple[int, int], args: Sequence[Arg],
                device: torch.device | None = None) -> None:
+        """Run kernel ``name`` on ``grid`` blocks of :attr:`block` threads with ``args`` packed
+        as :mod:`.launch` describes (CPU tensors only); OpenMP runs the blocks when the largest
+        tensor has :data:`PARALLEL_MIN_ELEMENTS` or more."""
         # One 8-byte slot per argument, packed by one struct call (building a ctypes object per
         # argument cost ~10 us a launch, as much as a small layer's kernel).
         fmt = ["<"]
@@ -226,7 +259,12 @@ class HostLauncher:
 
 
 def host_launcher(layout: str = "staged") -> HostLauncher:
-    """The process-wide host launcher of ``layout`` (built or loaded on first use)."""
+    """The process-wide host launcher of ``layout`` (built or loaded on first use).
+
+    Example:
+        >>> host_launcher() is host_launcher(), host_launcher("gpu").block
+        (True, 32)
+    """
     check_layout(layout)
     with _lock:
         if layout not in _launchers:

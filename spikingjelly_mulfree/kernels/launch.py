@@ -82,6 +82,15 @@ def get_launcher(device: torch.device) -> Launcher:
     Raises:
         RuntimeError: no host compiler / the build failed (CPU); ImportError: CuPy missing
         (CUDA); ValueError: another device type.
+
+    Example:
+        >>> with host_layout("staged"):
+        ...     get_launcher(torch.device("cpu")).layout
+        'staged'
+        >>> get_launcher(torch.device("meta"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: device: the CPSN kernels run on 'cpu' (host build) or 'cuda' (CuPy), ...
     """
     key = (device.type, _host_layout)
     launcher = _resolved.get(key)
@@ -105,6 +114,13 @@ def get_launcher(device: torch.device) -> Launcher:
 
 
 def grid_for(launcher: Launcher, columns: int, rows: int = 1) -> tuple[int, int]:
-    """Blocks covering ``columns`` along x (``launcher.cols`` per thread) and ``rows`` along y."""
+    """Blocks ``(gx, gy)`` covering ``columns`` along x (``launcher.cols`` per thread) and
+    ``rows`` along y.
+
+    Example:
+        >>> with host_layout("gpu"):  # one column per thread, 32 threads per block
+        ...     grid_for(get_launcher(torch.device("cpu")), 100, rows=3)
+        (4, 3)
+    """
     threads = -(-columns // launcher.cols)
     return -(-threads // launcher.block), rows

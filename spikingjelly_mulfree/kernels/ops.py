@@ -44,12 +44,24 @@ REDUCE_CHUNK = {"gpu": 32, "staged": 4096}
 
 
 def acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Accumulator type of an input dtype: float64 for float64, else float32."""
+    """Accumulator type of an input dtype: float64 for float64, else float32.
+
+    Example:
+        >>> acc_dtype(torch.float16), acc_dtype(torch.float64)
+        (torch.float32, torch.float64)
+    """
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
-    """Raise a clear error unless ``x`` ``[T, N, C, S]`` and ``weight`` ``[C, k]`` fit."""
+    """Raise a clear error unless ``x`` ``[T, N, C, S]`` and ``weight`` ``[C, k]`` fit.
+
+    Example:
+        >>> check_input(torch.zeros(4, 2, 3, 1), torch.zeros(5, 2))
+        Traceback (most recent call last):
+        ...
+        ValueError: weight: expected [C=3, k], got shape (5, 2)
+    """
     if x.dtype not in SUFFIX:
         raise TypeError(f"x: expected float16, bfloat16, float32 or float64, got {x.dtype}")
     if x.dim() != 4:
@@ -81,13 +93,31 @@ def as_kernel_arg(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def tracks_grad(*tensors: torch.Tensor | None) -> bool:
     """Whether autograd would record an operation on ``tensors`` (grad mode on and one of them
-    requiring a gradient): otherwise the kernels can be called without autograd functions."""
+    requiring a gradient): otherwise the kernels can be called without autograd functions.
+
+    Example:
+        >>> w = torch.ones(2, requires_grad=True)
+        >>> tracks_grad(torch.ones(2), None), tracks_grad(w)
+        (False, True)
+        >>> with torch.no_grad():
+        ...     tracks_grad(w)
+        False
+    """
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def refuse_create_graph() -> None:
     """Raise if the backward running now builds a graph (``create_graph=True``, outside
-    ``torch.compile``'s tracing): the kernels have no gradients of their gradients."""
+    ``torch.compile``'s tracing): the kernels have no gradients of their gradients.
+
+    Example:
+        >>> with torch.no_grad():  # an ordinary backward runs with grad mode off
+        ...     refuse_create_graph()
+        >>> refuse_create_graph()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        RuntimeError: CPSN kernel backends compute first-order gradients only: ...
+    """
     if torch.is_grad_enabled() and not torch.compiler.is_compiling():
         raise RuntimeError(
             "CPSN kernel backends compute first-order gradients only: a backward with "
@@ -98,7 +128,15 @@ def refuse_create_graph() -> None:
 
 def check_dilation(dilation: object, k: int) -> None:
     """Raise unless ``dilation`` is an integer >= 1 whose tap offsets fit the kernels' 32-bit
-    step arithmetic (``max(k, 8) * dilation < 2**31``: a time block spans 8 steps)."""
+    step arithmetic (``max(k, 8) * dilation < 2**31``: a time block spans 8 steps).
+
+    Example:
+        >>> check_dilation(3, k=4)
+        >>> check_dilation(0, k=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: dilation: expected an integer >= 1, got 0
+    """
     if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
         raise ValueError(f"dilation: expected an integer >= 1, got {dilation!r}")
     if max(k, 8) * dilation >= 2**31:
@@ -110,7 +148,15 @@ def check_dilation(dilation: object, k: int) -> None:
 
 def check_step_elements(elements: int, name: str = "x") -> None:
     """Raise unless one step's ``elements`` (``N*C*S``, which the step and integer kernels take
-    as a 32-bit int) are below ``2**31``."""
+    as a 32-bit int) are below ``2**31``.
+
+    Example:
+        >>> check_step_elements(2 * 3 * 4)
+        >>> check_step_elements(2**31)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: x: 2147483648 elements per step, beyond the step kernels' 32-bit count ...
+    """
     if elements >= 2**31:
         raise ValueError(
             f"{name}: {elements} elements per step, beyond the step kernels' 32-bit count "
@@ -188,8 +234,16 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
                 dilation: int, mul_free: bool = False) -> torch.Tensor:
     """Spikes ``H >= 0`` in ``x.dtype``, contiguous ``[T, N, C, S]`` (no autograd).
 
-    ``mul_free=True`` applies the taps as exponent adds; every weight must then be 0 or
-    ``+-2**e``.
+    Args:
+        x: ``[T, N, C, S]``; weight: ``[C, k]``; bias: ``[C]`` or ``None``; dilation: ``>= 1``.
+        mul_free: apply the taps as exponent adds; every weight must then be 0 or ``+-2**e``.
+
+    Example:
+        >>> x = torch.randn(5, 2, 3, 4, dtype=torch.float16)
+        >>> w, b = torch.tensor([[0.5, -1.0]] * 3), torch.zeros(3)
+        >>> s = charge_fire(x, w, b, 1, mul_free=True)
+        >>> s.dtype, torch.equal(s, (charge(x, w, b, 1) >= 0).half())
+        (torch.float16, True)
     """
     x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
@@ -201,7 +255,16 @@ def charge_fire(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 def charge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            dilation: int, mul_free: bool = False) -> torch.Tensor:
-    """The charge ``H`` in the accumulator type, ``[T, N, C, S]`` (no autograd)."""
+    """The charge ``H`` in the accumulator type, ``[T, N, C, S]`` (no autograd).
+
+    Arguments as :func:`charge_fire`'s; the equation is
+    :func:`spikingjelly_mulfree.functional.charge.charge_reference`'s.
+
+    Example:
+        >>> h = charge(torch.ones(4, 1, 2, 1, dtype=torch.bfloat16), torch.ones(2, 2), None, 1)
+        >>> h.dtype, h[:, 0, 0, 0].tolist()
+        (torch.float32, [1.0, 2.0, 2.0, 2.0])
+    """
     x, w, b, launcher = _prep(x, weight, bias, dilation)
     T, N, C, S = x.shape
     out = torch.empty(x.shape, dtype=w.dtype, device=x.device)
@@ -237,6 +300,16 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
 
     In the staged host layout, ``dL/dH`` of this call lives in each OpenMP thread's scratch
     rather than in a ``[T, N, C, S]`` buffer (unless ``keep_g``).
+
+    Example:
+        >>> from spikingjelly_mulfree.functional.charge import charge_reference
+        >>> x = torch.randn(5, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+        >>> w, b = torch.randn(3, 2, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+        >>> g = torch.randn(5, 2, 3, 4, dtype=torch.float64)
+        >>> charge_reference(x, w, b, 2).backward(g)
+        >>> dx, dw, db = backward(x.detach(), w, b, 2, GIVEN, grad_h=g)
+        >>> torch.allclose(dx, x.grad), dw.shape, db.shape
+        (True, torch.Size([3, 2]), torch.Size([3]))
     """
     if mode not in range(len(MODE_NAMES)):
         raise ValueError(f"mode: expected one of ops.{', '.join(MODE_NAMES)} "
@@ -303,7 +376,18 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
 
 def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of the un-biased charge over T, N and S."""
+    """Per-channel mean and biased variance (each ``[C]``, accumulator type) of the
+    un-biased charge of ``x`` ``[T, N, C, S]`` under ``weight`` ``[C, k]`` over T, N and S.
+
+    Example:
+        >>> from spikingjelly_mulfree.functional.charge import charge_reference
+        >>> x, w = torch.randn(5, 2, 3, 4, dtype=torch.float64), torch.randn(3, 2).double()
+        >>> mean, var = moments(x, w, 2)
+        >>> h = charge_reference(x, w, None, 2)
+        >>> dims = (0, 1, 3)
+        >>> torch.allclose(mean, h.mean(dims)), torch.allclose(var, h.var(dims, correction=0))
+        (True, True)
+    """
     x, w, _, launcher = _prep(x, weight, None, dilation)
     T, N, C, S = x.shape
     acc = w.dtype
@@ -323,8 +407,19 @@ def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean:
                      grad_mean: torch.Tensor | None, grad_var: torch.Tensor | None,
                      extra: tuple[torch.Tensor, torch.Tensor] | None = None,
                      donate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dX, dW)`` of :func:`moments` given the gradients of its two outputs (``extra``,
-    ``donate``: see :func:`backward`)."""
+    """``(dX [T, N, C, S], dW [C, k])`` of :func:`moments` given the gradients of its two
+    outputs (``[C]`` each, ``None``: zero; ``extra``, ``donate``: see :func:`backward`).
+
+    Example:
+        >>> from spikingjelly_mulfree.functional.charge import charge_reference
+        >>> x = torch.randn(5, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+        >>> w = torch.randn(3, 2, dtype=torch.float64)
+        >>> charge_reference(x, w, None, 2).var((0, 1, 3), correction=0).sum().backward()
+        >>> mean, _ = moments(x.detach(), w, 2)
+        >>> dx, dw = moments_backward(x.detach(), w, 2, mean, None, torch.ones(3).double())
+        >>> torch.allclose(dx, x.grad), dw.shape
+        (True, torch.Size([3, 2]))
+    """
     C = weight.shape[0]
     n = x.numel() // C
     acc = acc_dtype(x.dtype)

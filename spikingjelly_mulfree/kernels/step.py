@@ -27,14 +27,25 @@ from .launch import get_launcher, grid_for
 
 @dataclass
 class RingState:
-    """Window ``[R, M]`` of the last ``R`` inputs and the slot the next one is written to."""
+    """Window ``[R, M]`` of the last ``R`` inputs and the slot the next one is written to.
+
+    Attributes:
+        window: ``[R, M]`` in the accumulator type, ``R = (k-1)d + 1``, ``M = N*C*S``.
+        pos: the row the next input is written to, in ``[0, R)``.
+
+    Example:
+        >>> state = RingState.zeros(torch.zeros(2, 3, 4, dtype=torch.float16), k=3, dilation=2)
+        >>> state.window.shape, state.window.dtype, state.pos
+        (torch.Size([5, 24]), torch.float32, 0)
+    """
 
     window: torch.Tensor
     pos: int = 0
 
     @classmethod
     def zeros(cls, x: torch.Tensor, k: int, dilation: int) -> "RingState":
-        """A fresh, all-zero past for inputs shaped like ``x`` ``[N, C, *]``."""
+        """A fresh, all-zero past for inputs shaped like ``x`` ``[N, C, *]`` (see the class
+        example)."""
         R = (k - 1) * dilation + 1
         acc = ops.acc_dtype(x.dtype)
         return cls(torch.zeros(R, x.numel(), dtype=acc, device=x.device))
@@ -61,6 +72,17 @@ def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
         state: from :meth:`RingState.zeros`; modified in place.
         weight: ``[C, k]``; bias: ``[C]`` or ``None``; mul_free: see :func:`.ops.charge_fire`.
         charge: optional ``[N, C, *]`` accumulator-typed tensor that receives ``H``.
+
+    Example:
+        >>> x = torch.randn(6, 2, 3)
+        >>> w, b = torch.tensor([[0.5, 1.0]] * 3), torch.zeros(3)
+        >>> state, h = RingState.zeros(x[0], k=2, dilation=1), torch.empty(2, 3)
+        >>> s0 = step_fire(x[0], state, w, b, 1, charge=h)
+        >>> torch.equal(h, x[0]), state.pos  # an all-zero past: H = w[:, 1] * x[0]
+        (True, 1)
+        >>> s = torch.stack([s0] + [step_fire(x[t], state, w, b, 1) for t in range(1, 6)])
+        >>> torch.equal(s, ops.charge_fire(x[..., None], w, b, 1)[..., 0])
+        True
     """
     if x.dim() < 2 or x.shape[1] != weight.shape[0]:
         raise ValueError(f"x: expected [N, C={weight.shape[0]}, *], got {tuple(x.shape)}")
