@@ -37,8 +37,9 @@ from typing import Callable, Mapping
 
 import torch
 
+from ..functional.threshold import BN
 from . import base
-from .base import Backend
+from .base import Backend, KernelFn
 
 ENV_VAR = "SPIKINGJELLY_MULFREE_BACKEND"
 AUTO = "auto"
@@ -55,6 +56,11 @@ class Choice:
         ``m`` runs per backend timed. skipped: backend name -> why it was not timed
         (unavailable, or the error it raised). overhead_s: wall seconds the selection took.
         forced: chosen by ``ENV_VAR``.
+
+    Example:
+        >>> c = Choice("charge_fire", "x (6, 2, 4, 1)", "cpu", {"torch": 2e-4, "cpu": 1e-4})
+        >>> c.chosen, min(c.times_s, key=c.times_s.get), c.forced
+        ('cpu', 'cpu', False)
     """
 
     op: str
@@ -68,7 +74,17 @@ class Choice:
 
 @dataclass(frozen=True)
 class AutoselectReport:
-    """All choices made so far in this process and their total overhead."""
+    """All choices made so far in this process and their total overhead; ``str()`` lists
+    them, fastest backend first.
+
+    Example:
+        >>> c = Choice("charge_fire", "x (6, 2, 4, 1)", "cpu", {"torch": 2e-4, "cpu": 1e-4},
+        ...            {"cupy": "no GPU"}, overhead_s=0.01)
+        >>> print(AutoselectReport((c,)))
+        autoselect: 1 choice(s), overhead 0.0100 s
+          charge_fire [x (6, 2, 4, 1)] -> cpu (cpu 0.100 ms, torch 0.200 ms)
+            skipped cupy: no GPU
+    """
 
     choices: tuple[Choice, ...]
 
@@ -132,6 +148,8 @@ class AutoBackend:
 
     # --- the contract ----------------------------------------------------------------------
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
+        """``None`` when a candidate (the forced one, if :data:`ENV_VAR` names one) can run
+        on ``x``, else why not."""
         forced = self._forced_name()
         if forced is not None:
             reason = self._candidate_map()[forced].unavailable_reason(x)
@@ -140,7 +158,11 @@ class AutoBackend:
             return None
         return "no registered backend can run on this input"
 
-    def charge_fire(self, x, weight, bias, dilation, surrogate_function, mul_free=False):
+    def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                    dilation: int, surrogate_function: torch.nn.Module,
+                    mul_free: bool = False) -> torch.Tensor:
+        """Spikes shaped like ``x`` ``[T, N, C, S]`` from the fastest backend for the
+        situation (see :class:`~.base.Backend`)."""
         def call(backend: Backend, x, weight, bias):
             return backend.charge_fire(x, weight, bias, dilation, surrogate_function,
                                        mul_free=mul_free)
@@ -150,14 +172,20 @@ class AutoBackend:
         backend = self._select("charge_fire", (x, weight, bias), extra, call)
         return call(backend, x, weight, bias)
 
-    def conv_moments(self, x, weight, dilation):
+    def conv_moments(self, x: torch.Tensor, weight: torch.Tensor, dilation: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel ``(mean, var)`` (each ``[C]``) from the fastest backend."""
         def call(backend: Backend, x, weight):
             return backend.conv_moments(x, weight, dilation)
 
         backend = self._select("conv_moments", (x, weight), (("dilation", dilation),), call)
         return call(backend, x, weight)
 
-    def step_fire(self, x, ring, pos, weight, bias, dilation, mul_free=False):
+    def step_fire(self, x: torch.Tensor, ring: torch.Tensor, pos: int, weight: torch.Tensor,
+                  bias: torch.Tensor | None, dilation: int, mul_free: bool = False
+                  ) -> torch.Tensor:
+        """One in-place inference step (``x`` ``[N, C, S]``, ``ring`` ``[R, N, C, S]``) on the
+        fastest backend that has ``step_fire``."""
         # Timing steps the caller's ring: a step writes x into slot pos, and repeating it
         # leaves the same ring.
         def call(backend: Backend, x, weight, bias):
@@ -167,13 +195,17 @@ class AutoBackend:
         backend = self._select("step_fire", (x, weight, bias), extra, call)
         return call(backend, x, weight, bias)
 
-    def fold_kernel(self, weight, bn, exp_range):
+    def fold_kernel(self, weight: torch.Tensor, bn: BN | None,
+                    exp_range: tuple[int, int] | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The fold of the first kernel backend that can run on ``weight``'s device (the
         forced one if :data:`ENV_VAR` names one), else torch's: the fold is not timed, and a
         kernel does it in one launch where torch takes about twenty operations."""
         return base.fold_of(self._per_channel_backend(weight))(weight, bn, exp_range)
 
-    def update_running_stats(self, running_mean, running_var, mean, var, count, momentum):
+    def update_running_stats(self, running_mean: torch.Tensor, running_var: torch.Tensor,
+                             mean: torch.Tensor, var: torch.Tensor, count: int,
+                             momentum: float) -> None:
         """The running statistics on the backend :meth:`fold_kernel` uses."""
         update = base.running_stats_of(self._per_channel_backend(mean))
         update(running_mean, running_var, mean, var, count, momentum)
@@ -196,8 +228,12 @@ class AutoBackend:
             self._per_channel[key] = chosen
         return self._per_channel[key]
 
-    def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
-                  mul_free):
+    def run_layer(self, x: torch.Tensor, weight: torch.Tensor, dilation: int,
+                  make_kernel: KernelFn, need_moments: bool,
+                  surrogate_function: torch.nn.Module, mul_free: bool
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """:func:`~.base.run_layer` on the fastest backend for the situation: spikes shaped
+        like ``x`` ``[T, N, C, S]`` and the moments (each ``[C]``) or ``None``."""
         def call(backend: Backend, x, weight):
             return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
                              surrogate_function, mul_free)[0]

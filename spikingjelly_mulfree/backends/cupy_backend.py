@@ -27,6 +27,7 @@ from ..kernels import library  # noqa: F401  (registers the custom ops)
 from ..kernels import step as kernel_step
 from ..kernels.ops import ATAN, RATIONAL, SIGMOID, SUFFIX, acc_dtype, tracks_grad
 from ..surrogate import Rational
+from .base import KernelFn
 
 _OPS = torch.ops.spikingjelly_mulfree
 _FUSED = {sj_surrogate.ATan: ATAN, sj_surrogate.Sigmoid: SIGMOID, Rational: RATIONAL}
@@ -60,6 +61,16 @@ class KernelBackend:
         use_shift: apply power-of-two taps as exponent adds when the caller says the weights
             are mul-free; ``False`` multiplies (bit-identical results: multiplying by ``2**e``
             is exact).
+
+    Example (the host build with exponent adds, which ``backend='cpu'`` does not use):
+        >>> from spikingjelly_mulfree.backends import get_backend
+        >>> shifting = KernelBackend("cpu-shift", "cpu", use_shift=True)
+        >>> x, w, b = torch.randn(6, 2, 3, 4), torch.tensor([[0.5, -2.0]] * 3), torch.zeros(3)
+        >>> s = shifting.charge_fire(x, w, b, 1, sj_surrogate.ATan(), mul_free=True)
+        >>> torch.equal(s, get_backend("cpu", x).charge_fire(x, w, b, 1, sj_surrogate.ATan()))
+        True
+        >>> print(shifting.unavailable_reason(x.int()))
+        x has dtype torch.int32; the kernels take float16, bfloat16, float32 or float64
     """
 
     def __init__(self, name: str, device_type: str, use_shift: bool):
@@ -71,6 +82,8 @@ class KernelBackend:
         return None
 
     def unavailable_reason(self, x: torch.Tensor) -> str | None:
+        """``None`` if the kernels can run on ``x`` ``[T, N, C, S]`` here (its device type and
+        dtype, then the target's own needs), else why not and what to do (see the example)."""
         if x.device.type != self.device_type:
             other = "cupy" if self.device_type == "cpu" else "cpu"
             return (
@@ -82,12 +95,28 @@ class KernelBackend:
                     f"float64")
         return self._target_reason()
 
-    def run_layer(self, x, weight, dilation, make_kernel, need_moments, surrogate_function,
-                  mul_free):
-        """Moments -> effective kernel -> spikes (see :func:`~.base.run_layer`). In eager
-        training with the BN threshold, the two consumers of ``x`` share one input-gradient
-        pass, and a ``make_kernel`` that is the standard fold (``make_kernel.bn``) runs as one
-        autograd node (:mod:`spikingjelly_mulfree.kernels.fused`)."""
+    def run_layer(self, x: torch.Tensor, weight: torch.Tensor, dilation: int,
+                  make_kernel: KernelFn, need_moments: bool,
+                  surrogate_function: torch.nn.Module, mul_free: bool
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Moments -> effective kernel -> spikes (see :func:`~.base.run_layer`): ``x``
+        ``[T, N, C, S]``, latent ``weight`` ``[C, k]``; returns spikes shaped like ``x`` and
+        the moments (each ``[C]``) or ``None``. In eager training with the BN threshold, the
+        two consumers of ``x`` share one input-gradient pass, and a ``make_kernel`` that is the
+        standard fold (``make_kernel.bn``) runs as one autograd node
+        (:mod:`spikingjelly_mulfree.kernels.fused`).
+
+        Example:
+            >>> from spikingjelly_mulfree.backends import get_backend
+            >>> x = torch.randn(6, 2, 3, 4, requires_grad=True)
+            >>> w = torch.rand(3, 2, requires_grad=True)
+            >>> def make_kernel(moments, fold):
+            ...     return fold(w, (*moments, torch.ones(3), torch.zeros(3), 1e-5), None)
+            >>> s, (mean, var) = get_backend("cpu", x).run_layer(
+            ...     x, w, 1, make_kernel, True, sj_surrogate.ATan(), False)
+            >>> s.sum().backward(); s.shape, mean.shape, x.grad.shape
+            (torch.Size([6, 2, 3, 4]), torch.Size([3]), torch.Size([6, 2, 3, 4]))
+        """
         fuse = (need_moments and not torch.compiler.is_compiling()
                 and tracks_grad(x, weight))
         if not fuse:
@@ -120,7 +149,8 @@ class KernelBackend:
     def charge_fire(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                     dilation: int, surrogate_function: torch.nn.Module,
                     mul_free: bool = False) -> torch.Tensor:
-        """Spikes in ``x.dtype`` (see :class:`~.base.Backend`)."""
+        """Spikes in ``x.dtype``, shaped like ``x`` ``[T, N, C, S]`` (see
+        :class:`~.base.Backend` and the class example)."""
         if bias is None:
             bias = weight.new_zeros(weight.shape[0])
         shift = bool(mul_free and self.use_shift)
@@ -138,14 +168,31 @@ class KernelBackend:
 
     def conv_moments(self, x: torch.Tensor, weight: torch.Tensor, dilation: int
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and biased variance of the un-biased charge (fused kernel)."""
+        """Per-channel mean and biased variance (each ``[C]``) of the un-biased charge of
+        ``x`` ``[T, N, C, S]`` under ``weight`` ``[C, k]`` (fused kernel).
+
+        Example:
+            >>> from spikingjelly_mulfree.backends import get_backend
+            >>> x, w = torch.ones(4, 2, 3, 1), torch.ones(3, 2)
+            >>> [m.tolist() for m in get_backend("cpu", x).conv_moments(x, w, 1)]
+            [[1.75, 1.75, 1.75], [0.1875, 0.1875, 0.1875]]
+        """
         return tuple(_OPS.moments(x, weight, dilation))
 
     def step_fire(self, x: torch.Tensor, ring: torch.Tensor, pos: int, weight: torch.Tensor,
                   bias: torch.Tensor | None, dilation: int, mul_free: bool = False
                   ) -> torch.Tensor:
         """One in-place inference step on the ring-buffer kernel (``cupy_kernels/cpsn_step.cu``,
-        see :func:`~spikingjelly_mulfree.kernels.step.step_fire`)."""
+        see :func:`~spikingjelly_mulfree.kernels.step.step_fire`): ``x`` ``[N, C, S]``,
+        ``ring`` ``[R, N, C, S]`` in the accumulator type; spikes ``[N, C, S]`` in ``x.dtype``.
+
+        Example:
+            >>> from spikingjelly_mulfree.backends import get_backend
+            >>> x, ring = torch.ones(2, 3, 1), torch.zeros(2, 2, 3, 1)
+            >>> s = get_backend("cpu", x).step_fire(x, ring, 0, torch.ones(3, 2), -torch.ones(3), 1)
+            >>> s.flatten().tolist(), torch.equal(ring[0], x)
+            ([1.0, 1.0, 1.0, 1.0, 1.0, 1.0], True)
+        """
         # The kernel accumulates in acc_dtype(x.dtype); a float64 ring (float64 weights on a
         # float32 input) takes the float64 kernel on the input cast up.
         xk = x if acc_dtype(x.dtype) == ring.dtype else x.to(ring.dtype)
@@ -156,7 +203,15 @@ class KernelBackend:
 
 
 class CupyBackend(KernelBackend):
-    """``backend='cupy'``: the kernels on CUDA tensors through CuPy."""
+    """``backend='cupy'``: the kernels on CUDA tensors through CuPy.
+
+    Example (on a CPU tensor it says why it cannot run and what to use):
+        >>> reason = CupyBackend().unavailable_reason(torch.zeros(4, 2, 3, 1))
+        >>> reason.startswith("backend='cupy' runs on cuda tensors, but x is on cpu")
+        True
+        >>> reason.endswith("use backend='cpu' or 'torch'")
+        True
+    """
 
     def __init__(self):
         super().__init__("cupy", "cuda", use_shift=True)

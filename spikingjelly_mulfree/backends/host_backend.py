@@ -19,7 +19,15 @@ from .cupy_backend import KernelBackend
 
 
 class HostBackend(KernelBackend):
-    """``backend='cpu'``: the kernels on CPU tensors through the host build."""
+    """``backend='cpu'``: the kernels on CPU tensors through the host build (its methods and
+    their shapes: :class:`~.cupy_backend.KernelBackend`).
+
+    Example:
+        >>> import torch
+        >>> backend = HostBackend()
+        >>> backend.unavailable_reason(torch.zeros(4, 2, 3, 1)) is None, backend.use_shift
+        (True, False)
+    """
 
     def __init__(self):
         super().__init__("cpu", "cpu", use_shift=False)
