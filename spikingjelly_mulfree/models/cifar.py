@@ -18,7 +18,9 @@ from spikingjelly.activation_based import layer
 from torch import nn
 
 from .blocks import LinearResBlock
-from .common import Dilations, check_widths, configure_dilations, input_error
+from .common import (
+    Dilations, check_num_classes, check_widths, configure_dilations, input_error,
+)
 from .neurons import neuron_factory
 
 SCIFAR_T = 32
@@ -67,6 +69,7 @@ class SequentialCIFARNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
         self.in_channels, self.length = in_channels, length
@@ -144,6 +147,7 @@ class PixelCIFARNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         if T % 4:
             raise ValueError(
                 f"T: expected a multiple of 4 (the time pooling has stride 4), got {T}")

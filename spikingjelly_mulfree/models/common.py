@@ -77,6 +77,25 @@ def check_widths(widths: Sequence[int], count: int, what: str) -> None:
                          f"got {widths!r}")
 
 
+def check_num_classes(num_classes: int) -> None:
+    """Raise unless ``num_classes`` is an integer >= 1 (the size of the readout).
+
+    Every network and :func:`~spikingjelly_mulfree.models.build_model` call it, so both give
+    the same message.
+
+    Example:
+        >>> check_num_classes(10)
+        >>> check_num_classes(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_classes: expected an integer >= 1 (the readout's width), got 0; ...
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: expected an integer >= 1 (the readout's width), got "
+                         f"{num_classes!r}; pass the number of classes of the data set "
+                         f"(e.g. 10 for CIFAR-10)")
+
+
 def check_dropout(dropout: float) -> None:
     """Raise unless ``dropout`` is a probability in ``[0, 1)``.
 

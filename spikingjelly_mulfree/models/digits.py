@@ -21,7 +21,9 @@ import torch
 from spikingjelly.activation_based import layer
 from torch import nn
 
-from .common import Dilations, check_dropout, configure_dilations, input_error
+from .common import (
+    Dilations, check_dropout, check_num_classes, configure_dilations, input_error,
+)
 from .neurons import neuron_factory
 
 DIGITS_T = 8
@@ -73,6 +75,7 @@ class DigitsNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)

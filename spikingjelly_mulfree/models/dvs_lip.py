@@ -23,7 +23,8 @@ from torch import nn
 
 from .blocks import ConvResBlock
 from .common import (
-    Dilations, check_dropout, check_widths, configure_dilations, input_error,
+    Dilations, check_dropout, check_num_classes, check_widths, configure_dilations,
+    input_error,
 )
 from .neurons import neuron_factory
 
@@ -69,6 +70,7 @@ class DVSLipNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         check_widths(widths, 5, "the stem and four stages")
         check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,

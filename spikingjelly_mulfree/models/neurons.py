@@ -16,8 +16,11 @@ its own surrogate object (never shared between layers).
 """
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
+import torch
 from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_surrogate
 from torch import nn
@@ -27,24 +30,56 @@ from ..surrogate import Rational
 
 NEURONS = ("cpsn", "psn", "sliding_psn", "lif", "plif")
 SURROGATES = ("atan", "sigmoid", "rational")
+DEFAULT_ALPHAS = {"atan": 2.0, "sigmoid": 4.0, "rational": 10.0}
 
 NeuronFactory = Callable[[int], nn.Module]
 
 
+def check_surrogate(name: str, alpha: float | None = None) -> None:
+    """Raise unless ``name`` is one of :data:`SURROGATES` and ``alpha`` is ``None`` or a finite
+    number > 0 (a one-element tensor counts as its value).
+
+    An alpha of 0 makes every surrogate gradient 0, a negative one flips its sign, and an
+    infinite or NaN one makes it NaN: none of them trains, so they are refused here rather than
+    at the first backward pass.
+
+    Example:
+        >>> check_surrogate("sigmoid", 4)
+        >>> check_surrogate("atan", 0.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: alpha: expected a finite number > 0 (the sharpness of the 'atan' ...
+    """
+    if name not in SURROGATES:
+        raise ValueError(f"surrogate: expected one of {SURROGATES}, got {name!r}")
+    if alpha is None:
+        return
+    value = alpha.item() if isinstance(alpha, torch.Tensor) and alpha.numel() == 1 else alpha
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not (math.isfinite(value) and value > 0)):
+        raise ValueError(
+            f"alpha: expected a finite number > 0 (the sharpness of the {name!r} surrogate "
+            f"gradient), got {alpha!r}; pass a positive number, or None for its default "
+            f"{DEFAULT_ALPHAS[name]}")
+
+
 def make_surrogate(name: str = "atan", alpha: float | None = None) -> nn.Module:
-    """A fresh surrogate-gradient function.
+    """A fresh surrogate-gradient function (arguments checked by :func:`check_surrogate`).
 
     Args:
         name: ``"atan"`` (default alpha 2), ``"sigmoid"`` (alpha 4) or ``"rational"``
             (``1/(1+alpha x^2)``, alpha 10).
-        alpha: sharpness; ``None`` takes the default of ``name``.
+        alpha: sharpness, a finite number > 0; ``None`` takes the default of ``name``.
 
     Example:
         >>> type(make_surrogate("atan", 5.0)).__name__
         'ATan'
+        >>> make_surrogate("atan", alpha="x")
+        Traceback (most recent call last):
+        ...
+        ValueError: alpha: expected a finite number > 0 (the sharpness of the 'atan' ...
     """
-    if name not in SURROGATES:
-        raise ValueError(f"surrogate: expected one of {SURROGATES}, got {name!r}")
+    check_surrogate(name, alpha)
     if name == "atan":
         return sj_surrogate.ATan() if alpha is None else sj_surrogate.ATan(alpha=alpha)
     if name == "sigmoid":
@@ -86,6 +121,7 @@ def neuron_factory(
         torch.Size([8, 3, 4])
     """
     check_neuron(name)
+    check_surrogate(surrogate, alpha)
     if cpsn_options and name != "cpsn":
         raise ValueError(
             f"cpsn_options: {sorted(cpsn_options)} only apply to neuron='cpsn', got neuron={name!r}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from .cifar import PixelCIFARNet, SequentialCIFARNet
+from .common import check_num_classes
 from .digits import DigitsNet
 from .dvs_lip import DVSLipNet
 from .shd import SHDNet
@@ -40,7 +41,6 @@ def build_model(dataset: str, num_classes: int, **options: object) -> nn.Module:
     """
     if dataset not in NETWORKS:
         raise ValueError(f"dataset: expected one of {sorted(NETWORKS)}, got {dataset!r}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes: expected an integer >= 1, got {num_classes!r}")
+    check_num_classes(num_classes)
     kwargs = {key: value for key, value in options.items() if value is not None}
     return NETWORKS[dataset](num_classes, **kwargs)

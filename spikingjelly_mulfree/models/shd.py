@@ -26,7 +26,9 @@ from spikingjelly.activation_based import layer
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
-from .common import Dilations, check_dropout, configure_dilations, input_error
+from .common import (
+    Dilations, check_dropout, check_num_classes, configure_dilations, input_error,
+)
 from .neurons import neuron_factory
 
 SHD_T = 140
@@ -124,6 +126,7 @@ class SHDNet(nn.Module):
         **neuron_options: object,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         check_dropout(dropout)
         make = neuron_factory(neuron, T=T, k=k, surrogate=surrogate, alpha=alpha,
                               **neuron_options)
@@ -146,6 +149,12 @@ class SHDNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def delay_layers(self) -> list[DelayedLinear]:
+        """The three :class:`DelayedLinear` layers (two hidden, then the readout), in order.
+
+        Example:
+            >>> [m.dcls.P.shape for m in SHDNet(hidden=4, k=2, max_delay=3).delay_layers()]
+            [torch.Size([1, 4, 140, 1]), torch.Size([1, 4, 4, 1]), torch.Size([1, 20, 4, 1])]
+        """
         return [m for m in self.modules() if isinstance(m, DelayedLinear)]
 
     def parameter_groups(self, lr: float, delay_lr: float, weight_decay: float) -> list[dict]:
@@ -166,6 +175,18 @@ class SHDNet(nn.Module):
             m.set_sigma(sigma)
 
     def after_optimizer_step(self) -> None:
+        """Clamp every delay position back into range (delays ``0 .. max_delay - 1`` steps;
+        the positions ``P`` are stored centred, in ``[-(max_delay // 2), max_delay // 2]``).
+        The trainer calls it after each optimizer step.
+
+        Example:
+            >>> net = SHDNet(hidden=4, k=2, max_delay=5)
+            >>> with torch.no_grad():
+            ...     _ = net.readout.dcls.P.fill_(100.0)
+            >>> net.after_optimizer_step()
+            >>> net.readout.dcls.P.max().item()
+            2.0
+        """
         for m in self.delay_layers():
             m.clamp_positions()
 

@@ -48,12 +48,40 @@ where and how the run executes and is logged, never what it trains (model, data,
 
 
 class ConfigError(ValueError):
-    """A setting that cannot work here (the message names the option and the fix)."""
+    """A setting that cannot work here (the message names the option and the fix).
+
+    A ``ValueError``, so callers that catch those keep working; the command line prints its
+    message and exits with status 2.
+
+    Example:
+        >>> try:
+        ...     check_resume(TrainConfig(k=4).to_dict(), TrainConfig(k=2), "run/checkpoint.pt")
+        ... except ConfigError as err:
+        ...     print(err)
+        --resume: run/checkpoint.pt was written with other options: --k 4 (now 2); ...
+        >>> issubclass(ConfigError, ValueError)
+        True
+    """
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Training defaults of one data set."""
+    """Training defaults of one data set (one row of :data:`RECIPES`, the paper's Table 8).
+
+    Fields: the optimizer (one of :data:`OPTIMIZERS`), global batch size, epochs, learning rate
+    and weight decay; the neuron defaults ``k``, ``dilations``, ``surrogate`` and ``alpha``;
+    ``min_lr`` (the cosine schedule's floor), ``delay_lr`` (SHD's delay positions; ``None``
+    elsewhere), ``compare`` (neurons trained beside ``--neuron`` by default) and ``threads``
+    (CPU threads per process; ``None``: PyTorch's default). :func:`resolve` fills every option
+    left unset on the command line from it.
+
+    Example:
+        >>> r = RECIPES["shd"]
+        >>> r.optimizer, r.batch_size, r.lr, r.delay_lr, r.k, r.surrogate, r.alpha
+        ('adam', 128, 0.0005, 0.05, 2, 'atan', 5.0)
+        >>> Recipe("sgd", 32, 10, 0.1, 0.0, 4, "none", "atan", 2.0).min_lr
+        0.0
+    """
 
     optimizer: str
     batch_size: int
@@ -87,7 +115,15 @@ class TrainConfig:
     """Every resolved setting of one training run (saved in checkpoints and results).
 
     ``dilations``: ``"sawtooth"``, ``"none"`` (every CPSN layer dilation 1; ``None`` means the
-    same) or one integer per CPSN layer.
+    same) or one integer per CPSN layer. The defaults are the digits recipe's;
+    :func:`resolve` builds one from the command line.
+
+    Example:
+        >>> cfg = TrainConfig(dataset="scifar10", k=16, dilations="none", epochs=2)
+        >>> cfg.neuron, cfg.k, cfg.epochs, cfg.batch_size
+        ('cpsn', 16, 2, 64)
+        >>> TrainConfig(**cfg.to_dict()) == cfg
+        True
     """
 
     dataset: str = "digits"
@@ -122,6 +158,14 @@ class TrainConfig:
     progress: bool = True
 
     def to_dict(self) -> dict[str, object]:
+        """Every field by name, containers copied (what checkpoints and ``config.json`` hold;
+        ``TrainConfig(**d)`` rebuilds the config).
+
+        Example:
+            >>> d = TrainConfig(k=2).to_dict()
+            >>> d["k"], d["dataset"], d["model_options"]
+            (2, 'digits', {})
+        """
         return dataclasses.asdict(self)
 
 

@@ -47,9 +47,26 @@ def network_options(cfg: TrainConfig) -> dict[str, options_io.Accepted]:
 def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: int) -> nn.Module:
     """The paper's network for ``cfg.dataset``, sized from one sample ``[T, *features]``.
 
+    The neuron options come from ``cfg`` (``--neuron``, ``--k``, ``--dilations``,
+    ``--surrogate``, ``--alpha``, ``--backend``) and ``cfg.model_options``; the sequence length
+    is the sample's (the data set's default for variable-length data) and, for digits and SHD,
+    ``in_features`` is the sample's last dimension. The network maps ``x [T, N, *features]``
+    to logits ``[N, num_classes]``.
+
     Raises:
         ConfigError: an option the network does not take, a value of the wrong type, or one
             the network rejects (naming the command-line option).
+
+    Example:
+        >>> net = default_model_builder(TrainConfig(k=2, model_options={"channels": 4}),
+        ...                             torch.zeros(8, 8), 10)
+        >>> type(net).__name__, net.dilations, net(torch.rand(8, 3, 8)).shape
+        ('DigitsNet', [1, 2, 3, 4], torch.Size([3, 10]))
+        >>> default_model_builder(TrainConfig(model_options={"alpha": 0.0}),
+        ...                       torch.zeros(8, 8), 10)
+        Traceback (most recent call last):
+        ...
+        spikingjelly_mulfree.train.config.ConfigError: --model-option alpha: expected a finite ...
     """
     info = DATASETS[cfg.dataset]
     T = info.default_T if info.variable_length else int(sample.shape[0])

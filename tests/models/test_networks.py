@@ -199,3 +199,43 @@ def test_bad_sizes_are_named_at_construction():
         SHDNet(hidden=4, k=2, max_delay=3, dropout=-0.1)
     with pytest.raises(ValueError, match=r"stride: expected an integer >= 1.*got 0"):
         TimeAvgPool(0)
+
+
+@pytest.mark.parametrize("name, alpha", [
+    ("atan", "x"), ("sigmoid", "x"), ("rational", "x"), ("atan", 0.0), ("sigmoid", -1.0),
+    ("atan", float("inf")), ("sigmoid", float("nan")), ("atan", True),
+])
+def test_surrogate_sharpness_that_cannot_train_is_named(name, alpha):
+    # ATan / Sigmoid took these: "x" failed at the first forward or backward, 0 gave zero
+    # gradients, -1 flipped their sign, inf / nan made them NaN
+    hint = (rf"alpha: expected a finite number > 0 \(the sharpness of the '{name}' "
+            rf"surrogate gradient\), got .*; pass a positive number, or None for its default")
+    with pytest.raises(ValueError, match=hint):
+        make_surrogate(name, alpha=alpha)
+    with pytest.raises(ValueError, match=hint):
+        neuron_factory("lif", surrogate=name, alpha=alpha)
+
+
+def test_surrogate_sharpness_accepted_as_before():
+    for alpha in (None, 1, 2.5, torch.tensor(3.0)):
+        x = torch.tensor([-1.0, 0.0, 0.5], requires_grad=True)
+        make_surrogate("atan", alpha)(x).sum().backward()
+        assert torch.isfinite(x.grad).all() and (x.grad > 0).all()
+
+
+@pytest.mark.parametrize("net", [
+    lambda n: DigitsNet(n, channels=4, hidden=8, k=2),
+    lambda n: SequentialCIFARNet(n, channels=4, k=2),
+    lambda n: PixelCIFARNet(n, k=2, T=64, widths=(4, 8)),
+    lambda n: SHDNet(n, hidden=4, k=2, max_delay=3),
+    lambda n: DVSLipNet(n, k=2, T=4, widths=(4, 4, 8, 8, 8)),
+])
+@pytest.mark.parametrize("num_classes", [0, -3, 2.0, True])
+def test_every_network_checks_num_classes_like_build_model(net, num_classes):
+    # the networks built a readout of width 0 (logits [N, 0]) for num_classes=0
+    hint = (r"num_classes: expected an integer >= 1 \(the readout's width\), got "
+            rf"{num_classes!r}; pass the number of classes of the data set")
+    with pytest.raises(ValueError, match=hint):
+        net(num_classes)
+    with pytest.raises(ValueError, match=hint):
+        build_model("digits", num_classes)

@@ -175,6 +175,9 @@ def test_dilations_none_means_dilation_one_everywhere(tmp_path):
     (["--model-option", "channels=abc"], "--model-option channels: expected int (default 64), "
                                          "got 'abc'"),
     (["--model-option", "dropout=True"], "--model-option dropout: expected float"),
+    (["--model-option", "alpha=0.0"], "--model-option alpha: expected a finite number > 0 (the "
+                                      "sharpness of the 'atan' surrogate gradient), got 0.0"),
+    (["--model-option", "alpha=1e999"], "--model-option alpha: expected a finite number > 0"),
     (["--backend", "cupy", "--device", "cpu"], "--backend: 'cupy' cannot train on cpu"),
 ])
 def test_user_mistakes_are_one_error_line(tmp_path, capsys, argv, message):
