@@ -14,7 +14,17 @@ INPUT_DTYPES = (torch.int8, torch.int16, torch.int32)
 
 
 def check_input_dtype(dtype: object) -> torch.dtype:
-    """Return ``dtype`` if it is an allowed fixed-point input dtype, else raise ``ValueError``."""
+    """Return ``dtype`` if it is an allowed fixed-point input dtype (:data:`INPUT_DTYPES`),
+    else raise ``ValueError``.
+
+    Example:
+        >>> check_input_dtype(torch.int16)
+        torch.int16
+        >>> check_input_dtype(torch.uint8)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: dtype: expected one of (torch.int8, torch.int16, torch.int32) ... torch.uint8
+    """
     if dtype not in INPUT_DTYPES:
         raise ValueError(
             f"dtype: expected one of {INPUT_DTYPES} for the fixed-point input, got {dtype!r}"
@@ -23,7 +33,16 @@ def check_input_dtype(dtype: object) -> torch.dtype:
 
 
 def check_frac_bits(frac_bits: object) -> int:
-    """Return ``frac_bits`` as an ``int``; raise ``ValueError`` for non-integers."""
+    """Return ``frac_bits`` as an ``int``; raise ``ValueError`` for non-integers.
+
+    Example:
+        >>> check_frac_bits(-2)
+        -2
+        >>> check_frac_bits(0.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: frac_bits: expected an integer number of fractional bits, got 0.5
+    """
     if isinstance(frac_bits, bool) or not isinstance(frac_bits, numbers.Integral):
         raise ValueError(
             f"frac_bits: expected an integer number of fractional bits, got {frac_bits!r}"

@@ -56,8 +56,17 @@ def kernel_fire(
 
     Raises:
         ValueError: a dilation below 1 or one whose tap offsets overflow the kernel's 32-bit
-        step arithmetic; ``2**31`` or more elements per step. ImportError: CUDA tensors without CuPy (with the install command).
-        RuntimeError: no host compiler for CPU tensors.
+        step arithmetic; ``2**31`` or more elements per step. ImportError: CUDA tensors
+        without CuPy (with the install command). RuntimeError: no host compiler for CPU
+        tensors.
+
+    Example (the newest step alone, as an inference step over a window does):
+        >>> q = torch.tensor([1, 2, 3], dtype=torch.int8).view(3, 1, 1, 1)
+        >>> shift, sign = torch.tensor([[1, 0]]), torch.tensor([[-1, 1]])
+        >>> spikes, h = kernel_fire(q, shift, sign, torch.tensor([0]), 1, torch.int32,
+        ...                         first_step=2)
+        >>> spikes.shape, spikes.flatten().tolist(), h
+        (torch.Size([1, 1, 1, 1]), [0], None)
     """
     from ..kernels.launch import get_launcher, grid_for
     from ..kernels.ops import check_dilation, check_step_elements

@@ -60,6 +60,14 @@ class IntegerPlan:
         dtype, frac_bits: the input format the bound and thresholds were computed for
             (``None``: not recorded; :class:`~spikingjelly_mulfree.integer.IntegerCPSN` then
             rechecks the bound for its own dtype).
+
+    Example (taps ``[-0.5, 2]``: ``m_c = -1``, shifts 0 and 2; fire when
+    ``H_int >= ceil(-b * 2**(f - m_c)) = ceil(-1 * 2**(4 + 1))``):
+        >>> plan = make_plan(torch.tensor([[-0.5, 2.0]]), torch.tensor([1.0]), 4, torch.int8)
+        >>> plan.shift.tolist(), plan.sign.tolist(), plan.min_exp.tolist()
+        ([[0, 2]], [[-1, 1]], [-1])
+        >>> plan.threshold.tolist(), plan.bound, plan.accumulator, plan.frac_bits
+        ([-32], 640, torch.int32, 4)
     """
 
     shift: torch.Tensor
