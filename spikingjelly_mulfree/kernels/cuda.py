@@ -38,12 +38,22 @@ def import_cupy():
 
 
 def translation_unit() -> str:
-    """The source handed to NVRTC: every kernel file, included from :data:`KERNEL_DIR`."""
+    """The source handed to NVRTC: every kernel file, included from :data:`KERNEL_DIR`.
+
+    Example:
+        >>> translation_unit().splitlines()[0].startswith('#include "')
+        True
+    """
     return "".join(f'#include "{p.name}"\n' for p in cupy_kernels.SOURCES)
 
 
 def nvrtc_options(arch: str | None = None) -> tuple[str, ...]:
-    """NVRTC options: the include path (CuPy adds the architecture of the device itself)."""
+    """NVRTC options: the include path (CuPy adds the architecture of the device itself).
+
+    Example:
+        >>> nvrtc_options("compute_80")[-1], len(nvrtc_options())
+        ('--gpu-architecture=compute_80', 1)
+    """
     opts = (f"-I{cupy_kernels.KERNEL_DIR}",)
     return opts + ((f"--gpu-architecture={arch}",) if arch else ())
 

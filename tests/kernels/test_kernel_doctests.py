@@ -8,6 +8,7 @@ MODULES = ["cupy_kernels", "spikingjelly_mulfree.kernels.launch",
            "spikingjelly_mulfree.kernels.host", "spikingjelly_mulfree.kernels.ops",
            "spikingjelly_mulfree.kernels.step", "spikingjelly_mulfree.kernels.library",
            "spikingjelly_mulfree.kernels.fold", "spikingjelly_mulfree.kernels.fused",
+           "spikingjelly_mulfree.kernels.cuda",
            "spikingjelly_mulfree.backends.cupy_backend",
            "spikingjelly_mulfree.backends.host_backend"]
 
