@@ -61,8 +61,10 @@ class IntegerPlan:
             (``None``: not recorded; :class:`~spikingjelly_mulfree.integer.IntegerCPSN` then
             rechecks the bound for its own dtype).
 
-    Example (taps ``[-0.5, 2]``: ``m_c = -1``, shifts 0 and 2; fire when
-    ``H_int >= ceil(-b * 2**(f - m_c)) = ceil(-1 * 2**(4 + 1))``):
+    Example:
+        Taps ``[-0.5, 2]``: ``m_c = -1``, shifts 0 and 2; fire when
+        ``H_int >= ceil(-b * 2**(f - m_c)) = ceil(-1 * 2**(4 + 1))``.
+
         >>> plan = make_plan(torch.tensor([[-0.5, 2.0]]), torch.tensor([1.0]), 4, torch.int8)
         >>> plan.shift.tolist(), plan.sign.tolist(), plan.min_exp.tolist()
         ([[0, 2]], [[-1, 1]], [-1])
