@@ -18,6 +18,32 @@ def positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+# Options of SpikingJelly's membrane-potential neurons (BaseNode, LIFNode, ...) and what CPSN
+# has instead.
+NODE_OPTIONS = {
+    "v_threshold": "use threshold= ('bn', the default: a BatchNorm threshold; 'learnable'; or a "
+                   "float for a fixed one)",
+    "v_reset": "CPSN has no membrane potential to reset: it charges from its last k inputs",
+    "tau": "CPSN has no fixed leak: its k learned taps weigh the past (init='exp' starts "
+           "as a leaky integrator)",
+    "decay_input": "CPSN has no fixed leak: its k learned taps weigh the past",
+    "store_v_seq": "CPSN keeps no membrane potential: its charge H is "
+                   "spikingjelly_mulfree.functional.charge_torch(x, *sn.effective_kernel(), "
+                   "sn.dilation) for x [T, N, C, S]",
+}
+
+
+def no_node_options(options: dict[str, object]) -> None:
+    """Refuse keyword arguments CPSN does not take, saying what it has for SpikingJelly's."""
+    if options:
+        hints = "; ".join(f"{name}: {NODE_OPTIONS.get(name, 'not an argument of CPSN')}"
+                          for name in options)
+        raise TypeError(
+            f"CPSN got unexpected keyword argument(s) {', '.join(map(repr, options))} ({hints}); "
+            "see help(spikingjelly_mulfree.CPSN) for its arguments"
+        )
+
+
 def bool_arg(name: str, value: object) -> bool:
     """A flag: ``True`` or ``False`` (numpy's too); a string or a number is refused, since
     ``bool('False')`` is true."""

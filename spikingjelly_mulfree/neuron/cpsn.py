@@ -73,6 +73,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         momentum, eps: of the BatchNorm threshold's running statistics.
         detach_reset: accepted for drop-in compatibility with SpikingJelly model factories;
             no effect, the neuron has no reset.
+        spikingjelly_options: none is accepted. The options of SpikingJelly's
+            membrane-potential neurons (``v_threshold``, ``v_reset``, ``tau``, ...), which a
+            model factory passes on when a script swaps its ``LIFNode`` for CPSN, are refused
+            with a ``TypeError`` that says what CPSN has instead.
 
     Shapes:
         ``'m'``: ``[T, N, C, *]`` -> spikes of the same shape and dtype, 0 to 3 trailing dims.
@@ -112,8 +116,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         momentum: float = 0.1,
         eps: float = 1e-5,
         detach_reset: bool = False,
+        **spikingjelly_options: object,
     ):
         super().__init__()
+        checks.no_node_options(spikingjelly_options)
         self._k = checks.positive_int("k", k)
         self.dilation = dilation
         self.mul_free = checks.bool_arg("mul_free", mul_free)

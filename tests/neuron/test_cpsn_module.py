@@ -154,6 +154,22 @@ def test_flags_must_be_booleans(name, value):
         CPSN(4, **{name: value})
 
 
+@pytest.mark.parametrize("option,hint", [("v_threshold", "use threshold="),
+                                         ("tau", "no fixed leak"), ("v_reset", "no membrane"),
+                                         ("bogus", "not an argument of CPSN")])
+def test_spikingjelly_node_options_are_refused_with_what_cpsn_has(option, hint):
+    # a script that swaps LIFNode for CPSN passes LIF's options on through a model factory
+    with pytest.raises(TypeError, match=f"unexpected keyword argument.*'{option}'.*{hint}"):
+        CPSN(4, **{option: 1.0})
+
+
+def test_a_reference_model_passes_lif_options_to_a_clear_error():
+    from spikingjelly.activation_based.model import spiking_resnet
+
+    with pytest.raises(TypeError, match="v_threshold: use threshold="):
+        spiking_resnet.spiking_resnet18(spiking_neuron=CPSN, k=2, v_threshold=0.5)
+
+
 def test_numpy_flags_are_accepted():
     assert CPSN(4, mul_free=np.bool_(False)).mul_free is False
 
