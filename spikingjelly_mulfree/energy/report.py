@@ -171,6 +171,15 @@ def _leaf_or_neuron(module: nn.Module) -> bool:
             or next(module.children(), None) is None)
 
 
+def _default_batch(model: nn.Module, inputs: Any) -> int:
+    """Samples in ``inputs``: dim 1 of a time-first tensor, dim 0 for a single-step model."""
+    if not torch.is_tensor(inputs) or inputs.dim() < 2:
+        return 1
+    modes = {m.step_mode for m in model.modules()
+             if isinstance(getattr(m, "step_mode", None), str)}
+    return int(inputs.shape[0] if modes == {"s"} else inputs.shape[1])
+
+
 def count_energy(
     model: nn.Module,
     inputs: Any,
@@ -185,7 +194,9 @@ def count_energy(
         inputs: a tensor (or tuple / dict of arguments) for ``model``.
         costs: energy per operation; default the paper's 45 nm figures.
         batch_size: samples in ``inputs``; default ``inputs.shape[1]`` (time-first
-            ``[T, N, ...]``), or 1 for a tensor of fewer than two dims.
+            ``[T, N, ...]``), ``inputs.shape[0]`` when every module of ``model`` with a step
+            mode runs in ``'s'`` (one step, ``[N, ...]``), or 1 for a tensor of fewer than two
+            dims (or inputs that are not a tensor).
         fuse_bn: skip BatchNorm layers (inference folds them into the preceding weights).
 
     Returns:
@@ -203,7 +214,7 @@ def count_energy(
                         f"{type(model).__name__}")
     costs = EnergyCosts() if costs is None else costs
     if batch_size is None:
-        batch_size = int(inputs.shape[1]) if torch.is_tensor(inputs) and inputs.dim() >= 2 else 1
+        batch_size = _default_batch(model, inputs)
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
             or batch_size < 1:
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")

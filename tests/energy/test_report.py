@@ -113,6 +113,17 @@ def test_batch_size_must_be_an_integer(batch_size):
         count_energy(small_net(), torch.rand(4, 2, 2, 8), batch_size=batch_size)
 
 
+def test_a_single_step_model_counts_its_batch_from_dim_0():
+    # [N, C] into a step-mode model: dim 1 is the channels, and the per-sample figures and the
+    # neuron count were divided by them
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), CPSN(4, k=2, step_mode="s")).eval()
+    report = count_energy(net, torch.rand(5, 3))
+    assert report.batch_size == 5
+    assert report.neurons == 4
+    multi = torch.nn.Sequential(torch.nn.Linear(3, 4), CPSN(4, k=2)).eval()
+    assert count_energy(multi, torch.rand(6, 5, 3)).batch_size == 5  # [T, N, C]
+
+
 def test_a_model_that_is_not_a_module_is_named():
     with pytest.raises(TypeError, match="model: expected a torch.nn.Module to count, got int"):
         count_energy(3, torch.rand(4, 1, 2, 8))
