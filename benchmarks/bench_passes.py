@@ -92,6 +92,8 @@ def main() -> None:
                         "k=1 shows the part of a pass that does not depend on the taps")
     parser.add_argument("--quick", action="store_true", help="batch 8 (a smoke run)")
     args = parser.parse_args()
+    if args.k < 1:
+        parser.error(f"--k: expected an integer >= 1, got {args.k}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -100,8 +102,6 @@ def main() -> None:
     elements = shape[0] * shape[1] * shape[2] * shape[3]
     peak = copy_bandwidth(device, repeats)
     print(f"device: {device_name(device)}; torch {torch.__version__}")
-    if args.k < 1:
-        parser.error(f"--k: expected an integer >= 1, got {args.k}")
     print(f"layer {list(shape)}, k={args.k}, fp32, BN threshold, power-of-two weights; reference: "
           f"copy of a large tensor {peak / 1e9:.1f} GB/s")
     print(f"{'pass':20s} {'B/el':>5s} {'ms':>9s} {'GB/s':>9s} {'% copy':>7s}")

@@ -14,7 +14,6 @@ Energy is ``sum(count * cost)`` with :class:`~spikingjelly_mulfree.energy.Energy
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from spikingjelly.activation_based.op_counter.base import call_model
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..neuron.checks import positive_int
 from .costs import OPS, EnergyCosts
 from .neuron_counter import NEURON_TYPES, NeuronOpCounter, _multi_step
 from .synapse import DENSE_TYPES, _raw, dense_weight_uses, synaptic_counters
@@ -215,10 +215,7 @@ def count_energy(
     costs = EnergyCosts() if costs is None else costs
     if batch_size is None:
         batch_size = _default_batch(model, inputs)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    batch_size = int(batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     ignore: list[type[nn.Module]] = list(NEURON_TYPES) + [BaseNode]
     if fuse_bn:
         ignore.append(_BatchNorm)

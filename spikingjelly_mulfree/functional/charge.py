@@ -38,6 +38,17 @@ def receptive_field(k: int, dilation: int) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"k: expected an integer >= 1 (taps per channel), got {k!r}")
     check_dilation(dilation)
+    return window_length(k, dilation)
+
+
+def window_length(k: int, dilation: int) -> int:
+    """:func:`receptive_field` of an order and dilation checked already (the modules check
+    them when they are set; their per-step path calls this).
+
+    Example:
+        >>> window_length(2, 3)
+        4
+    """
     return (k - 1) * dilation + 1
 
 

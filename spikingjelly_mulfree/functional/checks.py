@@ -11,6 +11,16 @@ import numbers
 import torch
 
 
+def first_index(mask: torch.Tensor) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask`` (one known to hold one), for an error message.
+
+    Example:
+        >>> first_index(torch.tensor([[False, False], [False, True]]))
+        (1, 1)
+    """
+    return tuple(int(i) for i in mask.nonzero()[0])
+
+
 def check_dilation(dilation: int) -> None:
     """Raise a ``ValueError`` unless ``dilation`` is an integer ``>= 1``.
 

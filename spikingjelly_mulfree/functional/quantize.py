@@ -24,6 +24,8 @@ import math
 
 import torch
 
+from .checks import first_index
+
 DEFAULT_MIN_EXP = -24
 DEFAULT_MAX_EXP = 8
 _SQRT2 = math.sqrt(2.0)
@@ -68,8 +70,7 @@ def pow2_exponent(
     w = w.detach()
     nan = torch.isnan(w)
     if bool(nan.any()):
-        idx = tuple(int(i) for i in nan.nonzero()[0])
-        raise ValueError(f"w: expected real weights, got NaN at index {idx} (a diverged "
+        raise ValueError(f"w: expected real weights, got NaN at index {first_index(nan)} (a diverged "
                          "weight has no sign and exponent)")
     raw = _rounded_log2(w.to(torch.float64))
     keep = raw >= min_exp

@@ -10,6 +10,8 @@ import numbers
 
 import torch
 
+from ..functional.checks import first_index
+
 INPUT_DTYPES = (torch.int8, torch.int16, torch.int32)
 
 
@@ -75,9 +77,9 @@ def quantize_input(
         raise TypeError(f"x: expected a floating-point tensor, got {x.dtype}; cast with .float()")
     nan = torch.isnan(x)
     if bool(nan.any()):
-        idx = tuple(int(i) for i in nan.nonzero()[0])
         raise ValueError(
-            f"x: expected no NaN (it has no fixed-point value), got NaN at index {idx}; "
+            f"x: expected no NaN (it has no fixed-point value), got NaN at index "
+            f"{first_index(nan)}; "
             "replace it first, e.g. x.nan_to_num(0.0)"
         )
     info = torch.iinfo(dtype)

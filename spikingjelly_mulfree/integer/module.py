@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from spikingjelly.activation_based import base
 
-from ..functional.charge import receptive_field
+from ..functional.charge import window_length
 from ..functional.step import push_window
 from ..neuron import checks
 from .charge import integer_charge, integer_step_charge
@@ -90,7 +90,7 @@ class IntegerCPSN(base.MemoryModule):
     @property
     def receptive_field(self) -> int:
         """The number of steps one layer sees, ``(k-1) * dilation + 1``."""
-        return receptive_field(self.k, self.dilation)
+        return window_length(self.k, self.dilation)
 
     def extra_repr(self) -> str:
         return (

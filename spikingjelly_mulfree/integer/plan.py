@@ -41,6 +41,7 @@ from fractions import Fraction
 
 import torch
 
+from ..functional.checks import first_index
 from .fixed_point import check_frac_bits, check_input_dtype
 
 ACCUMULATORS = ("auto", torch.int32, torch.int64)
@@ -82,11 +83,6 @@ class IntegerPlan:
     frac_bits: int | None = None
 
 
-def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
-    """Index of the first True entry of ``mask`` (one that is known to hold one)."""
-    return tuple(int(i) for i in mask.nonzero()[0])
-
-
 def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact ``(sign, exp)`` of a tensor whose entries are all 0 or ``+-2**e``.
 
@@ -105,7 +101,7 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"weight: expected floating-point taps, got dtype {weight.dtype}")
     finite = torch.isfinite(weight)
     if not bool(finite.all()):
-        idx = _first_index(~finite)
+        idx = first_index(~finite)
         raise ValueError(
             f"weight: expected finite taps, got {weight[idx].item()} at index {idx}; a NaN tap "
             "comes from a NaN latent weight (training diverged) or NaN running statistics"
@@ -115,7 +111,7 @@ def pow2_decompose(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     nonzero = w != 0
     bad = nonzero & (mantissa.abs() != 0.5)
     if bool(bad.any()):
-        idx = _first_index(bad)
+        idx = first_index(bad)
         raise ValueError(
             f"weight: expected every tap to be 0 or +-2**e, got {w[idx].item()!r} at index "
             f"{idx}; integer inference needs a CPSN built with mul_free=True"

@@ -36,7 +36,7 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
     layers = [m for m in net.modules() if isinstance(m, CPSN)]
     if not layers:
         return []
-    if dilations is None or dilations == "none":
+    if dilations is None or (isinstance(dilations, str) and dilations == "none"):
         return set_sawtooth_dilations(net, T, [1] * len(layers))
     if isinstance(dilations, str):
         if dilations != "sawtooth":

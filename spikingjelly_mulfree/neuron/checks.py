@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.nn.parameter import is_lazy
 
+from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP
+
 MAX_SPATIAL_DIMS = 3
 
 
@@ -101,7 +103,7 @@ def exp_range_arg(exp_range: object) -> tuple[int, int]:
         raise ValueError(
             f"exp_range: expected a pair of integers (min_exp, max_exp) with {lo} <= min_exp <= "
             f"max_exp <= {hi} (the powers of two a float32 holds), got {exp_range!r}; the "
-            f"default is (-24, 8)"
+            f"default is {(DEFAULT_MIN_EXP, DEFAULT_MAX_EXP)}"
         )
     return int(exp_range[0]), int(exp_range[1])
 

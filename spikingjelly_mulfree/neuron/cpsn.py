@@ -19,7 +19,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
 from ..backends.base import BNFold, FoldFn, fold_of, run_layer, running_stats_of
-from ..functional.charge import receptive_field
+from ..functional.charge import window_length
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP
 from ..functional.step import push_window, step_charge
 from ..functional.threshold import fold_kernel
@@ -258,7 +258,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
     @property
     def receptive_field(self) -> int:
         """The number of steps one layer sees, ``(k-1) * dilation + 1``."""
-        return receptive_field(self.k, self.dilation)
+        return window_length(self.k, self.dilation)
 
     def extra_repr(self) -> str:
         thr = self.v_threshold_fixed if self.threshold_mode == "fixed" else self.threshold_mode

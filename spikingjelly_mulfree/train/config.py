@@ -361,11 +361,6 @@ def _may_differ_on_resume() -> list[str]:
     return [option_name(name) for name in RESUME_MAY_DIFFER if name != "resume"]
 
 
-def _field_defaults() -> dict[str, object]:
-    return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
-            else f.default for f in dataclasses.fields(TrainConfig)}
-
-
 def _normalised(name: str, value: object) -> object:
     return "none" if name == "dilations" and value is None else value
 
@@ -379,7 +374,7 @@ def resume_conflicts(saved: dict[str, object], cfg: TrainConfig) -> list[str]:
         >>> resume_conflicts(TrainConfig(k=4).to_dict(), TrainConfig(k=2, workers=3))
         ['--k 4 (now 2)']
     """
-    defaults = _field_defaults()
+    defaults = TrainConfig().to_dict()
     conflicts = []
     for name, now in cfg.to_dict().items():
         before = saved.get(name, defaults[name])

@@ -23,7 +23,7 @@ from ..models import NETWORKS, build_model, count_parameters
 from . import checkpoint as ckpt_io
 from . import distributed as dist_utils
 from . import options as options_io
-from .config import ConfigError, TrainConfig, check_resume
+from .config import ConfigError, TrainConfig, check_resume, option_name
 from .loop import evaluate, train_one_epoch
 from .records import TensorBoardLog, write_csv, write_json
 
@@ -31,8 +31,8 @@ ModelBuilder = Callable[[TrainConfig, torch.Tensor, int], nn.Module]
 
 
 CPSN_SET_BY_NETWORK = ("channels", "k", "dilation", "surrogate_function", "step_mode", "backend")
-ARGUMENT_FLAGS = {"neuron": "--neuron", "k": "--k", "dilations": "--dilations",
-                  "surrogate": "--surrogate", "alpha": "--alpha", "backend": "--backend"}
+ARGUMENT_FLAGS = {name: option_name(name)
+                  for name in ("neuron", "k", "dilations", "surrogate", "alpha", "backend")}
 
 
 def network_options(cfg: TrainConfig) -> dict[str, options_io.Accepted]:
