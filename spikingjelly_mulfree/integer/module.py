@@ -176,21 +176,26 @@ class IntegerCPSN(base.MemoryModule):
                                     self.accumulator).unsqueeze(0)
         return (None if want_charge else self._fire(h, q.dtype)), h
 
+    def _sequence(self, q_seq: torch.Tensor, want_charge: bool):
+        """``(spikes or None, H_int or None)`` of a whole sequence ``[T, N, C, *]``, shaped
+        like it; an empty one (as CPSN takes it) gives empty results."""
+        self._check(q_seq, "m")
+        s = q_seq.shape
+        if q_seq.numel() == 0:
+            if want_charge:
+                return None, torch.zeros(s, dtype=self.accumulator, device=q_seq.device)
+            return self._no_spikes(q_seq), None
+        spikes, h = self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, want_charge)
+        return (None if spikes is None else spikes.reshape(s),
+                None if h is None else h.reshape(s))
+
     def charge(self, q_seq: torch.Tensor) -> torch.Tensor:
         """Integer charge ``H_int`` of a sequence ``[T, N, C, *]`` (same shape, accumulator
         dtype); the real charge is ``2**(min_exp[c] - frac_bits) * H_int + bias[c]``."""
-        self._check(q_seq, "m")
-        s = q_seq.shape
-        return self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, True)[1].reshape(s)
+        return self._sequence(q_seq, True)[1]
 
     def multi_step_functional_forward(self, inputs, states, **kwargs):
-        q_seq = inputs[0]
-        self._check(q_seq, "m")
-        s = q_seq.shape
-        if q_seq.numel() == 0:  # an empty batch or sequence, as CPSN takes it
-            return (self._no_spikes(q_seq),), states
-        spikes, _ = self._run(q_seq.reshape(s[0], s[1], s[2], -1), 0, False)
-        return (spikes.reshape(s),), states
+        return (self._sequence(inputs[0], False)[0],), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         q = inputs[0]

@@ -56,6 +56,9 @@ def test_empty_inputs_give_empty_spikes_like_cpsn(backend, step_mode, shape):
     assert spikes.shape == shape and spikes.dtype == torch.int16
     if step_mode == "s":  # the state is untouched: the next step starts the sequence
         assert module.x_window is None
+    else:
+        charge = module.charge(torch.zeros(shape, dtype=torch.int16))
+        assert charge.shape == shape and charge.dtype == module.accumulator
 
 
 @pytest.mark.parametrize("spike_dtype", ["float", torch.float32.__class__, 1])
