@@ -1,5 +1,6 @@
 """Every CPSN training/step kernel variant compiles for sm_80 and sm_90 (NVRTC through CuPy,
-no GPU needed; nvcc -ptx when nvcc is on PATH), and the host build exports the same kernels."""
+no GPU needed; nvcc and ptxas, without register spills, when nvcc is on PATH), and the host
+build exports the same kernels."""
 from __future__ import annotations
 
 import re
@@ -37,17 +38,38 @@ def test_nvrtc_compiles_every_kernel(arch):
     assert set(EXPECTED) <= set(_entries(ptx))
 
 
+# ptxas's report of one kernel: "Compiling entry function 'name' for 'sm_90'", then its stack
+# frame and spills, then the registers it uses.
+_PTXAS_ENTRY = re.compile(
+    r"Compiling entry function '(\w+)'.*?(\d+) bytes stack frame, (\d+) bytes spill stores, "
+    r"(\d+) bytes spill loads.*?Used (\d+) registers", re.S)
+# Registers a thread may use so that two blocks of the CUDA launcher's threads (16 warps of 256)
+# stay resident on an SM of 64K registers: the least the memory-bound passes should run with.
+SM_REGISTERS = 65536
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-def test_nvcc_ptx_compiles_every_kernel(tmp_path, arch):
+def test_nvcc_assembles_every_kernel_without_spills(tmp_path, arch):
+    """nvcc compiles and ptxas assembles every kernel for the real architecture; none spills
+    registers to local memory or keeps a stack frame (both would turn a pass over the data into
+    several), and none needs so many registers that fewer than two blocks fit on an SM."""
+    from spikingjelly_mulfree.kernels.cuda import CupyLauncher
+
+    max_registers = SM_REGISTERS // (2 * CupyLauncher.block)
     src = tmp_path / "kernels.cu"
     src.write_text(translation_unit())
-    out = tmp_path / "kernels.ptx"
     opts = [o for o in nvrtc_options() if o.startswith("-I")]
-    proc = subprocess.run(["nvcc", "-ptx", f"-arch={arch}", *opts, str(src), "-o", str(out)],
+    proc = subprocess.run(["nvcc", "-cubin", f"-arch={arch}", "-Xptxas", "-v", *opts, str(src),
+                           "-o", str(tmp_path / "kernels.cubin")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert set(EXPECTED) <= set(_entries(out.read_text()))
+    usage = {name: tuple(map(int, nums)) for name, *nums in _PTXAS_ENTRY.findall(proc.stderr)}
+    assert set(EXPECTED) <= set(usage), proc.stderr
+    spilling = {n: u[:3] for n, u in usage.items() if any(u[:3])}
+    assert not spilling, f"stack frame / spill stores / spill loads in bytes: {spilling}"
+    heavy = {n: u[3] for n, u in usage.items() if u[3] > max_registers}
+    assert not heavy, f"registers per thread over {max_registers}: {heavy}"
 
 
 def test_host_build_exports_every_kernel(host):
