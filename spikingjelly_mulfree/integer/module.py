@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from spikingjelly.activation_based import base
+from torch.nn.modules.module import _EXTRA_STATE_KEY_SUFFIX
 
 from ..functional.charge import window_length
 from ..functional.step import push_window
@@ -99,9 +100,35 @@ class IntegerCPSN(base.MemoryModule):
             f"bound={self.bound}, step_mode={self.step_mode}, backend={self.backend!r}"
         )
 
+    def get_extra_state(self) -> dict:
+        """The input format and dilation the plan is for, saved beside it by ``state_dict()``:
+        its shifts and thresholds give the right spikes for that format only."""
+        return {"frac_bits": self.frac_bits, "dtype": str(self.in_dtype).removeprefix("torch."),
+                "dilation": self.dilation}
+
+    def set_extra_state(self, state: object) -> None:
+        """Refuse a saved plan made for another input format or dilation than this module's."""
+        saved = self.get_extra_state()
+        if not isinstance(state, dict) or set(state) != set(saved):
+            raise ValueError(
+                f"state_dict: expected its '{_EXTRA_STATE_KEY_SUFFIX}' entry to be a dict with "
+                f"keys {sorted(saved)}, as IntegerCPSN.state_dict() saves it, got {state!r}"
+            )
+        if state != saved:
+            raise ValueError(
+                f"state_dict: its plan was made for {state['dtype']} inputs with "
+                f"{state['frac_bits']} fractional bits and dilation {state['dilation']}, this "
+                f"module takes {saved['dtype']} inputs with {saved['frac_bits']} fractional bits "
+                f"and dilation {saved['dilation']}; build the receiving module for the saved format: "
+                f"IntegerCPSN(plan, dilation={state['dilation']}, frac_bits="
+                f"{state['frac_bits']}, dtype=torch.{state['dtype']})"
+            )
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        """Check a loaded plan against this module's accumulator before copying it (the
-        accumulator was chosen for the plan this module was built with)."""
+        """Check a loaded plan against this module's input format and accumulator before
+        copying it (the accumulator was chosen for the plan this module was built with)."""
+        if prefix + _EXTRA_STATE_KEY_SUFFIX in state_dict:
+            self.set_extra_state(state_dict[prefix + _EXTRA_STATE_KEY_SUFFIX])
         shift, sign = state_dict.get(prefix + "shift"), state_dict.get(prefix + "sign")
         bound = None
         if isinstance(shift, torch.Tensor) and isinstance(sign, torch.Tensor) \

@@ -90,3 +90,37 @@ def test_a_hand_made_plan_is_checked_against_the_input_dtype():
     assert IntegerCPSN(unrecorded, 1, 0, torch.int8).bound == plan.bound
     with pytest.raises(OverflowError, match=r"for torch.int16 inputs.*accumulator=torch.int64"):
         IntegerCPSN(unrecorded, 1, 0, torch.int16)
+
+
+def test_the_state_dict_saves_the_input_format_and_round_trips(tmp_path):
+    module = IntegerCPSN(make_plan(NARROW, BIAS, 4, torch.int16), 3, 4, torch.int16)
+    assert module.state_dict()["_extra_state"] == {"frac_bits": 4, "dtype": "int16",
+                                                   "dilation": 3}
+    torch.save(module.state_dict(), tmp_path / "isn.pt")
+    target = IntegerCPSN(make_plan(2 * NARROW, BIAS, 4, torch.int16), 3, 4, torch.int16)
+    target.load_state_dict(torch.load(tmp_path / "isn.pt", weights_only=True))
+    assert torch.equal(target.shift, module.shift)
+
+
+@pytest.mark.parametrize("built", [dict(frac_bits=6), dict(dtype=torch.int32),
+                                   dict(dilation=2)])
+def test_loading_a_plan_made_for_another_format_or_dilation_is_refused(built):
+    """Its integer thresholds are scaled for the saved format: loaded into a module built for
+    another one, the spikes would be silently wrong."""
+    args = dict(dilation=1, frac_bits=4, dtype=torch.int16)
+    saved = IntegerCPSN(make_plan(WIDE, BIAS, 4, torch.int16), **args)
+    args.update(built)
+    plan = make_plan(NARROW, BIAS, args["frac_bits"], args["dtype"], torch.int64)
+    target = IntegerCPSN(plan, **args)
+    before = target.threshold.clone()
+    with pytest.raises(ValueError, match=r"made for int16 inputs with 4 fractional bits and "
+                       r"dilation 1.*IntegerCPSN\(plan, dilation=1, frac_bits=4, "
+                       r"dtype=torch.int16\)"):
+        target.load_state_dict(saved.state_dict())
+    assert torch.equal(target.threshold, before)  # nothing was copied
+
+
+def test_a_malformed_saved_format_is_refused():
+    module = _module(NARROW)
+    with pytest.raises(ValueError, match=r"'_extra_state' entry to be a dict with keys"):
+        module.load_state_dict({**module.state_dict(), "_extra_state": 4})
