@@ -17,6 +17,27 @@ import torch
 from spikingjelly.activation_based import surrogate as sj_surrogate
 
 
+def check_alpha(alpha: object, meaning: str, fix: str = "") -> None:
+    """Raise ``ValueError`` unless ``alpha`` is a finite number > 0 (a one-element tensor counts
+    as its value; ``True`` does not count as 1): an alpha of 0 makes a surrogate gradient 0, a
+    negative one flips its sign and an infinite or NaN one makes it NaN.
+
+    Args:
+        alpha: the value to check. meaning: what alpha is, for the message. fix: appended to it.
+
+    Example:
+        >>> check_alpha(10.0, "a sharpness")
+        >>> check_alpha(True, "a sharpness")
+        Traceback (most recent call last):
+        ...
+        ValueError: alpha: expected a finite number > 0 (a sharpness), got True
+    """
+    value = alpha.item() if isinstance(alpha, torch.Tensor) and alpha.numel() == 1 else alpha
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not (math.isfinite(value) and value > 0)):
+        raise ValueError(f"alpha: expected a finite number > 0 ({meaning}), got {alpha!r}{fix}")
+
+
 def rational_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
     """``1 / (1 + alpha x^2)``, the surrogate derivative, elementwise.
 
@@ -61,10 +82,7 @@ class Rational(sj_surrogate.SurrogateFunctionBase):
     """
 
     def __init__(self, alpha: float = 10.0, spiking: bool = True):
-        value = alpha.item() if isinstance(alpha, torch.Tensor) and alpha.numel() == 1 else alpha
-        if not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
-            raise ValueError(f"alpha: expected a finite number > 0 (the paper uses 10 on "
-                             f"DVS-Lip), got {alpha!r}")
+        check_alpha(alpha, "the paper uses 10 on DVS-Lip")
         super().__init__(spiking=spiking, alpha=alpha)
 
     @staticmethod

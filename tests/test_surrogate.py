@@ -61,3 +61,9 @@ def test_the_heaviside_list_holds_only_heaviside_surrogates():
 def test_rational_refuses_an_alpha_that_is_not_a_finite_positive_number(alpha):
     with pytest.raises(ValueError, match=r"alpha: expected a finite number > 0 .*got"):
         Rational(alpha=alpha)
+
+
+def test_rational_refuses_a_boolean_alpha():
+    """True is an int to Python; as a sharpness it is a mistake, not 1."""
+    with pytest.raises(ValueError, match=r"alpha: expected a finite number > 0 .*got True"):
+        Rational(alpha=True)

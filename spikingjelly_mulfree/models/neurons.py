@@ -16,17 +16,14 @@ its own surrogate object (never shared between layers).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
-import torch
 from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_surrogate
 from torch import nn
 
 from ..neuron.cpsn import CPSN
-from ..surrogate import Rational
+from ..surrogate import Rational, check_alpha
 
 NEURONS = ("cpsn", "psn", "sliding_psn", "lif", "plif")
 SURROGATES = ("atan", "sigmoid", "rational")
@@ -54,13 +51,8 @@ def check_surrogate(name: str, alpha: float | None = None) -> None:
         raise ValueError(f"surrogate: expected one of {SURROGATES}, got {name!r}")
     if alpha is None:
         return
-    value = alpha.item() if isinstance(alpha, torch.Tensor) and alpha.numel() == 1 else alpha
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not (math.isfinite(value) and value > 0)):
-        raise ValueError(
-            f"alpha: expected a finite number > 0 (the sharpness of the {name!r} surrogate "
-            f"gradient), got {alpha!r}; pass a positive number, or None for its default "
-            f"{DEFAULT_ALPHAS[name]}")
+    check_alpha(alpha, f"the sharpness of the {name!r} surrogate gradient",
+                f"; pass a positive number, or None for its default {DEFAULT_ALPHAS[name]}")
 
 
 def make_surrogate(name: str = "atan", alpha: float | None = None) -> nn.Module:
