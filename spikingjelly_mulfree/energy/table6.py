@@ -162,13 +162,17 @@ def paper_row(name: str, T: int = TABLE6_T, k: int = TABLE6_K, num_classes: int 
         ('CPSN (k=16)', None, 'PSN')
         >>> paper_row("psn", costs=EnergyCosts(shift_pj=0.1)) is None
         True
+        >>> paper_row("cpsn", dilations="none").label, paper_row("cpsn", dilations="sawtooth")
+        ('CPSN (k=16)', None)
     """
     if T != TABLE6_T or num_classes != 100 or name not in PAPER_TABLE6:
         return None
     if costs is not None and costs != EnergyCosts():
         return None
-    undilated = dilations is None or (not isinstance(dilations, str)
-                                      and all(d == 1 for d in dilations))
+    if isinstance(dilations, str):
+        undilated = dilations == "none"
+    else:
+        undilated = dilations is None or all(d == 1 for d in dilations)
     if name == "cpsn" and not (k == TABLE6_K and undilated):
         return None
     return PAPER_TABLE6[name]

@@ -94,6 +94,7 @@ def test_cli_model_report(capsys, monkeypatch, tmp_path):
 def test_paper_rows_only_for_the_papers_setting():
     assert paper_row("psn") is PAPER_TABLE6["psn"] and paper_row("cpsn") is PAPER_TABLE6["cpsn"]
     assert paper_row("cpsn", dilations=[1] * 15) is PAPER_TABLE6["cpsn"]
+    assert paper_row("cpsn", dilations="none") is PAPER_TABLE6["cpsn"]  # as the networks read it
     assert paper_row("psn", k=4) is PAPER_TABLE6["psn"]  # PSN has no order
     for kwargs in ({"k": 4}, {"dilations": "sawtooth"}, {"dilations": [1, 2] * 7 + [1]},
                    {"T": 8}, {"num_classes": 10}):
