@@ -1,5 +1,6 @@
 """The shift-and-add kernels on this machine: ``backend='cpu'`` (host build of the CUDA
-sources) and, with a GPU, ``backend='cupy'``, against ``backend='torch'``, SpikingJelly's PSN and
+sources) and, with a GPU, ``backend='cupy'`` and ``'cupy-shift'`` (the taps as exponent adds),
+against ``backend='torch'``, SpikingJelly's PSN and
 the memory floor (forward + backward of ``x * 1.0``), side by side in one run.
 
 Usage::
@@ -35,8 +36,8 @@ def candidates(shape: tuple[int, ...], k: int, device: torch.device) -> dict:
     T, C = shape[0], shape[2]
     flat = (lambda f: (lambda x: f(x.flatten(2)))) if len(shape) > 3 else (lambda f: f)
     out = {"floor (x*1.0)": lambda x: x * 1.0, "SJ PSN": flat(neuron.PSN(T).to(device))}
-    kernel = "cupy" if device.type == "cuda" else "cpu"
-    for name in ("torch", kernel):
+    kernels = ("cupy", "cupy-shift") if device.type == "cuda" else ("cpu",)
+    for name in ("torch", *kernels):
         out[f"CPSN k={k} [{name}]"] = CPSN(C, k=k, backend=name).to(device)
     return out
 

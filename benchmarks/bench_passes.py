@@ -6,8 +6,9 @@ Usage::
                                       [--quick]
 
 On the sequential-CIFAR layer ``[T=32, N=32, C=128, L=32]``, k=16 (``--k``), fp32, BatchNorm threshold
-with power-of-two weights (applied as exponent adds on the GPU and multiplied on the CPU, as the
-``'cupy'`` and ``'cpu'`` backends do), it times the four kernel passes of an eager training step
+with power-of-two weights (multiplied, as the ``'cupy'`` and ``'cpu'`` backends do; on a GPU the
+two tapped passes are timed again as exponent adds, as ``'cupy-shift'`` runs them, in rows
+outside the step's sum), it times the four kernel passes of an eager training step
 (:mod:`spikingjelly_mulfree.kernels.ops`, each with its reductions) and divides the bytes each
 pass must move (see the roofline in ``docs/kernels.md``) by its time:
 
@@ -40,6 +41,7 @@ from spikingjelly_mulfree.functional.quantize import quantize_pow2  # noqa: E402
 from spikingjelly_mulfree.kernels import ops  # noqa: E402
 
 SHAPE, K = (32, 32, 128, 32), 16
+SHIFT = "exp. add: "  # the passes with the taps as exponent adds ('cupy-shift')
 QUICK_SHAPE = (32, 8, 128, 32)
 
 
@@ -71,16 +73,22 @@ def passes(shape: tuple[int, ...], device: torch.device,
     g = ops.backward(x, fused, bias, 1, ops.ATAN, grad_s=grad_s, alpha=2.0, keep_g=True)[0]
     grad_mean, grad_var = torch.randn(C, device=device), torch.randn(C, device=device)
     extra_gpu = 8 if device.type == "cuda" else 0
-    shift = device.type == "cuda"
-    return {
+    out = {
         "moments": (lambda: ops.moments(x, latent, 1), 4),
-        "charge + fire": (lambda: ops.charge_fire(x, fused, bias, 1, mul_free=shift), 8),
+        "charge + fire": (lambda: ops.charge_fire(x, fused, bias, 1), 8),
         "fire backward": (lambda: ops.backward(x, fused, bias, 1, ops.ATAN, grad_s=grad_s,
-                                               alpha=2.0, mul_free=shift, keep_g=True), 12),
+                                               alpha=2.0, keep_g=True), 12),
         "moments backward": (lambda: ops.moments_backward(
             x, latent, 1, mean, grad_mean, grad_var, extra=(g, fused)),
             12 + extra_gpu),
     }
+    if device.type == "cuda":  # what backend='cupy-shift' runs instead (not in the step's sum)
+        out[SHIFT + "charge + fire"] = (
+            lambda: ops.charge_fire(x, fused, bias, 1, mul_free=True), 8)
+        out[SHIFT + "fire backward"] = (
+            lambda: ops.backward(x, fused, bias, 1, ops.ATAN, grad_s=grad_s, alpha=2.0,
+                                 mul_free=True, keep_g=True), 12)
+    return out
 
 
 def main() -> None:
@@ -109,8 +117,9 @@ def main() -> None:
     for name, (run, per_element) in passes(shape, device, args.k).items():
         seconds = median_seconds(run, device, repeats)
         moved = per_element * elements
-        total_s += seconds
-        total_b += moved
+        if not name.startswith(SHIFT):
+            total_s += seconds
+            total_b += moved
         print(f"{name:20s} {per_element:5d} {seconds * 1e3:9.3f} {moved / seconds / 1e9:9.1f} "
               f"{100 * moved / seconds / peak:6.1f}%")
     print(f"{'training step':20s} {int(total_b / elements):5d} {total_s * 1e3:9.3f} "

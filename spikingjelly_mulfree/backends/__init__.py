@@ -26,6 +26,7 @@ def register_backend(backend: Backend) -> None:
 
 
 register_backend(CupyBackend())
+register_backend(CupyBackend("cupy-shift", use_shift=True))
 register_backend(HostBackend())
 
 
@@ -34,7 +35,7 @@ def backend_names() -> tuple[str, ...]:
 
     Example:
         >>> sorted(backend_names())
-        ['auto', 'cpu', 'cupy', 'torch']
+        ['auto', 'cpu', 'cupy', 'cupy-shift', 'torch']
     """
     return tuple(_REGISTRY)
 

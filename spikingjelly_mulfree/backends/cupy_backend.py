@@ -4,7 +4,8 @@
 and is the same for both targets; only the device it accepts differs:
 
 * ``backend='cupy'`` (:class:`CupyBackend`): CUDA tensors, kernels compiled by NVRTC and
-  launched by CuPy on PyTorch's current stream;
+  launched by CuPy on PyTorch's current stream; ``backend='cupy-shift'`` the same with
+  power-of-two taps applied as exponent adds;
 * ``backend='cpu'`` (:class:`~.host_backend.HostBackend`): CPU tensors, the same kernel sources
   built by the host C++ compiler.
 
@@ -205,16 +206,28 @@ class KernelBackend:
 class CupyBackend(KernelBackend):
     """``backend='cupy'``: the kernels on CUDA tensors through CuPy.
 
+    Power-of-two taps are multiplied, as on the CPU: the products are the exponent adds'
+    bit for bit, and a GPU runs a multiply-add in one instruction where the exact exponent add
+    (range checks, a slow path) takes about four times as many and keeps the loads of a step
+    from being issued together (``docs/kernels.md``, "Power-of-two taps on a GPU").
+    ``backend='cupy-shift'`` (``CupyBackend("cupy-shift", use_shift=True)``) runs the
+    exponent-add kernels; ``backend='auto'`` times both.
+
+    Args:
+        name: registry name. use_shift: see :class:`KernelBackend`.
+
     Example (on a CPU tensor it says why it cannot run and what to use):
         >>> reason = CupyBackend().unavailable_reason(torch.zeros(4, 2, 3, 1))
         >>> reason.startswith("backend='cupy' runs on cuda tensors, but x is on cpu")
         True
         >>> reason.endswith("use backend='cpu' or 'torch'")
         True
+        >>> CupyBackend().use_shift, CupyBackend("cupy-shift", use_shift=True).use_shift
+        (False, True)
     """
 
-    def __init__(self):
-        super().__init__("cupy", "cuda", use_shift=True)
+    def __init__(self, name: str = "cupy", use_shift: bool = False):
+        super().__init__(name, "cuda", use_shift=use_shift)
         self._has_cupy = importlib.util.find_spec("cupy") is not None
 
     def _target_reason(self) -> str | None:

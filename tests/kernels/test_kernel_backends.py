@@ -88,6 +88,39 @@ def test_cupy_backend_refuses_cpu_tensors():
         get_backend("cupy", torch.zeros(2, 1, 1, 1))
 
 
+def test_cupy_shift_is_registered_and_refuses_cpu_tensors():
+    assert not get_backend("cpu", torch.zeros(2, 1, 1, 1)).use_shift
+    with pytest.raises(RuntimeError, match="backend='cupy-shift' cannot run .* runs on cuda "
+                       "tensors, but x is on cpu"):
+        get_backend("cupy-shift", torch.zeros(2, 1, 1, 1))
+
+
+@pytest.mark.parametrize("threshold", ["bn", 0.5])
+def test_exponent_add_backend_path_equals_the_multiplying_one(host, monkeypatch, threshold):
+    """The Python path of 'cupy-shift' (use_shift=True), driven through the host build: the
+    exponent-add kernels run, and spikes, gradients and statistics equal those of 'cpu', which
+    multiplies, bit for bit."""
+    from spikingjelly_mulfree import backends
+    from spikingjelly_mulfree.backends.cupy_backend import KernelBackend
+
+    monkeypatch.setitem(backends._REGISTRY, "cpu-shift",
+                        KernelBackend("cpu-shift", "cpu", use_shift=True))
+    torch.manual_seed(2)
+    ref = CPSN(5, k=4, dilation=2, threshold=threshold, backend="cpu")
+    shifting = CPSN(5, k=4, dilation=2, threshold=threshold, backend="cpu-shift")
+    shifting.load_state_dict(ref.state_dict())
+    x = torch.randn(12, 3, 5, 2)
+    before = launch_counts["cpsn_forward_f32_shift"], launch_counts["cpsn_backward_f32_shift"]
+    y_ref, g_ref = _grads(ref, x)
+    y, g = _grads(shifting, x)
+    assert launch_counts["cpsn_forward_f32_shift"] > before[0]
+    assert launch_counts["cpsn_backward_f32_shift"] > before[1]
+    assert torch.equal(y, y_ref)
+    assert all(torch.equal(a, e) for a, e in zip(g, g_ref))
+    if threshold == "bn":
+        assert torch.equal(shifting.running_var, ref.running_var)
+
+
 def test_cpu_backend_refuses_other_devices():
     with pytest.raises(RuntimeError, match="runs on cpu tensors, but x is on meta"):
         get_backend("cpu", torch.zeros(2, 1, 1, 1, device="meta"))

@@ -109,3 +109,26 @@ def test_fold_on_gpu_matches_host(cupy, dtype):
     eps = torch.finfo(dtype).eps
     for host_t, dev_t in zip(outs[0][1:], outs[1][1:]):
         torch.testing.assert_close(dev_t.cpu(), host_t.detach(), rtol=8 * eps, atol=8 * eps)
+
+
+def test_cupy_shift_gives_cupys_results_bit_for_bit(cupy):
+    """The exponent-add kernels ('cupy-shift') and the multiplying ones ('cupy') agree to the
+    bit on the device, through the slow path too (zeros, subnormals, overflow, infinities)."""
+    tiny = torch.finfo(torch.float32).tiny
+    edges = torch.tensor([0.0, -0.0, tiny, tiny / 8, -3e38, 3e38, float("inf"), 1.5, -2.25])
+    x = torch.cat([edges, torch.randn(40)]).view(-1, 1, 1, 1).expand(-1, 2, 3, 4).contiguous()
+    w = torch.tensor([[0.25, -1.0], [-8.0, 2.0 ** -20], [2.0 ** 100, 0.5]])
+    xc, wc = x.cuda(), w.cuda()
+    assert torch.equal(ops.charge(xc, wc, None, 1, mul_free=True),
+                       ops.charge(xc, wc, None, 1, mul_free=False))
+    torch.manual_seed(0)
+    ref = CPSN(6, k=4, dilation=2, backend="cupy").cuda()
+    shifting = CPSN(6, k=4, dilation=2, backend="cupy-shift").cuda()
+    shifting.load_state_dict(ref.state_dict())
+    xs = torch.randn(16, 4, 6, 5, device="cuda")
+    xr, xf = xs.clone().requires_grad_(), xs.clone().requires_grad_()
+    yr, yf = ref(xr), shifting(xf)
+    assert torch.equal(yr, yf)
+    (yr * torch.arange(yr.numel(), device="cuda").view_as(yr)).sum().backward()
+    (yf * torch.arange(yf.numel(), device="cuda").view_as(yf)).sum().backward()
+    assert torch.equal(xr.grad, xf.grad) and torch.equal(ref.weight.grad, shifting.weight.grad)
