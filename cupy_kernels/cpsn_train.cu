@@ -131,6 +131,39 @@ struct sjm_grad_body {
     }
 };
 
+// One block of SJM_TB steps t8.. of the d = 1 dW partials on the GPU's traversal:
+// s[q] += g[t] X[t - lag0 + q] for the group's nq taps, with X[r] = 0 (skipped) for r < 0.
+// The rows of a step are a ring of registers, row r in slot (r + lag0) mod SJM_TB: each step
+// loads the one row the next step adds (at pn, row rn) instead of SJM_TB; gp: g of the step.
+// Per partial the steps are added in the same order and the same ones skipped as in the
+// general loop.
+// CHECK = false: every tap of every step reads a row in [0, T) (no tests).
+template <typename TS, typename A, bool CHECK>
+SJM_INLINE void sjm_dw_ring_block(A* s, A* ring, const TS*& pn, int& rn, const A*& gp,
+                                  sjm_i64 gld, sjm_i64 xld, int t8, int T, int lag0, int nq) {
+    SJM_UNROLL
+    for (int u = 0; u < SJM_TB; ++u) {
+        const int t = t8 + u;
+        if (CHECK && t >= T) break;
+        const A g = *gp;
+        gp += gld;
+        if (!CHECK || (t >= lag0 && nq == SJM_TB)) {
+            SJM_UNROLL
+            for (int q = 0; q < SJM_TB; ++q) s[q] += g * ring[(u + q) % SJM_TB];
+        } else {
+            SJM_UNROLL
+            for (int q = 0; q < SJM_TB; ++q) {
+                if (q >= nq || t - lag0 + q < 0) continue;
+                s[q] += g * ring[(u + q) % SJM_TB];
+            }
+        }
+        // row t - lag0 (slot u) is done with; the next step adds row t - lag0 + SJM_TB
+        ring[u] = !CHECK || (rn >= 0 && rn < T) ? sjm_io<TS>::ld(*pn) : (A)0;
+        ++rn;
+        pn += xld;
+    }
+}
+
 // Backward phase 2: dW partials sum_t g[t] X[t - (k-1-i) d], SJM_TB taps at a time.
 template <typename TX>
 struct sjm_dw_body {
@@ -149,8 +182,16 @@ struct sjm_dw_body {
             typename LA::V s[SJM_TB];
             SJM_UNROLL
             for (int q = 0; q < SJM_TB; ++q) s[q] = LA::splat((A)0);
-            // From step `safe` on, every tap of a full block reads a row >= 0: no checks.
             const int lag0 = (k - 1 - i0) * d;
+            const int nq = k - i0 < SJM_TB ? k - i0 : SJM_TB;
+#ifndef SJM_STAGED
+            if (d == 1) {
+                ring_partials(s, j, lag0, nq);
+                add_partials(s, j, i0, nq);
+                continue;
+            }
+#endif
+            // From step `safe` on, every tap of a full block reads a row >= 0: no checks.
             const int safe = i0 + SJM_TB <= k ? (lag0 < T ? lag0 : T) : T;
             for (int t = 0; t < safe; ++t) {
                 const typename LA::V g = LA::ld(gc + t * gld + j);
@@ -167,13 +208,40 @@ struct sjm_dw_body {
                 SJM_UNROLL
                 for (int q = 0; q < SJM_TB; ++q) s[q] += g * LN::ld(row + q * d * xld);
             }
-            const int nq = k - i0 < SJM_TB ? k - i0 : SJM_TB;
-            for (int q = 0; q < nq; ++q) {
-                A* dw = pt + (i0 + q) * pld + j;
-                LA::st(dw, LA::ld(dw) + s[q]);
+            add_partials(s, j, i0, nq);
+        }
+    }
+
+    template <typename V>
+    SJM_INLINE void add_partials(const V* s, int j, int i0, int nq) {
+        typedef sjm_lanes<A, A, sizeof(V) / sizeof(A)> LA;
+        for (int q = 0; q < nq; ++q) {
+            A* dw = pt + (i0 + q) * pld + j;
+            LA::st(dw, LA::ld(dw) + s[q]);
+        }
+    }
+
+#ifndef SJM_STAGED
+    // d = 1 on the GPU's traversal (one column: L = 1): the register ring of sjm_dw_ring_block.
+    SJM_INLINE void ring_partials(A* s, int j, int lag0, int nq) {
+        A ring[SJM_TB];
+        SJM_UNROLL
+        for (int q = 0; q < SJM_TB; ++q)
+            ring[q] = sjm_row_or_zero<TS, A, 1>(xs + j, xld, q - lag0, T);
+        int rn = SJM_TB - lag0;
+        const TS* pn = xs + j + (sjm_i64)rn * xld;
+        const A* g = gc + j;  // advanced a row per step by the blocks
+        for (int t8 = 0; t8 < T; t8 += SJM_TB) {
+            // the block's steps are t8 .. t8 + SJM_TB - 1; its taps read rows from t8 - lag0
+            // and its ring loads rows up to t8 + 2 SJM_TB - 1 - lag0
+            if (t8 >= lag0 && nq == SJM_TB && t8 + SJM_TB <= T && t8 + 2 * SJM_TB - lag0 <= T) {
+                sjm_dw_ring_block<TS, A, false>(s, ring, pn, rn, g, gld, xld, t8, T, lag0, nq);
+            } else {
+                sjm_dw_ring_block<TS, A, true>(s, ring, pn, rn, g, gld, xld, t8, T, lag0, nq);
             }
         }
     }
+#endif
 };
 
 // Backward phase 3: dX[t] = sum_i w_i g[t + (k-1-i) d] (+ the same with g2 and w2), into dxo

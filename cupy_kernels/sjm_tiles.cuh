@@ -59,6 +59,82 @@ template <typename TX> struct sjm_src { typedef typename sjm_io<TX>::acc type; }
 template <typename TX> struct sjm_src { typedef TX type; };
 #endif
 
+// Row r of src (row stride ld) in the accumulator type, or 0 outside [0, T).
+template <typename TS, typename A, int L>
+SJM_INLINE typename sjm_lanes<TS, A, L>::V sjm_row_or_zero(const TS* src, sjm_i64 ld, int r,
+                                                           int T) {
+    return r >= 0 && r < T ? sjm_lanes<TS, A, L>::ld(src + (sjm_i64)r * ld)
+                           : sjm_lanes<A, A, L>::splat((A)0);
+}
+
+// sjm_taps_block for d = 1 on the GPU's traversal: consecutive taps read rows one apart, so
+// the SJM_TB rows of a tap are kept in a ring of registers, slot (r - r0) mod SJM_TB for row r
+// (r0: the first row of tap 0), and each tap loads one new row instead of SJM_TB, through a
+// pointer that moves a row per tap. Taps go SJM_TB at a time so that every slot index is a
+// constant. Per value, the taps are added in the same order and the out-of-range ones skipped
+// as in the general loop, so the results are the same bits. CHECK = false: the block reads no
+// row outside [0, T) (no tests at all); otherwise rows outside read as 0 and their taps are
+// skipped, except for steps past T (dir = -1 reads no row past its own step), which every
+// caller discards.
+template <typename TS, typename A, bool MF, bool CHECK>
+SJM_INLINE void sjm_taps_ring(A* acc, const TS* src, sjm_i64 ld, int t0, int T, int dir,
+                              const A* wv, sjm_i64 wld, int k) {
+    const int r0 = t0 + dir * (k - 1);  // tap i reads rows r0 - dir * i + a, a < SJM_TB
+    A ring[SJM_TB];
+    SJM_UNROLL
+    for (int a = 0; a < SJM_TB; ++a)
+        ring[a] = CHECK ? sjm_row_or_zero<TS, A, 1>(src, ld, r0 + a, T)
+                        : sjm_io<TS>::ld(src[(sjm_i64)(r0 + a) * ld]);
+    int rn = dir < 0 ? r0 + SJM_TB : r0 - 1;  // the row the next tap adds, at pn
+    const TS* pn = src + (sjm_i64)rn * ld;
+    const sjm_i64 step = dir < 0 ? ld : -ld;
+    for (int i0 = 0; i0 < k; i0 += SJM_TB) {
+        SJM_UNROLL
+        for (int q = 0; q < SJM_TB; ++q) {
+            const int i = i0 + q;
+            if (i >= k) break;
+            const A w = wv[i * wld];
+            const int c = MF ? sjm_code(w) : 0;
+            // steps a with a row in range: a >= lo (rows >= 0), a < hi (rows < T)
+            const int rb = r0 - dir * i;
+            const int lo = dir < 0 ? -rb : 0, hi = dir < 0 ? SJM_TB : T - rb;
+            // row rb + a: slot (q + a) mod SJM_TB for dir = -1, (a - q) mod SJM_TB for +1
+            if (!CHECK || (lo <= 0 && hi >= SJM_TB)) {
+                SJM_UNROLL
+                for (int a = 0; a < SJM_TB; ++a)
+                    acc[a] += sjm_tap<MF, A>(ring[(dir < 0 ? q + a : a - q + SJM_TB) % SJM_TB],
+                                             w, c);
+            } else {
+                SJM_UNROLL
+                for (int a = 0; a < SJM_TB; ++a) {
+                    if (a < lo || a >= hi) continue;
+                    acc[a] += sjm_tap<MF, A>(ring[(dir < 0 ? q + a : a - q + SJM_TB) % SJM_TB],
+                                             w, c);
+                }
+            }
+            if (i + 1 >= k) break;
+            // the row tap i no longer needs makes room for the one tap i + 1 adds
+            const A v = !CHECK || (rn >= 0 && rn < T) ? sjm_io<TS>::ld(*pn) : (A)0;
+            ring[dir < 0 ? q : SJM_TB - 1 - q] = v;
+            rn -= dir;
+            pn += step;
+        }
+    }
+}
+
+template <typename TS, typename A, bool MF>
+SJM_INLINE void sjm_taps_block_d1(A* acc, const TS* src, sjm_i64 ld, int t0, int T, int dir,
+                                  const A* wv, sjm_i64 wld, int k) {
+    // rows the block reads: t0 - (k-1) .. t0 + SJM_TB - 1 (dir -1), t0 .. t0 + k + SJM_TB - 2
+    const bool inside = dir < 0 ? t0 - (k - 1) >= 0 && t0 + SJM_TB <= T
+                                : t0 + (k - 1) + SJM_TB <= T;
+    if (inside) {
+        sjm_taps_ring<TS, A, MF, false>(acc, src, ld, t0, T, dir, wv, wld, k);
+    } else {
+        sjm_taps_ring<TS, A, MF, true>(acc, src, ld, t0, T, dir, wv, wld, k);
+    }
+}
+
 // Taps of one time block of one lane group:
 //   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
 // (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
@@ -68,6 +144,12 @@ SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* s
                                int t0, int T, int dir, const A* wv, sjm_i64 wld,
                                int k, int d) {
     typedef sjm_lanes<TS, A, L> LN;
+#ifndef SJM_STAGED
+    if (d == 1) {
+        sjm_taps_block_d1<TS, A, MF>(acc, src, ld, t0, T, dir, wv, wld, k);
+        return;
+    }
+#endif
     for (int i = 0; i < k; ++i) {
         const int lag = (k - 1 - i) * d;
         const typename LN::V w = sjm_lanes<A, A, L>::ld(wv + i * wld);

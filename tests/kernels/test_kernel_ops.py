@@ -115,11 +115,14 @@ def test_backward_fused_surrogate(host, dtype, k, d, T, NCS, mul_free, mode):
     assert_close(db, expected[2], ACC_TOL[dtype])
 
 
-@pytest.mark.parametrize("k,d,T", [(11, 1, 19), (16, 2, 40), (9, 1, 8)])
+@pytest.mark.parametrize("k,d,T", [(11, 1, 19), (16, 2, 40), (9, 1, 8), (16, 1, 40),
+                                   (9, 1, 33), (5, 1, 32)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_long_kernels(host, dtype, k, d, T):
     """More taps than a time block holds and more columns than a lane group (the host's SIMD
-    width), with partial blocks and groups: forward, fused backward and moments."""
+    width), with partial blocks and groups: forward, fused backward and moments. With d = 1 and
+    T well past k, the GPU layout's register ring runs time blocks that read no row outside the
+    sequence (its unchecked path) as well as the ones at either end."""
     x = make_input(T, 3, 5, 7, dtype)
     w, b = torch.randn(5, k) / k, torch.randn(5)
     h_ref = reference_charge(x, w, b, d)
