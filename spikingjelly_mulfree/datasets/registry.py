@@ -118,6 +118,16 @@ def build_dataset(
     split = check_split(split)
     if augment is None:
         augment = split == "train"
+    return dataset_builder(name)(root=root, split=split, augment=bool(augment), **options)
+
+
+def dataset_builder(name: str) -> Callable[..., TimeFirstDataset]:
+    """The function :func:`build_dataset` calls for the registered data set ``name`` (its
+    ``DatasetInfo.builder``, ``"module:function"``, imported on first use).
+
+    Example:
+        >>> dataset_builder("digits").__name__
+        'build_digits'
+    """
     module, attr = DATASETS[name].builder.split(":")
-    builder = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
-    return builder(root=root, split=split, augment=bool(augment), **options)
+    return getattr(importlib.import_module(f"{__package__}.{module}"), attr)

@@ -12,13 +12,13 @@ option, and leaves every other error alone.
 from __future__ import annotations
 
 import collections.abc
-import importlib
+import contextlib
 import inspect
 import types
 import typing
 from dataclasses import dataclass
 
-from ..datasets import DATASETS
+from ..datasets.registry import dataset_builder
 from .config import ConfigError
 
 BUILD_DATASET_OWN = ("root", "split", "augment")
@@ -80,8 +80,7 @@ def loader_options(dataset: str) -> dict[str, Accepted]:
         >>> sorted(loader_options("digits"))
         ['mode']
     """
-    module, attr = DATASETS[dataset].builder.split(":")
-    builder = getattr(importlib.import_module(f"spikingjelly_mulfree.datasets.{module}"), attr)
+    builder = dataset_builder(dataset)
     accepted = accepted_by(builder, BUILD_DATASET_OWN)
     takes_more = any(p.kind is p.VAR_KEYWORD
                      for p in inspect.signature(builder).parameters.values())
@@ -134,6 +133,27 @@ def check_options(flag: str, owner: str, given: dict[str, object],
             raise ConfigError(
                 f"{flag} {key}: expected {spec.text} (default {spec.default!r}), got "
                 f"{value!r}; values are read as Python literals (quote text: {key}='...')")
+
+
+@contextlib.contextmanager
+def flag_errors(flags: dict[str, str]) -> collections.abc.Iterator[None]:
+    """Re-raise a ``ValueError`` about an argument that the command line set as the
+    :class:`~.config.ConfigError` :func:`named_error` makes of it; other errors pass unchanged.
+
+    Example:
+        >>> with flag_errors({"mode": "--data-option mode"}):
+        ...     raise ValueError("mode: expected one of ('columns', 'pixels')")
+        Traceback (most recent call last):
+        ...
+        spikingjelly_mulfree.train.config.ConfigError: --data-option mode: expected one of ...
+    """
+    try:
+        yield
+    except ValueError as err:
+        named = named_error(err, flags)
+        if named is None:
+            raise
+        raise named from err
 
 
 def named_error(err: ValueError, flags: dict[str, str]) -> ConfigError | None:

@@ -84,13 +84,8 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
     options["dilations"] = "none" if cfg.dilations is None else cfg.dilations
     options.update(cfg.model_options)
     flags = {**ARGUMENT_FLAGS, **{key: f"--model-option {key}" for key in cfg.model_options}}
-    try:
+    with options_io.flag_errors(flags):
         return build_model(cfg.dataset, num_classes, **options)
-    except ValueError as err:
-        named = options_io.named_error(err, flags)
-        if named is None:
-            raise
-        raise named from err
 
 
 def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
@@ -101,16 +96,14 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
                                  cfg.data_options, options_io.loader_options(cfg.dataset))
     flags = {key: f"--data-option {key}" for key in cfg.data_options}
     try:
-        return tuple(build_dataset(cfg.dataset, cfg.data_root, split, **cfg.data_options)
-                     for split in ("train", "test"))
+        with options_io.flag_errors(flags):
+            return tuple(build_dataset(cfg.dataset, cfg.data_root, split, **cfg.data_options)
+                         for split in ("train", "test"))
     except ValueError as err:
         if cfg.data_root is None and str(err).startswith("root: "):
             raise ConfigError(f"--data-root: data set {cfg.dataset!r} needs the folder that "
                               "holds its files; pass --data-root PATH") from err
-        named = options_io.named_error(err, flags)
-        if named is None:
-            raise
-        raise named from err
+        raise
 
 
 def _check_backend(cfg: TrainConfig, device: torch.device) -> None:
