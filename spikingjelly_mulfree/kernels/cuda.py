@@ -106,6 +106,17 @@ class CupyLauncher:
         self.cupy = import_cupy()
         self._modules: dict[int, object] = {}
         self._functions: dict[tuple[int, str], object] = {}
+        # CuPy's view of each torch stream a launch has used, by (device, stream handle): a
+        # training step launches ~10 kernels, and wrapping the handle anew for each one is
+        # Python work on the critical path of short sequences. The wrapper owns nothing.
+        self._streams: dict[tuple[int, int], object] = {}
+
+    def _stream(self, index: int):
+        handle = torch.cuda.current_stream(index).cuda_stream
+        stream = self._streams.get((index, handle))
+        if stream is None:
+            stream = self._streams[(index, handle)] = self.cupy.cuda.ExternalStream(handle)
+        return stream
 
     def _function(self, index: int, name: str):
         key = (index, name)
@@ -127,8 +138,7 @@ class CupyLauncher:
         values = tuple(_kernel_arg(a, device) for a in args)
         with self.cupy.cuda.Device(index):
             fn = self._function(index, name)
-            stream = self.cupy.cuda.ExternalStream(torch.cuda.current_stream(index).cuda_stream)
-            with stream:
+            with self._stream(index):
                 fn(tuple(grid), (self.block,), values)
         launch_counts[name] += 1
 

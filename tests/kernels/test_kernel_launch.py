@@ -49,3 +49,28 @@ def test_cuda_arguments_must_share_the_launch_device():
     assert _kernel_arg(3, cuda0).dtype == np.int32 and _kernel_arg(True, cuda0) == 1
     assert _kernel_arg(0.5, cuda0).dtype == np.float32
     assert _kernel_arg(np.float64(0.5), cuda0).dtype == np.float64
+
+
+def test_cupy_launcher_wraps_each_torch_stream_once(monkeypatch):
+    """The CuPy launcher reads torch's current stream at every launch but wraps a stream handle
+    in a cupy ExternalStream once per device (no GPU: torch's stream and CuPy's wrapper are
+    stand-ins that record what they were asked)."""
+    pytest.importorskip("cupy")
+    from types import SimpleNamespace
+
+    from spikingjelly_mulfree.kernels import cuda
+
+    launcher = cuda.CupyLauncher()
+    current = {"handle": 11}
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda index: SimpleNamespace(cuda_stream=current["handle"]))
+    wrapped = []
+    monkeypatch.setattr(launcher.cupy.cuda, "ExternalStream",
+                        lambda handle: wrapped.append(handle) or ("stream", handle))
+    first = launcher._stream(0)
+    assert launcher._stream(0) is first and wrapped == [11]
+    current["handle"] = 12  # a side stream: a wrapper of its own, read at the launch
+    assert launcher._stream(0) == ("stream", 12) and wrapped == [11, 12]
+    assert launcher._stream(1) == ("stream", 12) and wrapped == [11, 12, 12]
+    current["handle"] = 11
+    assert launcher._stream(0) is first and len(wrapped) == 3
