@@ -69,13 +69,14 @@ SJM_INLINE typename sjm_lanes<TS, A, L>::V sjm_row_or_zero(const TS* src, sjm_i6
 
 // sjm_taps_block for d = 1 on the GPU's traversal: consecutive taps read rows one apart, so
 // the SJM_TB rows of a tap are kept in a ring of registers, slot (r - r0) mod SJM_TB for row r
-// (r0: the first row of tap 0), and each tap loads one new row instead of SJM_TB, through a
-// pointer that moves a row per tap. Taps go SJM_TB at a time so that every slot index is a
+// (r0: the first row of tap 0), and each tap loads one new row instead of SJM_TB, through an
+// offset that moves a row per tap. Taps go SJM_TB at a time so that every slot index is a
 // constant. Per value, the taps are added in the same order and the out-of-range ones skipped
-// as in the general loop, so the results are the same bits. CHECK = false: the block reads no
-// row outside [0, T) (no tests at all); otherwise rows outside read as 0 and their taps are
-// skipped, except for steps past T (dir = -1 reads no row past its own step), which every
-// caller discards.
+// as in the general loop (the same arithmetic; a compiler that contracts multiply-adds may
+// still round the two code shapes differently, as GCC does by an ulp). CHECK = false: the
+// block reads no row outside [0, T) (no tests at all); otherwise rows outside read as 0 and
+// their taps are skipped, except for steps past T (dir = -1 reads no row past its own step),
+// which every caller discards.
 template <typename TS, typename A, bool MF, bool CHECK>
 SJM_INLINE void sjm_taps_ring(A* acc, const TS* src, sjm_i64 ld, int t0, int T, int dir,
                               const A* wv, sjm_i64 wld, int k) {
@@ -85,8 +86,8 @@ SJM_INLINE void sjm_taps_ring(A* acc, const TS* src, sjm_i64 ld, int t0, int T, 
     for (int a = 0; a < SJM_TB; ++a)
         ring[a] = CHECK ? sjm_row_or_zero<TS, A, 1>(src, ld, r0 + a, T)
                         : sjm_io<TS>::ld(src[(sjm_i64)(r0 + a) * ld]);
-    int rn = dir < 0 ? r0 + SJM_TB : r0 - 1;  // the row the next tap adds, at pn
-    const TS* pn = src + (sjm_i64)rn * ld;
+    int rn = dir < 0 ? r0 + SJM_TB : r0 - 1;  // the row the next tap adds, at src[on]
+    sjm_i64 on = (sjm_i64)rn * ld;  // an offset: a pointer to a row outside would be UB
     const sjm_i64 step = dir < 0 ? ld : -ld;
     for (int i0 = 0; i0 < k; i0 += SJM_TB) {
         SJM_UNROLL
@@ -114,10 +115,10 @@ SJM_INLINE void sjm_taps_ring(A* acc, const TS* src, sjm_i64 ld, int t0, int T, 
             }
             if (i + 1 >= k) break;
             // the row tap i no longer needs makes room for the one tap i + 1 adds
-            const A v = !CHECK || (rn >= 0 && rn < T) ? sjm_io<TS>::ld(*pn) : (A)0;
+            const A v = !CHECK || (rn >= 0 && rn < T) ? sjm_io<TS>::ld(src[on]) : (A)0;
             ring[dir < 0 ? q : SJM_TB - 1 - q] = v;
             rn -= dir;
-            pn += step;
+            on += step;
         }
     }
 }
@@ -145,7 +146,7 @@ SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* s
                                int k, int d) {
     typedef sjm_lanes<TS, A, L> LN;
 #ifndef SJM_STAGED
-    if (d == 1) {
+    if (d == 1 && k >= 1) {  // k = 0: no taps (the ring would preload rows)
         sjm_taps_block_d1<TS, A, MF>(acc, src, ld, t0, T, dir, wv, wld, k);
         return;
     }

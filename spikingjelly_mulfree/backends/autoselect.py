@@ -259,9 +259,11 @@ class AutoBackend:
 
     # --- selection -------------------------------------------------------------------------
     def _candidate_map(self) -> dict[str, Backend]:
+        """The registered backends 'auto' times: all but itself and those that only give
+        another way to the same kernels (``timed_by_auto = False``, e.g. ``'cupy-shift'``)."""
         return {
             n: b for n, b in self._candidates().items()
-            if n != AUTO and not isinstance(b, AutoBackend)
+            if n != AUTO and not isinstance(b, AutoBackend) and getattr(b, "timed_by_auto", True)
         }
 
     def _forced_name(self) -> str | None:

@@ -60,8 +60,8 @@ class KernelBackend:
     Args:
         name: registry name. device_type: ``'cuda'`` or ``'cpu'``.
         use_shift: apply power-of-two taps as exponent adds when the caller says the weights
-            are mul-free; ``False`` multiplies (bit-identical results: multiplying by ``2**e``
-            is exact).
+            are mul-free; ``False`` multiplies (the same results: a product by ``2**e`` is
+            exact unless subnormal).
 
     Example (the host build with exponent adds, which ``backend='cpu'`` does not use):
         >>> from spikingjelly_mulfree.backends import get_backend
@@ -206,12 +206,15 @@ class KernelBackend:
 class CupyBackend(KernelBackend):
     """``backend='cupy'``: the kernels on CUDA tensors through CuPy.
 
-    Power-of-two taps are multiplied, as on the CPU: the products are the exponent adds'
-    bit for bit, and a GPU runs a multiply-add in one instruction where the exact exponent add
-    (range checks, a slow path) takes about four times as many and keeps the loads of a step
-    from being issued together (``docs/kernels.md``, "Power-of-two taps on a GPU").
-    ``backend='cupy-shift'`` (``CupyBackend("cupy-shift", use_shift=True)``) runs the
-    exponent-add kernels; ``backend='auto'`` times both.
+    Power-of-two taps are multiplied, as on the CPU: a product by ``2**e`` is the exponent
+    add's bit for bit (only a subnormal product, which a fused multiply-add rounds once and the
+    exponent add before the sum, can differ in its last bit), and a GPU runs a multiply-add in
+    one instruction where the exact exponent add (range checks, a slow path) takes about four
+    times as many and keeps the loads of a step from being issued together
+    (``docs/kernels.md``, "Power-of-two taps on a GPU"). ``backend='cupy-shift'``
+    (``CupyBackend("cupy-shift", use_shift=True)``) runs the exponent-add kernels when asked
+    for by name; ``backend='auto'`` does not time it (``timed_by_auto``), since it is the same
+    kernels another way.
 
     Args:
         name: registry name. use_shift: see :class:`KernelBackend`.
@@ -228,6 +231,7 @@ class CupyBackend(KernelBackend):
 
     def __init__(self, name: str = "cupy", use_shift: bool = False):
         super().__init__(name, "cuda", use_shift=use_shift)
+        self.timed_by_auto = not use_shift
         self._has_cupy = importlib.util.find_spec("cupy") is not None
 
     def _target_reason(self) -> str | None:

@@ -89,7 +89,11 @@ def test_cupy_backend_refuses_cpu_tensors():
 
 
 def test_cupy_shift_is_registered_and_refuses_cpu_tensors():
+    from spikingjelly_mulfree.backends import AUTO_BACKEND
+
     assert not get_backend("cpu", torch.zeros(2, 1, 1, 1)).use_shift
+    timed = AUTO_BACKEND._candidate_map()
+    assert "cupy" in timed and "cupy-shift" not in timed  # by name only: the same kernels
     with pytest.raises(RuntimeError, match="backend='cupy-shift' cannot run .* runs on cuda "
                        "tensors, but x is on cpu"):
         get_backend("cupy-shift", torch.zeros(2, 1, 1, 1))
@@ -99,7 +103,7 @@ def test_cupy_shift_is_registered_and_refuses_cpu_tensors():
 def test_exponent_add_backend_path_equals_the_multiplying_one(host, monkeypatch, threshold):
     """The Python path of 'cupy-shift' (use_shift=True), driven through the host build: the
     exponent-add kernels run, and spikes, gradients and statistics equal those of 'cpu', which
-    multiplies, bit for bit."""
+    multiplies, bit for bit (normal inputs: every product exact)."""
     from spikingjelly_mulfree import backends
     from spikingjelly_mulfree.backends.cupy_backend import KernelBackend
 

@@ -113,11 +113,13 @@ def test_fold_on_gpu_matches_host(cupy, dtype):
 
 def test_cupy_shift_gives_cupys_results_bit_for_bit(cupy):
     """The exponent-add kernels ('cupy-shift') and the multiplying ones ('cupy') agree to the
-    bit on the device, through the slow path too (zeros, subnormals, overflow, infinities)."""
+    bit on the device: one tap through the slow path (zeros, subnormals, overflow, infinities),
+    and a layer's spikes and gradients on inputs whose products are normal (a sum of subnormal
+    products may round apart: the multiply-add rounds once, the exponent add twice)."""
     tiny = torch.finfo(torch.float32).tiny
     edges = torch.tensor([0.0, -0.0, tiny, tiny / 8, -3e38, 3e38, float("inf"), 1.5, -2.25])
     x = torch.cat([edges, torch.randn(40)]).view(-1, 1, 1, 1).expand(-1, 2, 3, 4).contiguous()
-    w = torch.tensor([[0.25, -1.0], [-8.0, 2.0 ** -20], [2.0 ** 100, 0.5]])
+    w = torch.tensor([[0.25], [-8.0], [2.0 ** -20]])
     xc, wc = x.cuda(), w.cuda()
     assert torch.equal(ops.charge(xc, wc, None, 1, mul_free=True),
                        ops.charge(xc, wc, None, 1, mul_free=False))

@@ -442,3 +442,17 @@ def test_backward_adds_dw_into_a_given_tensor(host):
     assert torch.equal(dw2, base + dw) and torch.equal(db2, db)
     with pytest.raises(ValueError, match=r"add_to: expected a contiguous \[3, 2\]"):
         ops.backward(x, w, b, 1, ops.GIVEN, grad_h=g, add_to=torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_zero_taps_give_the_bias_and_read_nothing(host, dtype):
+    """A [C, 0] weight (the ops take it; the module refuses k < 1): the charge is the bias and
+    the input gradient zero. The GPU layout's d = 1 register ring preloads rows, so it must not
+    run for k = 0 (the sanitized rerun of this file catches a read outside the tensor)."""
+    x = make_input(9, 2, 3, 2, dtype)
+    w, b = torch.zeros(3, 0), torch.randn(3)
+    h = ops.charge(x, w, b, 1)
+    assert torch.equal(h, b.to(h.dtype).view(1, 1, 3, 1).expand_as(h))
+    dx, dw, db = ops.backward(x, w, b, 1, ops.GIVEN, grad_h=torch.ones(x.shape, dtype=h.dtype))
+    assert not dx.any() and dw.shape == (3, 0)
+    assert torch.equal(db, torch.full((3,), 2.0 * 9 * 2, dtype=db.dtype))
