@@ -238,5 +238,5 @@ class CupyBackend(KernelBackend):
         if not self._has_cupy:
             from ..kernels.cuda import INSTALL_HINT
 
-            return INSTALL_HINT
+            return INSTALL_HINT.replace("backend='cupy'", f"backend={self.name!r}", 1)
         return None

@@ -152,6 +152,10 @@ def test_missing_cupy_names_the_install_command(monkeypatch):
     assert reason is not None and "cuda tensors" in reason
     monkeypatch.setattr(torch.Tensor, "device", property(lambda self: torch.device("cuda", 0)))
     assert "pip install cupy-cuda12x" in backend.unavailable_reason(torch.zeros(2))
+    shifting = CupyBackend("cupy-shift", use_shift=True)
+    shifting._has_cupy = False
+    assert shifting.unavailable_reason(torch.zeros(2)).startswith(
+        "backend='cupy-shift' needs CuPy: pip install cupy-cuda12x")
 
 
 def test_bn_training_shares_one_input_gradient_pass(host, monkeypatch):
