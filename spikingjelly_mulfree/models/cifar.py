@@ -19,7 +19,7 @@ from torch import nn
 
 from .blocks import LinearResBlock
 from .common import (
-    Dilations, check_num_classes, check_widths, configure_dilations, input_error,
+    Dilations, check_num_classes, check_widths, configure_dilations, input_error, wrong_length,
 )
 from .neurons import neuron_factory
 
@@ -94,10 +94,9 @@ class SequentialCIFARNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.dim() != 4 or x.shape[2] != self.in_channels
-                or x.shape[3] // 4 != self.length // 4 or self.fixed_T not in (None, x.shape[0])):
-            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_channels}, {self.length}] "
-                              "(columns as time)",
-                              "in_channels=, length=" + (" and T=" if self.fixed_T else ""))
+                or x.shape[3] // 4 != self.length // 4 or wrong_length(x, self.fixed_T)):
+            raise input_error(x, f"[{{T}}, N, {self.in_channels}, {self.length}] (columns as "
+                              "time)", "in_channels=, length=", self.fixed_T)
         h = self.flatten(self.features(x))
         return self.classifier(self.sn(self.fc(h))).mean(0)
 
@@ -178,9 +177,9 @@ class PixelCIFARNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[2] != self.in_channels or self.fixed_T not in (None, x.shape[0]):
-            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_channels}] (pixels as time)",
-                              "in_channels=" + (" and T=" if self.fixed_T else ""))
+        if x.dim() != 3 or x.shape[2] != self.in_channels or wrong_length(x, self.fixed_T):
+            raise input_error(x, f"[{{T}}, N, {self.in_channels}] (pixels as time)",
+                              "in_channels=", self.fixed_T)
         return self.classifier(self.head(self.pool(self.stem(x)))).mean(0)
 
 

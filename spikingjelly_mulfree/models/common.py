@@ -48,20 +48,36 @@ def configure_dilations(net: nn.Module, T: int, dilations: Dilations) -> list[in
     return set_sawtooth_dilations(net, T, list(dilations))  # each checked by CPSN.dilation
 
 
-def input_error(x: torch.Tensor, layout: str, options: str) -> ValueError:
+def wrong_length(x: torch.Tensor, fixed_T: int | None) -> bool:
+    """Whether ``x`` (time first) has another length than the ``fixed_T`` steps a network with
+    PSN neurons (a ``[T, T]`` weight) was built for; ``None``: any length fits.
+
+    Example:
+        >>> wrong_length(torch.zeros(8, 2), 4), wrong_length(torch.zeros(8, 2), None)
+        (True, False)
+    """
+    return fixed_T is not None and x.shape[0] != fixed_T
+
+
+def input_error(x: torch.Tensor, layout: str, options: str,
+                fixed_T: int | None = None) -> ValueError:
     """The error for an input ``x`` that the network was not built for.
 
     Args:
         x: the refused input.
-        layout: the shape the network takes, e.g. ``"[T, N, 3, 32]"``.
+        layout: the shape the network takes, with ``{T}`` for time, e.g. ``"[{T}, N, 3, 32]"``.
         options: the constructor options that size the network for other data.
+        fixed_T: the one sequence length the network takes (PSN neurons), else ``None``: the
+            layout then shows ``T`` and the fix names ``T=`` too.
 
     Example:
-        >>> print(input_error(torch.zeros(8, 2, 7), "[T, N, 8]", "in_features="))
-        x: expected [T, N, 8], got (8, 2, 7); the network was built for that input: ...
+        >>> print(input_error(torch.zeros(8, 2, 7), "[{T}, N, 8]", "in_features=", 4))
+        x: expected [4, N, 8], got (8, 2, 7); ... build one with in_features= and T= matching ...
     """
-    return ValueError(f"x: expected {layout}, got {tuple(x.shape)}; the network was built for "
-                      f"that input: build one with {options} matching the data")
+    shape = layout.format(T=fixed_T or "T")
+    fix = options + (" and T=" if fixed_T else "")
+    return ValueError(f"x: expected {shape}, got {tuple(x.shape)}; the network was built for "
+                      f"that input: build one with {fix} matching the data")
 
 
 def check_widths(widths: Sequence[int], count: int, what: str) -> None:

@@ -22,7 +22,7 @@ from spikingjelly.activation_based import layer
 from torch import nn
 
 from .common import (
-    Dilations, check_dropout, check_num_classes, configure_dilations, input_error,
+    Dilations, check_dropout, check_num_classes, configure_dilations, input_error, wrong_length,
 )
 from .neurons import neuron_factory
 
@@ -97,7 +97,6 @@ class DigitsNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = x.shape[-1] // 4 if self.in_features >= 4 else x.shape[-1]
-        if x.dim() != 3 or pooled != self.pooled_length or self.fixed_T not in (None, x.shape[0]):
-            raise input_error(x, f"[{self.fixed_T or 'T'}, N, {self.in_features}]",
-                              "in_features=" + (" and T=" if self.fixed_T else ""))
+        if x.dim() != 3 or pooled != self.pooled_length or wrong_length(x, self.fixed_T):
+            raise input_error(x, f"[{{T}}, N, {self.in_features}]", "in_features=", self.fixed_T)
         return self.classifier(self.body(x.unsqueeze(2))).mean(0)

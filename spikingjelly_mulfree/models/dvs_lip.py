@@ -24,7 +24,7 @@ from torch import nn
 from .blocks import ConvResBlock
 from .common import (
     Dilations, check_dropout, check_num_classes, check_widths, configure_dilations,
-    input_error,
+    input_error, wrong_length,
 )
 from .neurons import neuron_factory
 
@@ -97,9 +97,9 @@ class DVSLipNet(nn.Module):
         self.dilations = configure_dilations(self, T, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 5 or x.shape[2] != self.in_channels or self.fixed_T not in (None, x.shape[0]):
-            raise input_error(x, f"frames [{self.fixed_T or 'T'}, N, {self.in_channels}, H, W]",
-                              "in_channels=" + (" and T=" if self.fixed_T else ""))
+        if x.dim() != 5 or x.shape[2] != self.in_channels or wrong_length(x, self.fixed_T):
+            raise input_error(x, f"frames [{{T}}, N, {self.in_channels}, H, W]", "in_channels=",
+                              self.fixed_T)
         h = self.bn3d(self.conv3d(x.permute(1, 2, 0, 3, 4)))
         h = self.pool(self.sn(h.permute(2, 0, 1, 3, 4).contiguous()))
         h = self.flatten(self.gap(self.stages(h)))

@@ -192,7 +192,7 @@ class SHDNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.in_features:
-            raise input_error(x, f"[T, N, {self.in_features}]", "in_features=")
+            raise input_error(x, f"[{{T}}, N, {self.in_features}]", "in_features=")
         if self.fixed_T is not None and x.shape[0] != self.fixed_T:
             x = F.pad(x[: self.fixed_T], (0, 0, 0, 0, 0, max(self.fixed_T - x.shape[0], 0)))
         return self.readout_neuron(self.readout(self.body(x)))
