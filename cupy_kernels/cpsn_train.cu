@@ -134,21 +134,21 @@ struct sjm_grad_body {
 // One block of SJM_TB steps t8.. of the d = 1 dW partials on the GPU's traversal:
 // s[q] += g[t] X[t - lag0 + q] for the group's nq taps, with X[r] = 0 (skipped) for r < 0.
 // The rows of a step are a ring of registers, row r in slot (r + lag0) mod SJM_TB: each step
-// loads the one row the next step adds (row rn, at offset on) instead of SJM_TB; gp: g of the
-// step.
+// loads the one row the next step adds (row rn, at offset on) instead of SJM_TB; go: the
+// offset of the step's g in gc.
 // Per partial the steps are added in the same order and the same ones skipped as in the
 // general loop (up to how a compiler contracts the multiply-adds).
 // CHECK = false: every tap of every step reads a row in [0, T) (no tests).
 template <typename TS, typename A, bool CHECK>
 SJM_INLINE void sjm_dw_ring_block(A* s, A* ring, const TS* xs, sjm_i64& on, int& rn,
-                                  const A*& gp, sjm_i64 gld, sjm_i64 xld, int t8, int T,
-                                  int lag0, int nq) {
+                                  const A* gc, sjm_i64& go, sjm_i64 gld, sjm_i64 xld, int t8,
+                                  int T, int lag0, int nq) {
     SJM_UNROLL
     for (int u = 0; u < SJM_TB; ++u) {
         const int t = t8 + u;
         if (CHECK && t >= T) break;
-        const A g = *gp;
-        gp += gld;
+        const A g = gc[go];
+        go += gld;
         if (!CHECK || (t >= lag0 && nq == SJM_TB)) {
             SJM_UNROLL
             for (int q = 0; q < SJM_TB; ++q) s[q] += g * ring[(u + q) % SJM_TB];
@@ -232,16 +232,16 @@ struct sjm_dw_body {
             ring[q] = sjm_row_or_zero<TS, A, 1>(xs + j, xld, q - lag0, T);
         int rn = SJM_TB - lag0;
         sjm_i64 on = (sjm_i64)rn * xld;  // an offset: a pointer to a row outside would be UB
-        const A* g = gc + j;  // advanced a row per step by the blocks
+        sjm_i64 go = 0;  // g's offset, advanced a row per step by the blocks
         for (int t8 = 0; t8 < T; t8 += SJM_TB) {
             // the block's steps are t8 .. t8 + SJM_TB - 1; its taps read rows from t8 - lag0
             // and its ring loads rows up to t8 + 2 SJM_TB - 1 - lag0
             if (t8 >= lag0 && nq == SJM_TB && t8 + SJM_TB <= T && t8 + 2 * SJM_TB - lag0 <= T) {
-                sjm_dw_ring_block<TS, A, false>(s, ring, xs + j, on, rn, g, gld, xld, t8, T,
-                                                lag0, nq);
+                sjm_dw_ring_block<TS, A, false>(s, ring, xs + j, on, rn, gc + j, go, gld, xld,
+                                                t8, T, lag0, nq);
             } else {
-                sjm_dw_ring_block<TS, A, true>(s, ring, xs + j, on, rn, g, gld, xld, t8, T,
-                                               lag0, nq);
+                sjm_dw_ring_block<TS, A, true>(s, ring, xs + j, on, rn, gc + j, go, gld, xld,
+                                               t8, T, lag0, nq);
             }
         }
     }
