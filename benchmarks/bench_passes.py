@@ -41,7 +41,6 @@ from spikingjelly_mulfree.functional.quantize import quantize_pow2  # noqa: E402
 from spikingjelly_mulfree.kernels import ops  # noqa: E402
 
 SHAPE, K = (32, 32, 128, 32), 16
-SHIFT = "exp. add: "  # the passes with the taps as exponent adds ('cupy-shift')
 QUICK_SHAPE = (32, 8, 128, 32)
 
 
@@ -60,8 +59,9 @@ def copy_bandwidth(device: torch.device, repeats: int) -> float:
 
 
 def passes(shape: tuple[int, ...], device: torch.device,
-           k: int = K) -> dict[str, tuple[Callable, int]]:
-    """``name -> (run one pass, bytes per element it must move)`` for one layer."""
+           k: int = K) -> dict[str, tuple[Callable, int, bool]]:
+    """``name -> (run one pass, bytes per element it must move, whether it is one of the
+    training step's passes)`` for one layer."""
     T, N, C, S = shape
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen).to(device)
@@ -74,20 +74,20 @@ def passes(shape: tuple[int, ...], device: torch.device,
     grad_mean, grad_var = torch.randn(C, device=device), torch.randn(C, device=device)
     extra_gpu = 8 if device.type == "cuda" else 0
     out = {
-        "moments": (lambda: ops.moments(x, latent, 1), 4),
-        "charge + fire": (lambda: ops.charge_fire(x, fused, bias, 1), 8),
+        "moments": (lambda: ops.moments(x, latent, 1), 4, True),
+        "charge + fire": (lambda: ops.charge_fire(x, fused, bias, 1), 8, True),
         "fire backward": (lambda: ops.backward(x, fused, bias, 1, ops.ATAN, grad_s=grad_s,
-                                               alpha=2.0, keep_g=True), 12),
+                                               alpha=2.0, keep_g=True), 12, True),
         "moments backward": (lambda: ops.moments_backward(
             x, latent, 1, mean, grad_mean, grad_var, extra=(g, fused)),
-            12 + extra_gpu),
+            12 + extra_gpu, True),
     }
     if device.type == "cuda":  # what backend='cupy-shift' runs instead (not in the step's sum)
-        out[SHIFT + "charge + fire"] = (
-            lambda: ops.charge_fire(x, fused, bias, 1, mul_free=True), 8)
-        out[SHIFT + "fire backward"] = (
+        out["exp. add: charge + fire"] = (
+            lambda: ops.charge_fire(x, fused, bias, 1, mul_free=True), 8, False)
+        out["exp. add: fire backward"] = (
             lambda: ops.backward(x, fused, bias, 1, ops.ATAN, grad_s=grad_s, alpha=2.0,
-                                 mul_free=True, keep_g=True), 12)
+                                 mul_free=True, keep_g=True), 12, False)
     return out
 
 
@@ -114,10 +114,10 @@ def main() -> None:
           f"copy of a large tensor {peak / 1e9:.1f} GB/s")
     print(f"{'pass':20s} {'B/el':>5s} {'ms':>9s} {'GB/s':>9s} {'% copy':>7s}")
     total_s = total_b = 0.0
-    for name, (run, per_element) in passes(shape, device, args.k).items():
+    for name, (run, per_element, in_step) in passes(shape, device, args.k).items():
         seconds = median_seconds(run, device, repeats)
         moved = per_element * elements
-        if not name.startswith(SHIFT):
+        if in_step:
             total_s += seconds
             total_b += moved
         print(f"{name:20s} {per_element:5d} {seconds * 1e3:9.3f} {moved / seconds / 1e9:9.1f} "

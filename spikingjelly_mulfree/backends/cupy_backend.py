@@ -236,7 +236,7 @@ class CupyBackend(KernelBackend):
 
     def _target_reason(self) -> str | None:
         if not self._has_cupy:
-            from ..kernels.cuda import INSTALL_HINT
+            from ..kernels.cuda import install_hint
 
-            return INSTALL_HINT.replace("backend='cupy'", f"backend={self.name!r}", 1)
+            return install_hint(self.name)
         return None

@@ -19,10 +19,15 @@ import cupy_kernels
 
 from .launch import Arg, launch_counts
 
-INSTALL_HINT = (
-    "backend='cupy' needs CuPy: pip install cupy-cuda12x (CUDA 12) or pip install cupy-cuda13x "
-    "(CUDA 13), matching torch.version.cuda"
-)
+def install_hint(backend: str = "cupy") -> str:
+    """What ``backend`` (a CuPy backend's name) needs and how to install it.
+
+    Example:
+        >>> install_hint("cupy-shift").split(":")[0]
+        "backend='cupy-shift' needs CuPy"
+    """
+    return (f"backend={backend!r} needs CuPy: pip install cupy-cuda12x (CUDA 12) or pip install "
+            "cupy-cuda13x (CUDA 13), matching torch.version.cuda")
 
 _lock = threading.Lock()
 _launcher: "CupyLauncher | None" = None
@@ -33,7 +38,7 @@ def import_cupy():
     try:
         import cupy
     except ImportError as e:
-        raise ImportError(INSTALL_HINT) from e
+        raise ImportError(install_hint()) from e
     return cupy
 
 
