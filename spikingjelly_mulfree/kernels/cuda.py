@@ -31,6 +31,9 @@ def install_hint(backend: str = "cupy") -> str:
 
 _lock = threading.Lock()
 _launcher: "CupyLauncher | None" = None
+STREAM_CACHE = 64
+"""CuPy stream wrappers a launcher keeps: past this many stream handles (a process that makes
+streams without end), it forgets them all and wraps anew."""
 
 
 def import_cupy():
@@ -113,13 +116,16 @@ class CupyLauncher:
         self._functions: dict[tuple[int, str], object] = {}
         # CuPy's view of each torch stream a launch has used, by (device, stream handle): a
         # training step launches ~10 kernels, and wrapping the handle anew for each one is
-        # Python work on the critical path of short sequences. The wrapper owns nothing.
+        # Python work on the critical path of short sequences. The wrapper owns nothing, so
+        # forgetting one (STREAM_CACHE) costs only a new wrapper.
         self._streams: dict[tuple[int, int], object] = {}
 
     def _stream(self, index: int):
         handle = torch.cuda.current_stream(index).cuda_stream
         stream = self._streams.get((index, handle))
         if stream is None:
+            if len(self._streams) >= STREAM_CACHE:
+                self._streams.clear()
             stream = self._streams[(index, handle)] = self.cupy.cuda.ExternalStream(handle)
         return stream
 

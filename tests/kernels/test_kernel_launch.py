@@ -74,3 +74,23 @@ def test_cupy_launcher_wraps_each_torch_stream_once(monkeypatch):
     assert launcher._stream(1) == ("stream", 12) and wrapped == [11, 12, 12]
     current["handle"] = 11
     assert launcher._stream(0) is first and len(wrapped) == 3
+
+
+def test_cupy_launcher_forgets_streams_past_its_cache(monkeypatch):
+    """A process that launches on ever new streams does not grow the launcher's stream cache
+    without bound: past STREAM_CACHE handles it starts afresh, and still wraps each one."""
+    pytest.importorskip("cupy")
+    from types import SimpleNamespace
+
+    from spikingjelly_mulfree.kernels import cuda
+
+    launcher = cuda.CupyLauncher()
+    monkeypatch.setattr(cuda, "STREAM_CACHE", 3)
+    current = {"handle": 0}
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda index: SimpleNamespace(cuda_stream=current["handle"]))
+    monkeypatch.setattr(launcher.cupy.cuda, "ExternalStream", lambda handle: ("stream", handle))
+    for handle in range(10):
+        current["handle"] = handle
+        assert launcher._stream(0) == ("stream", handle)
+        assert len(launcher._streams) <= 3
