@@ -14,7 +14,8 @@ threshold, power-of-two weights, ATan) this counts, with a ``TorchDispatchMode``
 * launches of our kernels (:data:`spikingjelly_mulfree.kernels.launch_counts`);
 
 for a training step (forward and a backward fed a dense gradient, parameters' ``.grad`` reset
-to ``None`` as ``zero_grad()`` does), an eval forward and an in-place inference step, for
+to ``None`` as ``zero_grad()`` does), an eval forward, an in-place inference step and, on a
+GPU, the training step captured as CUDA graphs (``torch.cuda.make_graphed_callables``), for
 CPSN on its kernel backend and on ``'torch'`` and for SpikingJelly's PSN; and times each (the
 fastest of several runs, CUDA synchronised) as a ratio to PSN's.
 """
@@ -86,6 +87,20 @@ def _train_step(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     return step
 
 
+def _graphed_step(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """The training step of ``module`` captured as CUDA graphs (forward and backward, by
+    ``torch.cuda.make_graphed_callables``, which warms up first): a step replays its launches
+    without the Python that makes them. The capture happens at the first call."""
+    step: list[Callable[[], None]] = []
+
+    def graphed_step():
+        if not step:
+            step.append(_train_step(torch.cuda.make_graphed_callables(module, (x,)), x))
+        step[0]()
+
+    return graphed_step
+
+
 def _eval_forward(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     def forward():
         with torch.no_grad():
@@ -118,10 +133,15 @@ def cases(shape: tuple[int, ...], device: torch.device, kernel_backend: str
         out["eval forward", name] = _eval_forward(evaluated, x)
         stepping = CPSN(C, k=K, backend=backend, step_mode="s").to(device).eval()
         out["inference step", name] = _inference_step(stepping, x)
+        if device.type == "cuda":
+            graphed = CPSN(C, k=K, backend=backend).to(device)
+            out["graphed step", name] = _graphed_step(graphed, x)
     psn = neuron.PSN(T).to(device)
     flat = x.detach().reshape(T, -1).requires_grad_()
     out["training step", "PSN"] = _train_step(psn, flat)
     out["eval forward", "PSN"] = _eval_forward(psn.eval(), flat)
+    if device.type == "cuda":
+        out["graphed step", "PSN"] = _graphed_step(neuron.PSN(T).to(device), flat)
     return out
 
 
@@ -129,14 +149,21 @@ def table(shape: tuple[int, ...], device: torch.device, kernel_backend: str) -> 
     """One row per case: its counts, its time and the time's ratio to PSN's."""
     rows = []
     for (what, neuron_name), fn in cases(shape, device, kernel_backend).items():
-        for _ in range(5):  # warm-up: builds, autoselect, caches
-            fn()
-        computing, launches, _ = count(fn)
+        try:
+            for _ in range(5):  # warm-up: builds, autoselect, caches, captures
+                fn()
+            computing, launches, _ = count(fn)
+            seconds = fastest(fn, device)
+        except Exception as err:  # one failed case must not cost the table (a GPU run is rare)
+            rows.append({"what": what, "neuron": neuron_name, "error": f"{type(err).__name__}: "
+                         f"{err}"})
+            continue
         rows.append({"what": what, "neuron": neuron_name, "torch_ops": computing,
-                     "launches": launches, "seconds": fastest(fn, device)})
+                     "launches": launches, "seconds": seconds})
     for row in rows:
         psn = next((r for r in rows if r["what"] == row["what"] and r["neuron"] == "PSN"), None)
-        row["vs_psn"] = row["seconds"] / psn["seconds"] if psn else None
+        ok = "seconds" in row and psn is not None and "seconds" in psn
+        row["vs_psn"] = row["seconds"] / psn["seconds"] if ok else None
     return rows
 
 
@@ -158,10 +185,16 @@ def main() -> None:
     print(f"layer input {list(shape)}, k={K}, BN threshold, power-of-two weights, ATan")
     print(f"{'call':16s} {'neuron':12s} {'torch ops':>9s} {'launches':>8s} {'us':>9s} "
           f"{'x PSN':>7s}")
-    for r in table(shape, device, kernel_backend):
+    rows = table(shape, device, kernel_backend)
+    for r in rows:
+        if "error" in r:
+            print(f"{r['what']:16s} {r['neuron']:12s} failed: {r['error']}")
+            continue
         ratio = "" if r["vs_psn"] is None else f"{r['vs_psn']:7.2f}"
         print(f"{r['what']:16s} {r['neuron']:12s} {r['torch_ops']:9d} {r['launches']:8d} "
               f"{r['seconds'] * 1e6:9.1f} {ratio}")
+    if any("error" in r for r in rows):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@
 # Results land in OUT, in the order they are made, so that a run cut short by the device's time
 # limit still brings back the first ones: device.txt, tests_gpu.log (the tests marked gpu),
 # bench_passes.txt (each kernel pass's share of the copy bandwidth), bench_dispatch.txt
-# (operations and time of a layer's step against PSN at T = 4 ... 32), bench_kernels.txt,
+# (operations and time of a layer's step against PSN at T = 4 ... 32, eager and captured as
+# CUDA graphs), bench_kernels.txt,
 # tests.log (the kernel, integer, neuron and backend suites on this machine, without the
 # CPU-only sanitizer rerun) and results_cuda.tgz (benchmarks/results/cuda/: unpack it there and
 # commit it; the docs' benchmarks page then shows the GPU tables). Each step has a time limit

@@ -49,3 +49,17 @@ def test_script_prints_the_table():
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("training", "eval",
                                                                           "inference"))]
     assert len(lines) == 8
+
+
+def test_a_failing_case_is_reported_in_its_row(monkeypatch):
+    """A case that raises (a CUDA graph capture that fails, say) gets its error in its row; the
+    other rows are still measured."""
+    def broken():
+        raise RuntimeError("capture failed")
+
+    monkeypatch.setattr(bench_dispatch, "cases", lambda shape, device, backend: {
+        ("graphed step", "CPSN[x]"): broken, ("graphed step", "PSN"): lambda: None})
+    rows = bench_dispatch.table((2, 2, 4, 2), torch.device("cpu"), "cpu")
+    assert rows[0] == {"what": "graphed step", "neuron": "CPSN[x]",
+                       "error": "RuntimeError: capture failed", "vs_psn": None}
+    assert rows[1]["seconds"] > 0 and rows[1]["vs_psn"] == 1.0

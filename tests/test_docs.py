@@ -64,7 +64,8 @@ def test_python_examples_in_the_pages_run(page):
 def test_user_guide_examples_run_in_order():
     # the guide's blocks build on each other, so they run top to bottom in one namespace; the
     # names it leaves to the reader (a stream of sequences, a trained neuron and its input)
-    # are filled in here
+    # are filled in here. (The GPU-only example, CUDA graphs, is a code-block directive, which
+    # this test does not run: tests/neuron/test_cpsn_cuda_graphs.py runs its content on a GPU.)
     import torch
 
     from spikingjelly_mulfree import CPSN

@@ -15,6 +15,10 @@ process; :func:`autoselect_report` lists every choice, the times and the overhea
 Under ``torch.compile`` the timing runs eagerly (one graph break per new situation); once a
 situation is cached, traces contain only the chosen backend.
 
+Timing cannot run while a CUDA graph is being captured (it synchronises the device): a new
+situation met during a capture raises ``RuntimeError``. Capturing tools run warm-up steps
+first, which make the choice.
+
 A situation is the operation (``run_layer``, ``charge_fire``, ``conv_moments`` or ``step_fire``,
 the in-place single step of inference), the input's shape, dtype, device and contiguity, the
 kernel's shape (``C``, ``k``) and dtype, the dilation,
@@ -331,6 +335,14 @@ class AutoBackend:
             self._cache[key] = only
             self._choices.append(Choice(op, situation, only, {}, skipped, 0.0))
             return only
+        if base.capturing(x):
+            raise RuntimeError(
+                f"backend='auto' times the backends at the first {op} of a new input shape "
+                f"({situation}), which cannot happen while a CUDA graph is captured: run the "
+                "step once before capturing (torch.cuda.make_graphed_callables and "
+                "torch.compile(mode='reduce-overhead') warm up first), or name the backend, "
+                "e.g. CPSN(backend='cupy')"
+            )
         runs = {name: self._runner(backend, tensors, backward, call)
                 for name, backend in runnable.items()}
         measured: dict[str, list[float]] = {name: [] for name in runs}

@@ -101,6 +101,18 @@ class Backend(Protocol):
         ``pos``)."""
 
 
+def capturing(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a CUDA tensor and a CUDA graph is being captured on the current
+    stream: what a captured graph replays are its launches, so anything the host decides or
+    measures during the capture is frozen into it.
+
+    Example:
+        >>> capturing(torch.zeros(2))
+        False
+    """
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
 @dataclass(frozen=True)
 class BNFold:
     """What a ``make_kernel`` carrying it as ``make_kernel.bn`` computes: ``fold(weight,

@@ -18,7 +18,8 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
 
 from .. import backends
-from ..backends.base import BNFold, FoldFn, fold_of, run_layer, running_stats_of
+from ..backends.base import (BNFold, FoldFn, capturing, fold_of, run_layer,
+                             running_stats_of)
 from ..functional.charge import window_length
 from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP
 from ..functional.step import push_window, step_charge
@@ -353,6 +354,14 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 "CPSN(threshold='bn') cannot train in step_mode='s': its threshold needs the "
                 "statistics of the whole sequence. Train with step_mode='m' (then step through "
                 "sequences in eval mode), or use threshold='learnable' or a float threshold."
+            )
+        if capturing(x):
+            raise RuntimeError(
+                "CPSN in step_mode='s' keeps its input window between calls on the host (a "
+                "ring slot, or a new window each step), which a captured CUDA graph would "
+                "replay unchanged: every replay would see the window of the capture. Run the "
+                "steps eagerly, or capture the multi-step forward (step_mode='m') of a whole "
+                "sequence"
             )
         window, pos = states
         if window is None and x.numel() == 0:

@@ -286,3 +286,18 @@ def test_candidates_are_timed_round_robin_and_judged_by_their_fastest_recent_run
     assert choice.chosen == "jittery", choice
     timed = log[: 2 * 5]
     assert timed == ["jittery", "steady"] * 5 or timed == ["steady", "jittery"] * 5
+
+
+def test_a_new_situation_during_a_cuda_graph_capture_is_refused(monkeypatch):
+    """Timing synchronises the device, which a CUDA graph capture forbids: a new situation met
+    while capturing raises with what to do, and one chosen before (a warm-up step) runs. (No
+    GPU here: the capture check is a stand-in that says yes.)"""
+    monkeypatch.setitem(backends._REGISTRY, "fake", Fake("fake"))
+    sn, x = _layer(), torch.randn(6, 2, 4)
+    sn(x)  # the warm-up step: chosen outside the capture
+    monkeypatch.setattr(autoselect.base, "capturing", lambda t: True)
+    assert sn(x).shape == x.shape
+    with pytest.raises(RuntimeError, match=r"cannot happen while a CUDA graph is captured: run "
+                                           r"the step once before capturing"):
+        sn(torch.randn(7, 2, 4))
+    assert len(backends.autoselect_report().choices) == 1

@@ -245,3 +245,21 @@ def test_auto_steps_in_place_on_the_backend_it_selected(monkeypatch):
     assert choice.chosen in ("torch", "cpu") and set(choice.times_s) == {"torch", "cpu"}
     assert torch.equal(steps, multi_step(sn, x))
     clear_autoselect_cache()
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_steps_refuse_a_cuda_graph_capture(monkeypatch, grad):
+    """The window between steps lives on the host (a ring slot, or a new window per step), so a
+    captured graph would replay one window: a step during a capture raises, before it touches
+    the state. (No GPU here: the capture check is a stand-in that says yes.)"""
+    sn = trained(3, 1, 0.3, False, "cpu")
+    functional.set_step_mode(sn, "s")
+    x = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        sn(x[0])
+        state = sn.x_window
+        monkeypatch.setattr(cpsn_module, "capturing", lambda t: True)
+        with pytest.raises(RuntimeError, match=r"step_mode='s'.*captured CUDA graph.*Run the "
+                                               r"steps eagerly"):
+            sn(x[1])
+    assert sn.x_window is state
