@@ -150,6 +150,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             self.weight = nn.Parameter(torch.empty(self.channels, self.k))
             self._make_threshold(self.channels)
             self.reset_parameters()
+            self._drop_lazy_hooks()
 
     def _make_threshold(self, C: int | None) -> None:
         def param():
@@ -185,6 +186,23 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                     t.materialize((self.channels,))
             self.reset_parameters()
 
+    def _drop_lazy_hooks(self) -> None:
+        """Remove ``LazyModuleMixin``'s hooks once nothing is left to infer, as its own first
+        forward does: a module with hooks is refused by ``torch.cuda.make_graphed_callables``,
+        so a neuron built with its channels, or loaded, has none."""
+        if not self.has_uninitialized_params() and hasattr(self, "_initialize_hook"):
+            self._initialize_hook.remove()
+            self._load_hook.remove()
+            del self._initialize_hook, self._load_hook
+
+    def _replicate_for_data_parallel(self):
+        """``nn.DataParallel``'s replica: refused while the channels are still to be inferred
+        (``LazyModuleMixin``'s error), else SpikingJelly's, which copies the step state (the
+        mixin refuses every replica, initialised or not)."""
+        if self.has_uninitialized_params():
+            return super()._replicate_for_data_parallel()
+        return base.MemoryModule._replicate_for_data_parallel(self)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         """Loading into a lazy neuron (``LazyModuleMixin`` materialises the loaded shapes) also
         sets ``channels``, as a dry run would. The loaded weight is checked against ``[C, k]``
@@ -194,6 +212,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.channels is None and not isinstance(self.weight, UninitializedParameter):
             self.channels = self.weight.shape[0]
+            self._drop_lazy_hooks()
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` (``.to()``, ``.half()``, ``.cuda()``, ...) with the step state

@@ -124,6 +124,31 @@ def test_a_refused_load_leaves_the_lazy_module_lazy(weight):
     assert lazy.weight.shape == (6, 2)
 
 
+def test_lazy_hooks_go_once_nothing_is_left_to_infer():
+    """torch.cuda.make_graphed_callables refuses a module with hooks: LazyModuleMixin's go at
+    construction with the channels, after a dry run and after a load into a lazy neuron (they
+    stayed on a neuron built with its channels, which no forward ever removed)."""
+    built, dry, loaded = CPSN(4, k=3, init="uniform"), CPSN(k=3), CPSN(k=3)
+    assert dry._forward_pre_hooks and dry._load_state_dict_pre_hooks
+    dry(torch.randn(2, 1, 4))
+    loaded.load_state_dict(built.state_dict())
+    for sn in (built, dry, loaded):
+        assert not sn._forward_pre_hooks and not sn._load_state_dict_pre_hooks
+    loaded.load_state_dict(dry.state_dict())  # an initialised neuron loads as any module
+    assert torch.equal(loaded.weight, dry.weight) and loaded(torch.randn(2, 1, 4)).shape == (2, 1, 4)
+
+
+def test_data_parallel_replicates_an_initialised_neuron():
+    """nn.DataParallel's replica of a neuron with its channels carries its own copy of the step
+    state (SpikingJelly's); LazyModuleMixin refused every replica, initialised or not."""
+    sn = CPSN(4, k=3)
+    replica = sn._replicate_for_data_parallel()
+    assert isinstance(replica, CPSN) and replica.channels == 4
+    assert replica._memories == sn._memories and replica._memories is not sn._memories
+    with pytest.raises(RuntimeError, match="dummy forward pass"):
+        CPSN(k=3)._replicate_for_data_parallel()
+
+
 def test_registered_in_spikingjelly_namespace():
     assert neuron.CPSN is CPSN
     assert spikingjelly_mulfree.CPSN is CPSN
