@@ -21,8 +21,9 @@ CUDA = torch.device("cuda")
 @pytest.mark.parametrize("threshold", ["bn", "learnable"])
 def test_a_graphed_training_step_replays_the_eager_one(backend, threshold):
     """make_graphed_callables captures forward and backward once; each replay on new data gives
-    the eager module's spikes, input gradient, parameter gradients (accumulated over steps)
-    and running statistics."""
+    the eager module's spikes, input gradient, parameter gradients and running statistics.
+    (Gradients are set to None before each step, as zero_grad() does: a replayed backward hands
+    out its static gradient buffers, which a later replay overwrites.)"""
     torch.manual_seed(0)
     eager = CPSN(16, k=4, dilation=2, threshold=threshold, init="uniform",
                  backend=backend).to(CUDA)
@@ -31,6 +32,8 @@ def test_a_graphed_training_step_replays_the_eager_one(backend, threshold):
     graphed = torch.cuda.make_graphed_callables(graphed_module, (sample,))
     eager.load_state_dict(graphed_module.state_dict())  # the warm-up steps moved the statistics
     for step in range(3):
+        for p in (*eager.parameters(), *graphed_module.parameters()):
+            p.grad = None
         x = torch.randn(8, 4, 16, 5, device=CUDA)
         g = torch.randn(8, 4, 16, 5, device=CUDA)
         xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
