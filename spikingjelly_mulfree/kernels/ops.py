@@ -72,6 +72,11 @@ def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
         )
     if weight.device != x.device:
         raise ValueError(f"weight: expected it on {x.device} like x, got {weight.device}")
+    if weight.dtype == torch.float64 and x.dtype != torch.float64:
+        raise TypeError(
+            f"weight: float64 taps on a {x.dtype} input would be rounded to float32, the "
+            f"kernels' accumulator for it; cast x to float64 (CPSN does) or the taps to float32"
+        )
 
 
 def as_kernel_arg(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

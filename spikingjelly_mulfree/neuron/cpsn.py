@@ -319,10 +319,19 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         Returns:
             ``(weight [C, k], bias [C])`` such that in eval
             ``S = Heaviside(sum_i weight[c, i] * X[t - (k-1-i) d] + bias[c])``. With
-            ``mul_free=True`` every weight is 0 or ``+-2**e``, ``e`` in ``exp_range``.
+            ``mul_free=True`` every weight is 0 or ``+-2**e``, ``e`` in ``exp_range``. Both are
+            in the accumulator type the forward folds them in: float64 for a float64 neuron,
+            else float32 (a float16 or bfloat16 neuron's kernel is folded in float32; a float64
+            input would fold its parameters in float64).
+
+        Example:
+            >>> w, b = CPSN(channels=2, k=3).half().eval().effective_kernel()
+            >>> w.dtype, b.shape
+            (torch.float32, torch.Size([2]))
         """
         checks.initialised(self)
-        return self._kernel(None, self.weight.dtype)
+        acc = torch.float64 if self.weight.dtype == torch.float64 else torch.float32
+        return self._kernel(None, acc)
 
     def to_integer(self, frac_bits: int, dtype: torch.dtype = torch.int16, **kwargs) -> nn.Module:
         """Integer-input copy for inference: see :func:`spikingjelly_mulfree.integer.to_integer`."""
@@ -345,6 +354,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         with _autocast_off(x_seq):
             dtype = self._compute_dtype(x_seq)
             x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
+            if dtype == torch.float64 and x.dtype != dtype:
+                # float64 weights: the backends compute in float64 only for a float64 input
+                # (their contract), so the input goes up rather than the weights down
+                x = x.to(dtype)
             backend = backends.get_backend(self.backend, x)
             need_moments = self.threshold_mode == "bn" and self.training
 
@@ -363,7 +376,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                     self.running_mean, self.running_var, moments[0].detach(),
                     moments[1].detach(), x.numel() // self.channels, self.momentum,
                 )
-        return (spikes.reshape(shape),), states
+        return (spikes.reshape(shape).to(x_seq.dtype),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         x = inputs[0]

@@ -243,17 +243,46 @@ def test_bn_training_step_is_one_autograd_node(host, surrogate, mul_free):
 
 
 def test_bn_training_with_wider_weights_than_input(host):
-    """float64 parameters on a float32 input: the fold runs in float64 and the kernels in
-    float32 (the linked pair of ops, not the one-node layer), gradients as the torch
-    backend's."""
+    """float64 parameters on a float32 input: the layer computes in float64, as the torch
+    backend and the single step do (the input is cast up, not the taps down, which put the
+    charges in float32 and made the multi-step spikes differ from the steps'), through the
+    one-node layer; spikes equal, gradients as float64's, the input's in float32."""
     ref, fast = _pair(channels=4, k=3)
     x = torch.randn(9, 2, 4, 3)
     y_ref, g_ref = _grads(ref, x)
     y, g = _grads(fast, x)
-    assert "BNLayerBackward" not in _nodes(y) and "LinkedFireBackward" in _nodes(y)
-    assert (y != y_ref).float().mean() < 0.01
+    assert "BNLayerBackward" in _nodes(y)
+    assert y.dtype == torch.float32 and torch.equal(y, y_ref)
+    assert g[0].dtype == torch.float32
     for a, e in zip(g, g_ref):
-        torch.testing.assert_close(a.double(), e.double(), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
+
+
+def test_wider_weights_than_input_keep_the_step_and_the_sequence_equal(host):
+    """A charge of -2**-30 (taps 1 and -(1 + 2**-30) on ones) is negative in float64 and 0 in
+    float32: the multi-step forward of a float64 neuron on a float32 input must not fire
+    where its steps do not."""
+    from spikingjelly.activation_based import functional
+
+    sn = CPSN(1, k=2, mul_free=False, threshold=0.0, backend="cpu").double().eval()
+    with torch.no_grad():
+        sn.weight.copy_(torch.tensor([[1.0, -(1 + 2**-30)]], dtype=torch.float64))
+    x = torch.ones(2, 1, 1)
+    with torch.no_grad():
+        sequence = sn(x)
+        functional.set_step_mode(sn, "s")
+        steps = torch.stack([sn(x_t) for x_t in x])
+    assert sequence.flatten().tolist() == steps.flatten().tolist() == [0.0, 0.0]
+
+
+def test_the_kernels_refuse_float64_taps_on_a_narrower_input(host):
+    """Rounding the taps to the input's float32 accumulator silently is what the neuron did;
+    the ops now say so instead."""
+    from spikingjelly_mulfree.kernels import ops
+
+    with pytest.raises(TypeError, match="float64 taps on a torch.float32 input would be "
+                                        "rounded to float32"):
+        ops.charge_fire(torch.ones(2, 1, 1, 1), torch.ones(1, 2, dtype=torch.float64), None, 1)
 
 
 class _UnfusedATan(sj_surrogate.ATan):

@@ -178,6 +178,27 @@ def test_effective_kernel_is_powers_of_two_in_range():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("mul_free", [True, False])
+def test_effective_kernel_of_a_low_precision_neuron_is_the_one_applied(dtype, mul_free):
+    """A float16 / bfloat16 neuron's forward folds its threshold in float32; so does
+    effective_kernel (it folded in the parameters' dtype: a bias off by up to 3e-3 in float16,
+    and spikes that disagreed with the neuron's own)."""
+    torch.manual_seed(0)
+    sn = CPSN(64, k=4, mul_free=mul_free, init="uniform", backend="torch")
+    with torch.no_grad():
+        sn.bn_weight.uniform_(0.5, 1.5), sn.bn_bias.uniform_(-1, 0)
+        sn.running_mean.normal_(), sn.running_var.uniform_(0.1, 3)
+    sn = sn.to(dtype).eval()
+    w, b = sn.effective_kernel()
+    assert w.dtype == b.dtype == torch.float32
+    x = torch.randn(50, 8, 64)
+    with torch.no_grad():
+        spikes = sn(x)
+    h = charge_reference(x.unsqueeze(-1).double(), w.double(), b.double(), 1).squeeze(-1)
+    assert torch.equal(spikes, (h >= 0).float())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_low_precision_under_autocast(dtype):
     sn = CPSN(4, k=3)
     x = torch.randn(6, 2, 4, requires_grad=True)
