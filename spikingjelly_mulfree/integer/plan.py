@@ -31,7 +31,8 @@ floating bias), so ties (``H = 0`` exactly) fire, as in the real neuron.
 obeys the same bound. Thresholds are clamped to ``[-M_c, M_c + 1]`` (beyond it the outcome is
 the same for every input), so an accumulator holding ``max_c M_c + 1`` never overflows: int32
 when that is at most ``2^31 - 1``, else int64 (at most ``2^63 - 1``); larger bounds are refused
-up front.
+up front. The accumulator also holds an input itself (``2^{B-1}`` negated), so int32 inputs
+take int64 even when every tap is zero.
 """
 from __future__ import annotations
 
@@ -141,8 +142,10 @@ def channel_bounds(shift: torch.Tensor, sign: torch.Tensor, bits: int) -> list[i
 
 
 def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
-                 accumulator: object) -> torch.dtype:
-    """The accumulator for ``max(bounds)``; ``exp_span[c]`` is channel ``c``'s smallest and
+                 accumulator: object, bits: int) -> torch.dtype:
+    """The accumulator for ``max(bounds)`` and ``bits``-bit inputs (the accumulator holds an
+    input itself, negated: ``2**(bits - 1)``, which only matters for int32 inputs and an
+    all-zero kernel, whose bound is 0); ``exp_span[c]`` is channel ``c``'s smallest and
     largest tap exponent (for the error's advice)."""
     if accumulator not in ACCUMULATORS:
         raise ValueError(f"accumulator: expected one of {ACCUMULATORS}, got {accumulator!r}")
@@ -150,8 +153,13 @@ def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
     need = bound + 1
     candidates = (torch.int32, torch.int64) if accumulator == "auto" else (accumulator,)
     for dtype in candidates:
-        if need <= torch.iinfo(dtype).max:
+        if max(need, 2 ** (bits - 1)) <= torch.iinfo(dtype).max:
             return dtype
+    if need <= torch.iinfo(candidates[-1]).max:
+        raise OverflowError(
+            f"accumulator: int{bits} inputs need a wider accumulator than {candidates[-1]} "
+            f"(|q| alone reaches 2**{bits - 1}); pass accumulator='auto' or torch.int64"
+        )
     widen = "" if torch.int64 in candidates else "pass accumulator='auto' to allow int64, "
     c = bounds.index(bound)
     lo, hi = exp_span[c]
@@ -210,7 +218,7 @@ def make_plan(
     bounds = channel_bounds(shift, sign, bits)
     span = [(m, m + (max(row) if any(z) else 0))
             for m, row, z in zip(min_exp.tolist(), shift.tolist(), nonzero.tolist())]
-    acc = _accumulator(bounds, span, accumulator)
+    acc = _accumulator(bounds, span, accumulator, bits)
     thresholds = []
     for b, m, mc in zip(bias.detach().cpu().tolist(), min_exp.tolist(), bounds):
         exact = -Fraction(b) * Fraction(2) ** (frac_bits - m)

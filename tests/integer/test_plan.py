@@ -20,3 +20,26 @@ def test_overflow_advice_names_the_channel_and_not_frac_bits():
     message = str(info.value)
     assert "fractional bits" not in message  # frac_bits does not change the bound
     assert "channel 1" in message and "2**-30 to 2**40" in message
+
+
+def test_int32_inputs_take_int64_even_for_an_all_zero_kernel():
+    """The accumulator holds an input itself (|q| up to 2**31 for int32), which the integer
+    kernel refuses to put in int32: an all-zero kernel (bound 0) got int32, and its first
+    forward on the kernel path raised with advice to pass 'auto', which it already was."""
+    zero = torch.zeros(2, 3)
+    assert make_plan(zero, torch.zeros(2), 1, torch.int32).accumulator == torch.int64
+    assert make_plan(zero, torch.zeros(2), 1, torch.int16).accumulator == torch.int32
+    with pytest.raises(OverflowError, match=r"int32 inputs need a wider accumulator than "
+                                            r"torch.int32 \(\|q\| alone reaches 2\*\*31\)"):
+        make_plan(zero, torch.zeros(2), 1, torch.int32, accumulator=torch.int32)
+
+
+def test_an_all_zero_kernel_exports_on_the_kernel_path():
+    from spikingjelly_mulfree import CPSN
+
+    sn = CPSN(channels=1, k=2, threshold=0.5).eval()
+    with torch.no_grad():
+        sn.weight.zero_()
+    for backend in ("kernel", "torch"):
+        isn = sn.to_integer(1, torch.int32, backend=backend)
+        assert isn(torch.ones(3, 1, 1, dtype=torch.int32)).flatten().tolist() == [0, 0, 0]
