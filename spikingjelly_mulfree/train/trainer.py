@@ -35,6 +35,17 @@ ARGUMENT_FLAGS = {name: option_name(name)
                   for name in ("neuron", "k", "dilations", "surrogate", "alpha", "backend")}
 
 
+SET_BY_THE_RUN = {
+    **ARGUMENT_FLAGS,
+    "num_classes": "the data set (its number of classes)",
+    "T": "the data (its sequence length; choose it with --data-option T=... where the data set "
+         "takes one)",
+    "in_features": "the data (its samples' last dimension)",
+}
+"""Network keywords the run sets itself, and from what: ``--model-option`` may not set them
+(an override trained another network than the one the run records)."""
+
+
 def network_options(cfg: TrainConfig) -> dict[str, options_io.Accepted]:
     """What ``--model-option`` may set: the network's keywords and, for CPSN, the neuron's
     own (those the network does not set itself)."""
@@ -54,19 +65,19 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
     to logits ``[N, num_classes]``.
 
     Raises:
-        ConfigError: an option the network does not take, a value of the wrong type, or one
-            the network rejects (naming the command-line option).
+        ConfigError: an option the network does not take or the run sets itself
+            (:data:`SET_BY_THE_RUN`), a value of the wrong type, or one the network rejects
+            (naming the command-line option).
 
     Example:
         >>> net = default_model_builder(TrainConfig(k=2, model_options={"channels": 4}),
         ...                             torch.zeros(8, 8), 10)
         >>> type(net).__name__, net.dilations, net(torch.rand(8, 3, 8)).shape
         ('DigitsNet', [1, 2, 3, 4], torch.Size([3, 10]))
-        >>> default_model_builder(TrainConfig(model_options={"alpha": 0.0}),
-        ...                       torch.zeros(8, 8), 10)
+        >>> default_model_builder(TrainConfig(model_options={"k": 3}), torch.zeros(8, 8), 10)
         Traceback (most recent call last):
         ...
-        spikingjelly_mulfree.train.config.ConfigError: --model-option alpha: expected a finite ...
+        spikingjelly_mulfree.train.config.ConfigError: --model-option k: set by --k, not by ...
     """
     info = DATASETS[cfg.dataset]
     T = info.default_T if info.variable_length else int(sample.shape[0])
@@ -79,6 +90,10 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
+    for key in cfg.model_options:
+        if key in SET_BY_THE_RUN and (key in options or key in ("dilations", "num_classes")):
+            raise ConfigError(f"--model-option {key}: set by {SET_BY_THE_RUN[key]}, not by "
+                              f"--model-option")
     options_io.check_options("--model-option", NETWORKS[cfg.dataset].__name__,
                              cfg.model_options, network_options(cfg))
     options["dilations"] = "none" if cfg.dilations is None else cfg.dilations
