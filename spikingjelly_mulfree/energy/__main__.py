@@ -104,6 +104,10 @@ def _write_json(parser: argparse.ArgumentParser, path: str, data: object) -> Non
         parser.error(f"argument --json: cannot write {path!r}: {err}")
 
 
+TABLE6_ONLY = ("neurons", "T", "k", "dilations", "num_classes", "layers", "check")
+"""Options of the paper's network, which ``--model`` replaces."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
     p = argparse.ArgumentParser(
@@ -192,9 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_table6(parser, args, costs)
     if args.input_shape is None:
         parser.error("argument --model: needs --input-shape (e.g. --input-shape 32,1,3,32)")
+    for name in TABLE6_ONLY:
+        if getattr(args, name) != parser.get_default(name):
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"argument {flag}: sets up the paper's network, which --model "
+                         f"replaces; drop {flag} (or --model)")
     torch.manual_seed(0)
-    report = count_energy(_load_model(parser, args.model), torch.rand(args.input_shape),
-                          costs=costs, batch_size=args.batch_size)
+    model = _load_model(parser, args.model)
+    try:
+        report = count_energy(model, torch.rand(args.input_shape), costs=costs,
+                              batch_size=args.batch_size)
+    except ValueError as err:
+        if not str(err).startswith("batch_size: "):
+            raise
+        parser.error(f"argument --batch-size: {str(err).removeprefix('batch_size: ')}")
+    except RuntimeError as err:  # the network's own complaint: most often the input's shape
+        parser.error(f"argument --input-shape: {args.model} failed on a random input of shape "
+                     f"{tuple(args.input_shape)}: {err}")
     print(report.to_markdown())
     if args.json:
         _write_json(parser, args.json, report.to_dict())

@@ -196,7 +196,8 @@ def count_energy(
         batch_size: samples in ``inputs``; default ``inputs.shape[1]`` (time-first
             ``[T, N, ...]``), ``inputs.shape[0]`` when every module of ``model`` with a step
             mode runs in ``'s'`` (one step, ``[N, ...]``), or 1 for a tensor of fewer than two
-            dims (or inputs that are not a tensor).
+            dims (or inputs that are not a tensor). Given for a tensor, it must be one of its
+            dimensions (the batch's, for another layout).
         fuse_bn: skip BatchNorm layers (inference folds them into the preceding weights).
 
     Returns:
@@ -216,6 +217,12 @@ def count_energy(
     if batch_size is None:
         batch_size = _default_batch(model, inputs)
     batch_size = positive_int("batch_size", batch_size)
+    if torch.is_tensor(inputs) and inputs.dim() and batch_size not in inputs.shape:
+        raise ValueError(
+            f"batch_size: {batch_size} is no dimension of the input's shape "
+            f"{tuple(inputs.shape)}, so per-sample counts would be fractions; pass the size of "
+            f"its batch dimension"
+        )
     ignore: list[type[nn.Module]] = list(NEURON_TYPES) + [BaseNode]
     if fuse_bn:
         ignore.append(_BatchNorm)

@@ -45,3 +45,32 @@ def test_an_unwritable_json_path_is_a_usage_error(capsys, tmp_path):
     err = _usage_error(capsys, ["--model", "torch.nn:Identity", "--input-shape", "3,1,2",
                                 "--json", str(tmp_path / "missing" / "out.json")])
     assert "error: argument --json:" in err
+
+
+def test_a_batch_size_that_is_no_dimension_of_the_input_is_a_usage_error(capsys):
+    """Per-sample counts divided by a batch size the input does not have were fractions."""
+    err = _usage_error(capsys, ["--model", "torch.nn:Identity", "--input-shape", "16,1,2,34",
+                                "--batch-size", "3"])
+    assert "error: argument --batch-size: 3 is no dimension of the input's shape " \
+           "(16, 1, 2, 34)" in err
+
+
+@pytest.mark.parametrize("option", [["--check"], ["--k", "4"], ["--neurons", "psn"],
+                                    ["--num-classes", "10"], ["--layers"]])
+def test_options_of_the_paper_network_are_refused_with_a_model(capsys, option):
+    """They were ignored with --model: --check exited 0 without checking anything."""
+    err = _usage_error(capsys, ["--model", "torch.nn:Identity", "--input-shape", "3,1,2",
+                                *option])
+    assert f"error: argument {option[0]}: sets up the paper's network, which --model " \
+           f"replaces" in err
+
+
+def test_a_model_that_fails_on_the_input_shape_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    """The network's own error (a channel count that does not fit, here) comes back naming the
+    input shape, not as a bare traceback."""
+    (tmp_path / "energy_test_nets.py").write_text(
+        "import torch\n\ndef build():\n    return torch.nn.Conv1d(4, 4, 1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    err = _usage_error(capsys, ["--model", "energy_test_nets:build", "--input-shape", "3,1,2"])
+    assert "error: argument --input-shape: energy_test_nets:build failed on a random input of " \
+           "shape (3, 1, 2):" in err and "Traceback" not in err
