@@ -315,7 +315,7 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
         if len(compare) > 1:
             raise ValueError(f"--compare: 'none' cannot be combined with neurons, got {compare}")
         compare = ()
-    neurons = [args.neuron] + [n for n in compare if n != args.neuron]
+    neurons = list(dict.fromkeys([args.neuron, *compare]))  # each once: they share an --out
     base_out = args.out or f"runs/{args.dataset}"
 
     def pick(value: object, default: object) -> object:

@@ -245,3 +245,19 @@ def test_download_hint_names_the_cli_option(tmp_path, capsys):
     with pytest.raises(DatasetNotFoundError) as exc:
         build_dataset("scifar10", tmp_path / "nowhere")
     assert "pass download=True" in str(exc.value) and "--data-option" not in str(exc.value)
+
+
+def test_a_neuron_named_twice_trains_once():
+    """--compare lif lif trained LIF twice into the same folder (the second over the first)."""
+    cfgs = resolve(build_parser().parse_args(["--compare", "lif", "lif", "cpsn"]))
+    assert [c.neuron for c in cfgs] == ["cpsn", "lif"]
+
+
+def test_a_fresh_run_into_an_earlier_one_says_it_replaces_it(tmp_path, capsys):
+    argv = ["--epochs", "1", "--limit-train", "8", "--limit-test", "8", "--out", str(tmp_path),
+            *FAST]
+    main(argv)
+    assert "holds an earlier run" not in capsys.readouterr().err
+    main(argv)
+    assert f"note: {tmp_path}/cpsn holds an earlier run, which this one replaces (pass " \
+           f"--resume to continue it" in capsys.readouterr().err
