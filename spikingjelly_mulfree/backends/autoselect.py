@@ -262,19 +262,25 @@ class AutoBackend:
         self._per_channel.clear()
 
     # --- selection -------------------------------------------------------------------------
+    def _registered(self) -> dict[str, Backend]:
+        """Every registered backend but 'auto' itself: what :data:`ENV_VAR` may name."""
+        return {n: b for n, b in self._candidates().items()
+                if n != AUTO and not isinstance(b, AutoBackend)}
+
     def _candidate_map(self) -> dict[str, Backend]:
-        """The registered backends 'auto' times: all but itself and those that only give
-        another way to the same kernels (``timed_by_auto = False``, e.g. ``'cupy-shift'``)."""
-        return {
-            n: b for n, b in self._candidates().items()
-            if n != AUTO and not isinstance(b, AutoBackend) and getattr(b, "timed_by_auto", True)
-        }
+        """The registered backends 'auto' chooses among: all but itself and those that only
+        give another way to the same kernels (``timed_by_auto = False``, e.g.
+        ``'cupy-shift'``), which only :data:`ENV_VAR` adds."""
+        registered = self._registered()
+        forced = self._forced_name()
+        return {n: b for n, b in registered.items()
+                if getattr(b, "timed_by_auto", True) or n == forced}
 
     def _forced_name(self) -> str | None:
         name = os.environ.get(ENV_VAR)
         if name is None or name in ("", AUTO):
             return None
-        allowed = tuple(self._candidate_map())
+        allowed = tuple(self._registered())
         if name not in allowed:
             raise ValueError(
                 f"{ENV_VAR}: expected one of {allowed + (AUTO,)}, got {name!r}; unset it to "

@@ -301,3 +301,19 @@ def test_a_new_situation_during_a_cuda_graph_capture_is_refused(monkeypatch):
                                            r"the step once before capturing"):
         sn(torch.randn(7, 2, 4))
     assert len(backends.autoselect_report().choices) == 1
+
+
+def test_a_backend_auto_does_not_time_is_left_out_unless_forced(monkeypatch):
+    """A backend with timed_by_auto = False (another way to the same kernels, like
+    'cupy-shift') is never timed nor chosen by 'auto', but the environment variable may force
+    it (it refused one: 'expected one of' the timed backends)."""
+    fast = Fake("fake_alias")
+    fast.timed_by_auto = False
+    monkeypatch.setitem(backends._REGISTRY, "fake_alias", fast)
+    monkeypatch.setitem(backends._REGISTRY, "torch", Fake("torch", delay=0.01))
+    sn, x = _layer(), torch.randn(6, 2, 4)
+    sn(x)
+    assert fast.calls == 0 and backends.autoselect_report().choices[-1].chosen == "torch"
+    monkeypatch.setenv(ENV_VAR, "fake_alias")
+    sn(x)
+    assert fast.calls == 1 and backends.autoselect_report().choices[-1].forced
