@@ -158,7 +158,7 @@ class TrainConfig:
     progress: bool = True
 
     def to_dict(self) -> dict[str, object]:
-        """Every field by name, containers copied (what checkpoints and ``config.json`` hold;
+        """Every field by name, containers copied (what checkpoints and ``results.json`` hold;
         ``TrainConfig(**d)`` rebuilds the config).
 
         Example:
