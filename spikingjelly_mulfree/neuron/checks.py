@@ -108,6 +108,29 @@ def exp_range_arg(exp_range: object) -> tuple[int, int]:
     return int(exp_range[0]), int(exp_range[1])
 
 
+def surrogate_arg(surrogate_function: object) -> object:
+    """``surrogate_function`` if it can be called on the charge: an instance (a SpikingJelly
+    surrogate, or any function of a tensor), not a class or a name.
+
+    Example:
+        >>> from spikingjelly.activation_based import surrogate
+        >>> surrogate_arg(surrogate.ATan)
+        Traceback (most recent call last):
+        ...
+        TypeError: surrogate_function: expected a surrogate instance, got the class ATan; pass ATan()
+    """
+    if isinstance(surrogate_function, type):
+        name = surrogate_function.__name__
+        raise TypeError(f"surrogate_function: expected a surrogate instance, got the class "
+                        f"{name}; pass {name}()")
+    if not callable(surrogate_function):
+        raise TypeError(
+            f"surrogate_function: expected a surrogate such as "
+            f"spikingjelly.activation_based.surrogate.ATan() (a function of the charge), got "
+            f"{surrogate_function!r} ({type(surrogate_function).__name__})")
+    return surrogate_function
+
+
 def channel_dim(step_mode: str) -> int:
     return 2 if step_mode == "m" else 1
 

@@ -133,7 +133,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         self.eps = checks.eps_arg(eps)
         self.detach_reset = checks.bool_arg("detach_reset", detach_reset)
         self.surrogate_function = (
-            sj_surrogate.ATan() if surrogate_function is None else surrogate_function
+            sj_surrogate.ATan() if surrogate_function is None
+            else checks.surrogate_arg(surrogate_function)
         )
         self.backend = backends.check_backend_name(backend)
         self.step_mode = step_mode
@@ -171,12 +172,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         """Infer ``channels`` from the first input (called by ``LazyModuleMixin``)."""
         if not self.has_uninitialized_params():
             return
+        checks.input_tensor(x, self.step_mode, None)
         cdim = checks.channel_dim(self.step_mode)
-        if not isinstance(x, torch.Tensor) or x.dim() <= cdim:
-            raise ValueError(
-                f"x: expected a tensor with a channel dim at {cdim} for step_mode="
-                f"{self.step_mode!r}, got {getattr(x, 'shape', type(x))}"
-            )
         self.channels = int(x.shape[cdim])
         with torch.no_grad():
             self.weight.materialize((self.channels, self.k))

@@ -7,7 +7,8 @@ import pytest
 
 MODULES = [
     "functional.charge", "functional.checks", "functional.quantize", "functional.step",
-    "functional.surrogate_grad", "functional.threshold", "neuron.cpsn", "dilation", "surrogate",
+    "functional.surrogate_grad", "functional.threshold", "neuron.checks", "neuron.cpsn",
+    "dilation", "surrogate",
 ]
 
 

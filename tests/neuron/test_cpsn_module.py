@@ -313,6 +313,26 @@ def test_bad_inputs(x, step_mode, err, match):
         sn(x)
 
 
+@pytest.mark.parametrize("value, match", [
+    (surrogate.ATan, r"expected a surrogate instance, got the class ATan; pass ATan\(\)"),
+    ("atan", r"expected a surrogate such as .*surrogate.ATan\(\).*got 'atan' \(str\)"),
+])
+def test_a_surrogate_that_cannot_be_called_on_the_charge_is_refused_at_construction(value,
+                                                                                     match):
+    """A class or a name got through to the first forward ('ATan' object has no attribute
+    'view', or 'str' object is not callable)."""
+    with pytest.raises(TypeError, match=f"surrogate_function: {match}"):
+        CPSN(4, surrogate_function=value)
+
+
+@pytest.mark.parametrize("channels", [4, None])
+def test_an_input_that_is_no_tensor_is_named_as_such(channels):
+    """A lazy neuron said the numpy array's shape had no channel dimension."""
+    with pytest.raises(TypeError, match=r"x: expected a torch.Tensor \[T, N, C, \*\], got "
+                                        r"ndarray"):
+        CPSN(channels)(np.zeros((8, 2, 4), dtype=np.float32))
+
+
 def test_set_dilation_validates():
     sn = CPSN(2)
     sn.dilation = 3
