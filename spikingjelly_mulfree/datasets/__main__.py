@@ -40,18 +40,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--option", action="append", type=_option, default=[],
                         help="loader option KEY=VALUE, e.g. T=30 or mode=pixels (repeatable)")
     args = parser.parse_args(argv)
-    for split in ("train", "test"):
-        try:
-            ds = build_dataset(args.name, args.data_root, split, augment=False,
-                               **dict(args.option))
-            x, y = ds[0]
-        except (DatasetNotFoundError, CorruptDatasetError, ValueError) as err:
-            print(f"{args.name} {split}: {err}", file=sys.stderr)
-            return 1
-        dtype = str(x.dtype).removeprefix("torch.")
-        print(f"{args.name} {split}: {len(ds)} samples, x[0] {tuple(x.shape)} {dtype}, label {y}")
-    return 0
+    from ..train.options import check_options, cli_message, flag_errors, loader_options
 
+    options = dict(args.option)
+    flags = {key: f"--option {key}" for key in options}
+    try:
+        check_options("--option", f"data set {args.name!r}", options, loader_options(args.name))
+        for split in ("train", "test"):
+            try:
+                with flag_errors(flags):
+                    ds = build_dataset(args.name, args.data_root, split, augment=False,
+                                       **options)
+                x, y = ds[0]
+            except (DatasetNotFoundError, CorruptDatasetError) as err:
+                print(f"{args.name} {split}: {cli_message(err, '--option')}", file=sys.stderr)
+                return 1
+            dtype = str(x.dtype).removeprefix("torch.")
+            print(f"{args.name} {split}: {len(ds)} samples, x[0] {tuple(x.shape)} {dtype}, "
+                  f"label {y}")
+    except ValueError as err:  # a --option or --data-root the loader refuses
+        if args.data_root is None and str(err).startswith("root: "):
+            parser.error(f"--data-root: data set {args.name!r} needs the folder that holds its "
+                         "files; pass --data-root PATH")
+        parser.error(str(err))
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ from ..datasets import CorruptDatasetError, DatasetNotFoundError
 from . import distributed as dist_utils
 from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .config import ConfigError, TrainConfig, build_parser, resolve
+from .options import cli_message
 from .trainer import check_resumable, fit
 
 
@@ -34,16 +35,6 @@ def summary_table(results: list[dict[str, object]]) -> str:
             f"{pct(r['best_test_acc']):<16} {r['parameters']:<11,} {r['epochs_done']:<7} "
             f"{float(r['seconds_this_invocation']):.1f}")
     return "\n".join(lines)
-
-
-def cli_message(err: BaseException) -> str:
-    """The message of ``err`` with the library's hints in command-line terms.
-
-    Example:
-        >>> cli_message(FileNotFoundError("or pass download=True to let torchvision fetch it"))
-        'or pass --data-option download=True to let torchvision fetch it'
-    """
-    return str(err).replace("pass download=True", "pass --data-option download=True")
 
 
 def _fit_or_exit(parser: argparse.ArgumentParser, cfg: TrainConfig, step=fit):

@@ -170,3 +170,14 @@ def named_error(err: ValueError, flags: dict[str, str]) -> ConfigError | None:
     if not sep or name not in flags:
         return None
     return ConfigError(f"{flags[name]}: {rest}")
+
+
+def cli_message(err: BaseException, option_flag: str = "--data-option") -> str:
+    """The message of ``err`` with the library's hints in command-line terms: a loader keyword
+    it advises becomes ``option_flag KEY=VALUE``.
+
+    Example:
+        >>> cli_message(FileNotFoundError("or pass download=True to let torchvision fetch it"))
+        'or pass --data-option download=True to let torchvision fetch it'
+    """
+    return str(err).replace("pass download=True", f"pass {option_flag} download=True")

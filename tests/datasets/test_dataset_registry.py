@@ -79,3 +79,30 @@ def test_check_command(shd_root, tmp_path, capsys):
     assert "shd test: 4 samples" in out
     assert main(["scifar10", "--data-root", str(tmp_path / "nowhere")]) == 1
     assert "cifar-10-batches-py" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["shd", "--option", "foo=2"], "--option: data set 'shd' has no option ['foo']; expected "
+                                   "one of"),
+    (["digits", "--option", "mode=bogus"], "--option mode: expected one of ('columns', "
+                                           "'pixels') for digits, got 'bogus'"),
+    (["shd"], "--data-root: data set 'shd' needs the folder that holds its files; pass "
+              "--data-root PATH"),
+])
+def test_check_command_mistakes_are_one_error_line(capsys, argv, message):
+    """The check command names its own options, as the training command does (an unknown
+    option was a raw TypeError, and the hints named build_dataset's keywords)."""
+    from spikingjelly_mulfree.datasets.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "Traceback" not in err
+
+
+def test_check_command_hints_name_its_option(tmp_path, capsys):
+    from spikingjelly_mulfree.datasets.__main__ import main
+
+    assert main(["scifar10", "--data-root", str(tmp_path / "nowhere")]) == 1
+    assert "pass --option download=True" in capsys.readouterr().err
