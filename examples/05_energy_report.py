@@ -12,11 +12,20 @@
 # %%
 import matplotlib.pyplot as plt
 import torch
+from IPython import get_ipython
 from IPython.display import Markdown, display
 from spikingjelly.activation_based import functional, layer, neuron
 
 from spikingjelly_mulfree import CPSN
 from spikingjelly_mulfree.energy import count_energy, table6_markdown, table6_reports
+
+
+def show(markdown: str) -> None:
+    """A markdown table: rendered in a notebook, printed as text when run as a script."""
+    if get_ipython() is None:
+        print(markdown)
+    else:
+        display(Markdown(markdown))
 
 torch.manual_seed(0)
 T, N = 16, 4
@@ -47,7 +56,7 @@ for net in nets.values():
 
 # %%
 report = count_energy(nets["CPSN k=4"], x)
-display(Markdown(report.to_markdown()))
+show(report.to_markdown())
 assert report.total("mul", "neuron") == 0 and report.total("shift", "neuron") > 0
 
 # %% [markdown]
@@ -86,4 +95,4 @@ plt.show()
 # `python -m spikingjelly_mulfree.energy`.
 
 # %%
-display(Markdown(table6_markdown(table6_reports())))
+show(table6_markdown(table6_reports()))

@@ -11,7 +11,8 @@ from .registry import NETWORKS, build_model
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m spikingjelly_mulfree.models",
+                                     description=__doc__)
     parser.add_argument("--neuron", nargs="+", default=["cpsn", "lif"], choices=NEURONS)
     args = parser.parse_args(argv)
     print(f"{'data set':<10} {'network':<20} " + " ".join(f"{n:>12}" for n in args.neuron))
