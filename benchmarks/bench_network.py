@@ -92,9 +92,12 @@ def neuron_rows(device: torch.device) -> list[tuple[str, str, str | None]]:
 
 
 def train_config(network: str, neuron: str, backend: str | None, T: int) -> TrainConfig:
-    """The trainer's settings for ``network`` (its recipe) with ``neuron`` at length ``T``."""
-    argv = ["--dataset", network, "--neuron", neuron, "--compare", "none",
-            "--model-option", f"T={T}"] + (["--backend", backend] if backend else [])
+    """The trainer's settings for ``network`` (its recipe) with ``neuron`` at length ``T`` (the
+    sample's length sets a network's ``T``, but for variable-length data, whose network has a
+    fixed ``T`` of its own)."""
+    length = ["--model-option", f"T={T}"] if DATASETS[network].variable_length else []
+    argv = ["--dataset", network, "--neuron", neuron, "--compare", "none", *length] + (
+        ["--backend", backend] if backend else [])
     return resolve(build_parser().parse_args(argv))[0]
 
 

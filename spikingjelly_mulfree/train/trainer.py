@@ -90,8 +90,9 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
-    for key in cfg.model_options:
-        if key in SET_BY_THE_RUN and (key in options or key in ("dilations", "num_classes")):
+    set_here = {*options, "dilations", "num_classes"} - ({"T"} if info.variable_length else set())
+    for key in cfg.model_options:  # (variable-length data: T is the network's, not the data's)
+        if key in SET_BY_THE_RUN and key in set_here:
             raise ConfigError(f"--model-option {key}: set by {SET_BY_THE_RUN[key]}, not by "
                               f"--model-option")
     options_io.check_options("--model-option", NETWORKS[cfg.dataset].__name__,

@@ -183,6 +183,7 @@ def test_dilations_none_means_dilation_one_everywhere(tmp_path):
     (["--model-option", "k=2"], "--model-option k: set by --k, not by --model-option"),
     (["--model-option", "alpha=0.5"], "--model-option alpha: set by --alpha"),
     (["--model-option", "in_features=4"], "--model-option in_features: set by the data"),
+    (["--model-option", "T=4"], "--model-option T: set by the data (its sequence length"),
     (["--backend", "cupy", "--device", "cpu"], "--backend: 'cupy' cannot train on cpu"),
 ])
 def test_user_mistakes_are_one_error_line(tmp_path, capsys, argv, message):
