@@ -316,6 +316,11 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
             raise ValueError(f"--compare: 'none' cannot be combined with neurons, got {compare}")
         compare = ()
     neurons = list(dict.fromkeys([args.neuron, *compare]))  # each once: they share an --out
+    for flag, value, takers in (("--k", args.k, ("cpsn", "sliding_psn")),
+                                ("--dilations", args.dilations, ("cpsn",))):
+        if value is not None and not set(neurons) & set(takers):
+            raise ValueError(f"{flag}: none of the neurons this run trains ({', '.join(neurons)}) "
+                             f"takes it (it applies to {' and '.join(takers)}); drop {flag}")
     base_out = args.out or f"runs/{args.dataset}"
 
     def pick(value: object, default: object) -> object:

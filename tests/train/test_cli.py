@@ -262,3 +262,23 @@ def test_a_fresh_run_into_an_earlier_one_says_it_replaces_it(tmp_path, capsys):
     main(argv)
     assert f"note: {tmp_path}/cpsn holds an earlier run, which this one replaces (pass " \
            f"--resume to continue it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--neuron", "lif", "--k", "3"], "--k: none of the neurons this run trains (lif) takes it "
+                                      "(it applies to cpsn and sliding_psn); drop --k"),
+    (["--neuron", "psn", "--compare", "lif", "--dilations", "none"],
+     "--dilations: none of the neurons this run trains (psn, lif) takes it (it applies to "
+     "cpsn); drop --dilations"),
+])
+def test_a_neuron_option_no_trained_neuron_takes_is_refused(tmp_path, capsys, argv, message):
+    """--k and --dilations were ignored for LIF (the results recorded them all the same)."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--epochs", "1", "--out", str(tmp_path), "--no-tensorboard",
+              "--no-progress"])
+    assert exc.value.code == 2 and f"error: {message}" in capsys.readouterr().err
+
+
+def test_an_order_for_the_compared_cpsn_is_fine():
+    cfgs = resolve(build_parser().parse_args(["--neuron", "lif", "--compare", "cpsn", "--k", "3"]))
+    assert [(c.neuron, c.k) for c in cfgs] == [("lif", 3), ("cpsn", 3)]
