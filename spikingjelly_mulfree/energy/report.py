@@ -214,10 +214,11 @@ def count_energy(
         raise TypeError(f"model: expected a torch.nn.Module to count, got "
                         f"{type(model).__name__}")
     costs = EnergyCosts() if costs is None else costs
-    if batch_size is None:
+    given = batch_size is not None
+    if not given:
         batch_size = _default_batch(model, inputs)
     batch_size = positive_int("batch_size", batch_size)
-    if torch.is_tensor(inputs) and inputs.dim() and batch_size not in inputs.shape:
+    if given and torch.is_tensor(inputs) and batch_size not in inputs.shape:
         raise ValueError(
             f"batch_size: {batch_size} is no dimension of the input's shape "
             f"{tuple(inputs.shape)}, so per-sample counts would be fractions; pass the size of "

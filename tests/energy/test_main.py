@@ -74,3 +74,9 @@ def test_a_model_that_fails_on_the_input_shape_is_a_usage_error(capsys, tmp_path
     err = _usage_error(capsys, ["--model", "energy_test_nets:build", "--input-shape", "3,1,2"])
     assert "error: argument --input-shape: energy_test_nets:build failed on a random input of " \
            "shape (3, 1, 2):" in err and "Traceback" not in err
+
+
+def test_a_one_dimensional_input_counts_as_one_sample(capsys):
+    """The batch-size check is for a size the user gives: a 1-D input's default of one sample
+    is no dimension of it, and was refused."""
+    assert main(["--model", "torch.nn:Identity", "--input-shape", "5"]) == 0

@@ -11,10 +11,22 @@ import torch
 from spikingjelly.activation_based import functional
 
 from spikingjelly_mulfree import CPSN
+from spikingjelly_mulfree.backends import clear_autoselect_cache
+from spikingjelly_mulfree.backends.autoselect import ENV_VAR
 
 pytestmark = pytest.mark.gpu
 
 CUDA = torch.device("cuda")
+
+
+@pytest.fixture(autouse=True)
+def _auto_times(monkeypatch):
+    """'auto' as a user meets it: not forced to torch (as tests/neuron's conftest does), and
+    with no choice cached by an earlier test, so a capture meets a new situation."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    clear_autoselect_cache()
+    yield
+    clear_autoselect_cache()
 
 
 @pytest.mark.parametrize("backend", ["cupy", "auto"])
