@@ -427,7 +427,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         still reduces every gradient."""
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         if torch.is_grad_enabled():
-            for p in self.parameters():
+            for p in self._trained_tensors():
                 if p.requires_grad:
                     zero = zero + p.sum().to(x.dtype) * 0
         return x * 0 + zero
@@ -439,7 +439,14 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         if not fires_heaviside(self.surrogate_function) or torch.compiler.is_compiling():
             return False
         return not torch.is_grad_enabled() or not (
-            x.requires_grad or any(p.requires_grad for p in self.parameters()))
+            x.requires_grad or any(p.requires_grad for p in self._trained_tensors()))
+
+    def _trained_tensors(self) -> list[torch.Tensor]:
+        """The taps and the threshold's parameters, by attribute: an ``nn.DataParallel`` replica
+        holds them as plain tensors (its ``parameters()`` is empty), whose gradients flow back
+        to the original's."""
+        names = ("weight", "bn_weight", "bn_bias", "v_threshold")
+        return [t for t in (getattr(self, n, None) for n in names) if isinstance(t, torch.Tensor)]
 
     @torch.no_grad()
     def _ring_step(self, x: torch.Tensor, window: torch.Tensor | None, pos: int | None,

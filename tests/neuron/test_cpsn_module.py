@@ -149,6 +149,25 @@ def test_data_parallel_replicates_an_initialised_neuron():
         CPSN(k=3)._replicate_for_data_parallel()
 
 
+@pytest.mark.parametrize("threshold", ["bn", "learnable"])
+def test_a_data_parallel_replica_trains_in_step_mode(threshold):
+    """A replica holds the parameters as plain tensors computed from the original's (as
+    torch.nn.parallel.replicate sets them; done by hand here, without GPUs): a step must still
+    see them as trained, not step in place without a gradient (it looked at parameters(),
+    which a replica has none of)."""
+    sn = CPSN(3, k=2, threshold=threshold, step_mode="s", init="uniform")
+    if threshold == "bn":
+        sn.eval()  # a BN threshold trains in step_mode='m' only; its parameters still learn
+    replica = sn._replicate_for_data_parallel()
+    for name, p in sn.named_parameters():
+        setattr(replica, name, p * 1)
+    assert not list(replica.parameters())
+    out = replica(torch.randn(2, 3))
+    assert out.requires_grad
+    out.sum().backward()
+    assert sn.weight.grad is not None
+
+
 def test_registered_in_spikingjelly_namespace():
     assert neuron.CPSN is CPSN
     assert spikingjelly_mulfree.CPSN is CPSN
