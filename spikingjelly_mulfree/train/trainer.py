@@ -60,7 +60,8 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
 
     The neuron options come from ``cfg`` (``--neuron``, ``--k``, ``--dilations``,
     ``--surrogate``, ``--alpha``, ``--backend``) and ``cfg.model_options``; the sequence length
-    is the sample's (the data set's default for variable-length data) and, for digits and SHD,
+    is the sample's (for variable-length data without ``--data-option T``, the data set's
+    default or ``--model-option T``) and, for digits and SHD,
     ``in_features`` is the sample's last dimension. The network maps ``x [T, N, *features]``
     to logits ``[N, num_classes]``.
 
@@ -80,7 +81,9 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         spikingjelly_mulfree.train.config.ConfigError: --model-option k: set by --k, not by ...
     """
     info = DATASETS[cfg.dataset]
-    T = info.default_T if info.variable_length else int(sample.shape[0])
+    # the samples' length, unless they differ (variable-length data without --data-option T)
+    fixed_length = not info.variable_length or cfg.data_options.get("T") is not None
+    T = int(sample.shape[0]) if fixed_length else info.default_T
     options: dict[str, object] = dict(neuron=cfg.neuron, k=cfg.k, surrogate=cfg.surrogate,
                                       alpha=cfg.alpha, T=T)
     if cfg.neuron == "cpsn":
@@ -90,8 +93,8 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
-    set_here = {*options, "dilations", "num_classes"} - ({"T"} if info.variable_length else set())
-    for key in cfg.model_options:  # (variable-length data: T is the network's, not the data's)
+    set_here = {*options, "dilations", "num_classes"} - (set() if fixed_length else {"T"})
+    for key in cfg.model_options:  # (samples of many lengths: T is the network's own)
         if key in SET_BY_THE_RUN and key in set_here:
             raise ConfigError(f"--model-option {key}: set by {SET_BY_THE_RUN[key]}, not by "
                               f"--model-option")

@@ -282,3 +282,23 @@ def test_a_neuron_option_no_trained_neuron_takes_is_refused(tmp_path, capsys, ar
 def test_an_order_for_the_compared_cpsn_is_fine():
     cfgs = resolve(build_parser().parse_args(["--neuron", "lif", "--compare", "cpsn", "--k", "3"]))
     assert [(c.neuron, c.k) for c in cfgs] == [("lif", 3), ("cpsn", 3)]
+
+
+def test_shd_network_length_follows_a_fixed_data_length():
+    """SHD's samples differ in length, so its network has a T of its own (140); with
+    --data-option T the samples have that length and the network follows it (a PSN built for
+    140 steps met 20-step samples), and --model-option T is then the data's to set."""
+    from spikingjelly.activation_based import neuron as sj_neuron
+
+    def psn_lengths(cfg, steps):
+        model = trainer.default_model_builder(cfg, torch.zeros(steps, 140), 20)
+        return {m.T for m in model.modules() if isinstance(m, sj_neuron.PSN)}
+
+    assert psn_lengths(TrainConfig(dataset="shd", neuron="psn", k=2), 37) == {140}
+    assert psn_lengths(TrainConfig(dataset="shd", neuron="psn", k=2,
+                                   model_options={"T": 37}), 37) == {37}
+    assert psn_lengths(TrainConfig(dataset="shd", neuron="psn", k=2,
+                                   data_options={"T": 20}), 20) == {20}
+    with pytest.raises(ConfigError, match="--model-option T: set by the data"):
+        psn_lengths(TrainConfig(dataset="shd", neuron="psn", k=2, data_options={"T": 20},
+                                model_options={"T": 30}), 20)
