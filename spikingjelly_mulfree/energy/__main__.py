@@ -104,8 +104,10 @@ def _write_json(parser: argparse.ArgumentParser, path: str, data: object) -> Non
         parser.error(f"argument --json: cannot write {path!r}: {err}")
 
 
-TABLE6_ONLY = ("neurons", "T", "k", "dilations", "num_classes", "layers", "check")
-"""Options of the paper's network, which ``--model`` replaces."""
+TABLE6_ONLY = {"neurons": ["psn", "cpsn"], "T": TABLE6_T, "k": TABLE6_K, "dilations": None,
+               "num_classes": 100, "layers": False, "check": False}
+"""Options of the paper's network, which ``--model`` replaces, and their defaults (filled in
+after parsing, so that an option given with its default value is still seen as given)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,14 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neuron and synaptic operation counts and 45 nm energy per sample. Without "
                     "--model: the sequential CIFAR network of the paper's Table 6.",
     )
-    p.add_argument("--neurons", nargs="+", default=["psn", "cpsn"], choices=NEURONS,
+    unset = argparse.SUPPRESS  # TABLE6_ONLY's defaults come after parsing
+    p.add_argument("--neurons", nargs="+", default=unset, choices=NEURONS,
                    help="neuron types of the sequential CIFAR network (default: psn cpsn)")
-    p.add_argument("--T", type=_positive, default=TABLE6_T, help="time steps (default 32)")
-    p.add_argument("--k", type=_positive, default=TABLE6_K, help="CPSN / sliding PSN order (16)")
-    p.add_argument("--dilations", type=_dilations, default=None,
+    p.add_argument("--T", type=_positive, default=unset, help="time steps (default 32)")
+    p.add_argument("--k", type=_positive, default=unset, help="CPSN / sliding PSN order (16)")
+    p.add_argument("--dilations", type=_dilations, default=unset,
                    help="CPSN dilations: none, sawtooth or e.g. 1,2,3,1,2,3,1")
-    p.add_argument("--num-classes", type=_positive, default=100)
-    p.add_argument("--layers", action="store_true", help="also print per-layer reports")
+    p.add_argument("--num-classes", type=_positive, default=unset, help="(default 100)")
+    p.add_argument("--layers", action="store_true", default=unset,
+                   help="also print per-layer reports")
     p.add_argument("--model", help="'package.module:factory' returning an nn.Module to count "
                                    "instead (needs --input-shape)")
     p.add_argument("--input-shape", type=_shape, help="shape of the random example input, "
@@ -131,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", nargs="*", default=[], metavar="NAME=PJ", type=_cost,
                    help="override energies, e.g. shift=0.13 mul=3.7")
     p.add_argument("--json", help="also write the reports to this JSON file")
-    p.add_argument("--check", action="store_true",
+    p.add_argument("--check", action="store_true", default=unset,
                    help="exit with status 1 unless psn / cpsn are counted at the paper's "
                         "setting and their neuron figures match its Table 6")
     return p
@@ -193,11 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     costs = _costs(parser, args.cost)
     if not args.model:
+        for name, default in TABLE6_ONLY.items():
+            if not hasattr(args, name):
+                setattr(args, name, default)
         return _run_table6(parser, args, costs)
     if args.input_shape is None:
         parser.error("argument --model: needs --input-shape (e.g. --input-shape 32,1,3,32)")
     for name in TABLE6_ONLY:
-        if getattr(args, name) != parser.get_default(name):
+        if hasattr(args, name):
             flag = "--" + name.replace("_", "-")
             parser.error(f"argument {flag}: sets up the paper's network, which --model "
                          f"replaces; drop {flag} (or --model)")

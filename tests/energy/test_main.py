@@ -56,7 +56,9 @@ def test_a_batch_size_that_is_no_dimension_of_the_input_is_a_usage_error(capsys)
 
 
 @pytest.mark.parametrize("option", [["--check"], ["--k", "4"], ["--neurons", "psn"],
-                                    ["--num-classes", "10"], ["--layers"]])
+                                    ["--num-classes", "10"], ["--layers"],
+                                    ["--T", "32"], ["--k", "16"], ["--dilations", "none"],
+                                    ["--neurons", "psn", "cpsn"]])  # the defaults' values too
 def test_options_of_the_paper_network_are_refused_with_a_model(capsys, option):
     """They were ignored with --model: --check exited 0 without checking anything."""
     err = _usage_error(capsys, ["--model", "torch.nn:Identity", "--input-shape", "3,1,2",
