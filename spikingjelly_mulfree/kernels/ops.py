@@ -72,10 +72,23 @@ def check_input(x: torch.Tensor, weight: torch.Tensor) -> None:
         )
     if weight.device != x.device:
         raise ValueError(f"weight: expected it on {x.device} like x, got {weight.device}")
-    if weight.dtype == torch.float64 and x.dtype != torch.float64:
+    check_not_narrowed("weight", weight, x)
+
+
+def check_not_narrowed(name: str, t: torch.Tensor | None, x: torch.Tensor) -> None:
+    """Raise if float64 ``t`` would be rounded to the float32 accumulator of a narrower ``x``.
+
+    Example:
+        >>> check_not_narrowed("bias", torch.zeros(3, dtype=torch.float64), torch.zeros(2))
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: bias: float64 values on a torch.float32 input would be rounded to float32, ...
+    """
+    if t is not None and t.dtype == torch.float64 and x.dtype != torch.float64:
         raise TypeError(
-            f"weight: float64 taps on a {x.dtype} input would be rounded to float32, the "
-            f"kernels' accumulator for it; cast x to float64 (CPSN does) or the taps to float32"
+            f"{name}: float64 values on a {x.dtype} input would be rounded to float32, the "
+            f"kernels' accumulator for it; cast x to float64 (CPSN does) or {name} to float32"
         )
 
 
@@ -171,6 +184,7 @@ def check_step_elements(elements: int, name: str = "x") -> None:
 
 def _prep(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int):
     check_input(x, weight)
+    check_not_narrowed("bias", bias, x)
     check_dilation(dilation, weight.shape[1])
     acc = acc_dtype(x.dtype)
     w = as_kernel_arg(weight, acc)
@@ -336,9 +350,12 @@ def backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, d
         grad_h = as_kernel_arg(grad_h, acc)
     mu = ca = cb = None
     if moments is not None:
+        for m in moments:
+            check_not_narrowed("moments", m, x)
         mu, ca, cb = (as_kernel_arg(m, acc) for m in moments)
     g2 = w2 = None
     if extra is not None:
+        check_not_narrowed("extra", extra[1], x)
         g2 = as_kernel_arg(extra[0], acc)
         w2 = as_kernel_arg(extra[1], acc)
         if g2.shape != x.shape or extra[1].shape != w.shape:

@@ -117,7 +117,7 @@ def surrogate_arg(surrogate_function: object) -> object:
         >>> surrogate_arg(surrogate.ATan)
         Traceback (most recent call last):
         ...
-        TypeError: surrogate_function: expected a surrogate instance, got the class ATan; pass ATan()
+        TypeError: surrogate_function: expected a surrogate instance, got the class ATan; ...
     """
     if isinstance(surrogate_function, type):
         name = surrogate_function.__name__

@@ -280,9 +280,19 @@ def test_the_kernels_refuse_float64_taps_on_a_narrower_input(host):
     the ops now say so instead."""
     from spikingjelly_mulfree.kernels import ops
 
-    with pytest.raises(TypeError, match="float64 taps on a torch.float32 input would be "
-                                        "rounded to float32"):
-        ops.charge_fire(torch.ones(2, 1, 1, 1), torch.ones(1, 2, dtype=torch.float64), None, 1)
+    x, w, b = torch.ones(2, 1, 1, 1), torch.ones(1, 2), torch.zeros(1)
+    wide = {t: t.double() for t in (w, b)}
+    for name, call in [
+        ("weight", lambda: ops.charge_fire(x, wide[w], b, 1)),
+        ("bias", lambda: ops.charge_fire(x, w, wide[b], 1)),
+        ("extra", lambda: ops.backward(x, w, None, 1, ops.GIVEN, grad_h=x,
+                                       extra=(x, wide[w]))),
+        ("moments", lambda: ops.backward(x, w, None, 1, ops.MOMENTS,
+                                         moments=(b, wide[b], b))),
+    ]:
+        with pytest.raises(TypeError, match=f"{name}: float64 values on a torch.float32 input "
+                                            f"would be rounded to float32"):
+            call()
 
 
 class _UnfusedATan(sj_surrogate.ATan):

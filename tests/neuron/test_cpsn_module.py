@@ -135,7 +135,8 @@ def test_lazy_hooks_go_once_nothing_is_left_to_infer():
     for sn in (built, dry, loaded):
         assert not sn._forward_pre_hooks and not sn._load_state_dict_pre_hooks
     loaded.load_state_dict(dry.state_dict())  # an initialised neuron loads as any module
-    assert torch.equal(loaded.weight, dry.weight) and loaded(torch.randn(2, 1, 4)).shape == (2, 1, 4)
+    assert torch.equal(loaded.weight, dry.weight)
+    assert loaded(torch.randn(2, 1, 4)).shape == (2, 1, 4)
 
 
 def test_data_parallel_replicates_an_initialised_neuron():
