@@ -15,7 +15,8 @@ threshold, power-of-two weights, ATan) this counts, with a ``TorchDispatchMode``
 
 for a training step (forward and a backward fed a dense gradient, parameters' ``.grad`` reset
 to ``None`` as ``zero_grad()`` does), an eval forward, an in-place inference step and, on a
-GPU, the training step captured as CUDA graphs (``torch.cuda.make_graphed_callables``), for
+GPU, the training step captured as CUDA graphs (``torch.cuda.make_graphed_callables``; a
+replay launches through no Python, so those rows count what runs around it, not its kernels), for
 CPSN on its kernel backend and on ``'torch'`` and for SpikingJelly's PSN; and times each (the
 fastest of several runs, CUDA synchronised) as a ratio to PSN's.
 """

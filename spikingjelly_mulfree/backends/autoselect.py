@@ -156,9 +156,9 @@ class AutoBackend:
         on ``x``, else why not."""
         forced = self._forced_name()
         if forced is not None:
-            reason = self._candidate_map()[forced].unavailable_reason(x)
+            reason = self._registered()[forced].unavailable_reason(x)
             return None if reason is None else f"{ENV_VAR}={forced!r}: {reason}"
-        if any(b.unavailable_reason(x) is None for b in self._candidate_map().values()):
+        if any(b.unavailable_reason(x) is None for b in self._candidate_map(None).values()):
             return None
         return "no registered backend can run on this input"
 
@@ -222,7 +222,7 @@ class AutoBackend:
         forced = self._forced_name()
         key = (t.device.type, forced)
         if key not in self._per_channel:
-            candidates = self._candidate_map()
+            candidates = self._candidate_map(forced)
             if forced is not None:
                 chosen = candidates[forced]
             else:
@@ -267,13 +267,11 @@ class AutoBackend:
         return {n: b for n, b in self._candidates().items()
                 if n != AUTO and not isinstance(b, AutoBackend)}
 
-    def _candidate_map(self) -> dict[str, Backend]:
+    def _candidate_map(self, forced: str | None) -> dict[str, Backend]:
         """The registered backends 'auto' chooses among: all but itself and those that only
         give another way to the same kernels (``timed_by_auto = False``, e.g.
-        ``'cupy-shift'``), which only :data:`ENV_VAR` adds."""
-        registered = self._registered()
-        forced = self._forced_name()
-        return {n: b for n, b in registered.items()
+        ``'cupy-shift'``), which only ``forced`` (:data:`ENV_VAR`'s name) adds."""
+        return {n: b for n, b in self._registered().items()
                 if getattr(b, "timed_by_auto", True) or n == forced}
 
     def _forced_name(self) -> str | None:
@@ -290,10 +288,10 @@ class AutoBackend:
 
     def _select(self, op: str, tensors: tuple, extra: tuple, call: Callable) -> Backend:
         x, weight = tensors[0], tensors[1]
-        candidates = self._candidate_map()
+        forced = self._forced_name()
+        candidates = self._candidate_map(forced)
         if op == "step_fire":  # a backend registered from outside may not step in place
             candidates = {n: b for n, b in candidates.items() if hasattr(b, op)}
-        forced = self._forced_name()
         if forced is not None and forced not in candidates:
             raise RuntimeError(f"{ENV_VAR}={forced!r}: that backend has no {op}; unset it")
         backward = torch.is_grad_enabled() and any(
