@@ -169,19 +169,25 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     # --- lazy initialisation -------------------------------------------------------------
     def initialize_parameters(self, x: torch.Tensor, *args) -> None:
-        """Infer ``channels`` from the first input (called by ``LazyModuleMixin``)."""
+        """Infer ``channels`` from the first input (called by ``LazyModuleMixin``) and initialise
+        what is still uninitialised; a partial ``load_state_dict(..., strict=False)`` may have
+        set the channels and some tensors already, which are kept."""
         if not self.has_uninitialized_params():
             return
-        checks.input_tensor(x, self.step_mode, None)
-        cdim = checks.channel_dim(self.step_mode)
-        self.channels = int(x.shape[cdim])
+        checks.input_tensor(x, self.step_mode, self.channels)
+        self.channels = int(x.shape[checks.channel_dim(self.step_mode)])
+        names = ("weight", "bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var")
+        tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
+        lazy = (UninitializedParameter, UninitializedBuffer)
         with torch.no_grad():
-            self.weight.materialize((self.channels, self.k))
-            for name in ("bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var"):
-                t = getattr(self, name, None)
-                if t is not None and isinstance(t, (UninitializedParameter, UninitializedBuffer)):
-                    t.materialize((self.channels,))
+            kept = {n: t.clone() for n, t in tensors.items() if not isinstance(t, lazy)}
+            for name, t in tensors.items():
+                if isinstance(t, lazy):
+                    t.materialize((self.channels, self.k) if name == "weight" else
+                                  (self.channels,))
             self.reset_parameters()
+            for name, value in kept.items():
+                getattr(self, name).copy_(value)
 
     def _drop_lazy_hooks(self) -> None:
         """Remove ``LazyModuleMixin``'s hooks once nothing is left to infer, as its own first

@@ -124,6 +124,21 @@ def test_a_refused_load_leaves_the_lazy_module_lazy(weight):
     assert lazy.weight.shape == (6, 2)
 
 
+def test_a_partial_load_into_a_lazy_module_keeps_what_it_loaded():
+    """load_state_dict(strict=False) of the taps alone: the first forward initialises the rest
+    and keeps the loaded taps (it crashed: 'Parameter' object has no attribute 'materialize')."""
+    src = CPSN(4, k=3, init="uniform")
+    lazy = CPSN(k=3)
+    lazy.load_state_dict({"weight": src.weight.detach()}, strict=False)
+    assert lazy(torch.randn(5, 2, 4)).shape == (5, 2, 4)
+    assert torch.equal(lazy.weight, src.weight) and lazy.bn_bias.tolist() == [-1.0] * 4
+    assert not lazy.has_uninitialized_params() and not lazy._forward_pre_hooks
+    other = CPSN(k=3)
+    other.load_state_dict({"weight": src.weight.detach()}, strict=False)
+    with pytest.raises(ValueError, match="expected 4 channels"):
+        other(torch.randn(5, 2, 6))
+
+
 def test_lazy_hooks_go_once_nothing_is_left_to_infer():
     """torch.cuda.make_graphed_callables refuses a module with hooks: LazyModuleMixin's go at
     construction with the channels, after a dry run and after a load into a lazy neuron (they
