@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "list, one per layer")
     p.add_argument("--surrogate", choices=SURROGATES)
     p.add_argument("--alpha", type=_positive_float, help="surrogate sharpness")
-    p.add_argument("--backend", default="torch",
+    p.add_argument("--backend", default=None,
                    help="CPSN compute backend (spikingjelly_mulfree.backends.backend_names(); "
                         "'cupy' for the CUDA kernels). The default 'torch' is reproducible "
                         "bit for bit; 'auto' times the backends and keeps the fastest")
@@ -317,7 +317,8 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
         compare = ()
     neurons = list(dict.fromkeys([args.neuron, *compare]))  # each once: they share an --out
     for flag, value, takers in (("--k", args.k, ("cpsn", "sliding_psn")),
-                                ("--dilations", args.dilations, ("cpsn",))):
+                                ("--dilations", args.dilations, ("cpsn",)),
+                                ("--backend", args.backend, ("cpsn",))):
         if value is not None and not set(neurons) & set(takers):
             raise ValueError(f"{flag}: none of the neurons this run trains ({', '.join(neurons)}) "
                              f"takes it (it applies to {' and '.join(takers)}); drop {flag}")
@@ -334,7 +335,7 @@ def resolve(args: argparse.Namespace) -> list[TrainConfig]:
             neuron=neuron,
             k=pick(args.k, recipe.k), dilations=pick(args.dilations, recipe.dilations),
             surrogate=pick(args.surrogate, recipe.surrogate),
-            alpha=pick(args.alpha, recipe.alpha), backend=args.backend,
+            alpha=pick(args.alpha, recipe.alpha), backend=pick(args.backend, "torch"),
             optimizer=pick(args.optimizer, recipe.optimizer),
             epochs=pick(args.epochs, recipe.epochs),
             batch_size=pick(args.batch_size, recipe.batch_size), lr=pick(args.lr, recipe.lr),

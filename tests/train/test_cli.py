@@ -267,12 +267,15 @@ def test_a_fresh_run_into_an_earlier_one_says_it_replaces_it(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--neuron", "lif", "--k", "3"], "--k: none of the neurons this run trains (lif) takes it "
                                       "(it applies to cpsn and sliding_psn); drop --k"),
+    (["--neuron", "lif", "--backend", "cpu"], "--backend: none of the neurons this run trains "
+                                               "(lif) takes it (it applies to cpsn)"),
     (["--neuron", "psn", "--compare", "lif", "--dilations", "none"],
      "--dilations: none of the neurons this run trains (psn, lif) takes it (it applies to "
      "cpsn); drop --dilations"),
 ])
 def test_a_neuron_option_no_trained_neuron_takes_is_refused(tmp_path, capsys, argv, message):
-    """--k and --dilations were ignored for LIF (the results recorded them all the same)."""
+    """--k, --dilations and --backend were ignored for LIF (the results recorded them all the
+    same)."""
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--epochs", "1", "--out", str(tmp_path), "--no-tensorboard",
               "--no-progress"])
