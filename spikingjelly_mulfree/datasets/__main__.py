@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--option", action="append", type=_option, default=[],
                         help="loader option KEY=VALUE, e.g. T=30 or mode=pixels (repeatable)")
     args = parser.parse_args(argv)
-    from ..train.options import check_options, cli_message, flag_errors, loader_options
+    from ..train.options import (check_options, cli_message, flag_errors, loader_options,
+                                 missing_root)
 
     options = dict(args.option)
     flags = {key: f"--option {key}" for key in options}
@@ -59,10 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.name} {split}: {len(ds)} samples, x[0] {tuple(x.shape)} {dtype}, "
                   f"label {y}")
     except ValueError as err:  # a --option or --data-root the loader refuses
-        if args.data_root is None and str(err).startswith("root: "):
-            parser.error(f"--data-root: data set {args.name!r} needs the folder that holds its "
-                         "files; pass --data-root PATH")
-        parser.error(str(err))
+        parser.error(str(missing_root(err, args.name, args.data_root) or err))
     return 0
 
 if __name__ == "__main__":

@@ -45,6 +45,10 @@ def _autocast_off(x: torch.Tensor):
     return contextlib.nullcontext()
 
 
+TRAINED = ("weight", "bn_weight", "bn_bias", "v_threshold")
+"""The neuron's trained tensors (taps, and the threshold's parameters where it has them)."""
+
+
 class CPSN(LazyModuleMixin, base.MemoryModule):
     r"""Multiplication-free channel-wise parallel spiking neuron (arXiv 2501.14490).
 
@@ -176,7 +180,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             return
         checks.input_tensor(x, self.step_mode, self.channels)
         self.channels = int(x.shape[checks.channel_dim(self.step_mode)])
-        names = ("weight", "bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var")
+        names = TRAINED + ("running_mean", "running_var")
         tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
         lazy = (UninitializedParameter, UninitializedBuffer)
         with torch.no_grad():
@@ -451,8 +455,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         """The taps and the threshold's parameters, by attribute: an ``nn.DataParallel`` replica
         holds them as plain tensors (its ``parameters()`` is empty), whose gradients flow back
         to the original's."""
-        names = ("weight", "bn_weight", "bn_bias", "v_threshold")
-        return [t for t in (getattr(self, n, None) for n in names) if isinstance(t, torch.Tensor)]
+        return [t for t in (getattr(self, n, None) for n in TRAINED)
+                if isinstance(t, torch.Tensor)]
 
     @torch.no_grad()
     def _ring_step(self, x: torch.Tensor, window: torch.Tensor | None, pos: int | None,

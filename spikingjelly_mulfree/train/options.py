@@ -181,3 +181,17 @@ def cli_message(err: BaseException, option_flag: str = "--data-option") -> str:
         'or pass --data-option download=True to let torchvision fetch it'
     """
     return str(err).replace("pass download=True", f"pass {option_flag} download=True")
+
+
+def missing_root(err: ValueError, dataset: str, data_root: object) -> ConfigError | None:
+    """``err`` as the command line's ``--data-root`` error when it is the loader's complaint
+    that no root was given, else ``None``.
+
+    Example:
+        >>> print(missing_root(ValueError("root: expected a folder"), "shd", None))
+        --data-root: data set 'shd' needs the folder that holds its files; pass --data-root PATH
+    """
+    if data_root is not None or not str(err).startswith("root: "):
+        return None
+    return ConfigError(f"--data-root: data set {dataset!r} needs the folder that holds its "
+                       "files; pass --data-root PATH")

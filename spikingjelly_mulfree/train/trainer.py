@@ -119,10 +119,10 @@ def _build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
             return tuple(build_dataset(cfg.dataset, cfg.data_root, split, **cfg.data_options)
                          for split in ("train", "test"))
     except ValueError as err:
-        if cfg.data_root is None and str(err).startswith("root: "):
-            raise ConfigError(f"--data-root: data set {cfg.dataset!r} needs the folder that "
-                              "holds its files; pass --data-root PATH") from err
-        raise
+        named = options_io.missing_root(err, cfg.dataset, cfg.data_root)
+        if named is None:
+            raise
+        raise named from err
 
 
 def _check_backend(cfg: TrainConfig, device: torch.device) -> None:
