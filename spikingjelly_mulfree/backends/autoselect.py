@@ -244,7 +244,8 @@ class AutoBackend:
 
         extra = (("dilation", dilation), ("moments", need_moments), ("mul_free", mul_free),
                  ("surrogate", type(surrogate_function).__qualname__))
-        backend = self._select("run_layer", (x, weight), extra, call)
+        backend = self._select("run_layer", (x, weight), extra, call,
+                               getattr(make_kernel, "reads", ()))
         return base.run_layer(backend, x, weight, dilation, make_kernel, need_moments,
                          surrogate_function, mul_free)
 
@@ -286,7 +287,11 @@ class AutoBackend:
             )
         return name
 
-    def _select(self, op: str, tensors: tuple, extra: tuple, call: Callable) -> Backend:
+    def _select(self, op: str, tensors: tuple, extra: tuple, call: Callable,
+                trained: tuple = ()) -> Backend:
+        """The backend for ``op``; ``trained`` are tensors the operation reads besides its
+        arguments (a kernel's threshold parameters): a backward follows when any of them, or
+        of ``tensors``, requires grad."""
         x, weight = tensors[0], tensors[1]
         forced = self._forced_name()
         candidates = self._candidate_map(forced)
@@ -295,7 +300,7 @@ class AutoBackend:
         if forced is not None and forced not in candidates:
             raise RuntimeError(f"{ENV_VAR}={forced!r}: that backend has no {op}; unset it")
         backward = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in tensors
+            t is not None and t.requires_grad for t in tensors + tuple(trained)
         )
         key = (
             op, tuple(x.shape), x.dtype, str(x.device), x.is_contiguous(), tuple(weight.shape),
@@ -304,7 +309,8 @@ class AutoBackend:
         name = self._cache.get(key)
         if name is None:
             situation = (
-                f"x {tuple(x.shape)} {x.dtype} {x.device}, kernel {tuple(weight.shape)} "
+                f"x {tuple(x.shape)} {x.dtype} {x.device}"
+                f"{'' if x.is_contiguous() else ' non-contiguous'}, kernel {tuple(weight.shape)} "
                 f"{weight.dtype}, backward={backward}, "
                 + ", ".join(f"{name}={value}" for name, value in extra)
             )

@@ -157,7 +157,8 @@ def run_layer(
     ``make_kernel(moments or None, fold)`` turns the latent ``weight`` (and the batch moments
     of its charge when ``need_moments``) into the effective ``(weight, bias)``, folding with
     the backend's ``fold`` (:func:`fold_of`); it may say what it computes in an attribute
-    ``bn`` (:class:`BNFold`). A backend may provide
+    ``bn`` (:class:`BNFold`), and name the trained tensors it reads besides ``weight`` in an
+    attribute ``reads`` (so 'auto' times a backward when only those train). A backend may provide
     its own ``run_layer`` with the same arguments to share work between the two passes;
     otherwise this composes ``conv_moments`` and ``charge_fire``.
 

@@ -171,8 +171,18 @@ def _leaf_or_neuron(module: nn.Module) -> bool:
             or next(module.children(), None) is None)
 
 
-def _default_batch(model: nn.Module, inputs: Any) -> int:
-    """Samples in ``inputs``: dim 1 of a time-first tensor, dim 0 for a single-step model."""
+def _default_batch(model: nn.Module, inputs: Any, seen: set[int]) -> int:
+    """Samples in one forward: the batch the neuron layers saw (``seen``: dim 1 of a
+    multi-step neuron's ``[T, N, ...]``, dim 0 of a single-step one's ``[N, ...]``), whatever
+    the model's input layout; with no neuron, dim 1 of a time-first tensor input (dim 0 for a
+    single-step model)."""
+    if len(seen) > 1:
+        raise ValueError(
+            f"batch_size: the neuron layers saw batches of different sizes {sorted(seen)}, so "
+            "the samples per forward are unclear; pass batch_size"
+        )
+    if seen:
+        return next(iter(seen))
     if not torch.is_tensor(inputs) or inputs.dim() < 2:
         return 1
     modes = {m.step_mode for m in model.modules()
@@ -193,11 +203,13 @@ def count_energy(
         model: any SpikingJelly-style network (restored to its train/eval mode afterwards).
         inputs: a tensor (or tuple / dict of arguments) for ``model``.
         costs: energy per operation; default the paper's 45 nm figures.
-        batch_size: samples in ``inputs``; default ``inputs.shape[1]`` (time-first
-            ``[T, N, ...]``), ``inputs.shape[0]`` when every module of ``model`` with a step
-            mode runs in ``'s'`` (one step, ``[N, ...]``), or 1 for a tensor of fewer than two
-            dims (or inputs that are not a tensor). Given for a tensor, it must be one of its
-            dimensions (the batch's, for another layout).
+        batch_size: samples in ``inputs``; default the batch the neurons see (dim 1
+            of a multi-step neuron's ``[T, N, ...]`` input, dim 0 of a single-step one's), so
+            a model that takes ``[N, C, H, W]`` images and repeats them in time is counted
+            right; without neurons, ``inputs.shape[1]`` (time-first), ``inputs.shape[0]``
+            when every module with a step mode runs in ``'s'``, or 1 for a tensor of fewer
+            than two dims or inputs that are not a tensor. Given for a tensor, it must be one
+            of its dimensions.
         fuse_bn: skip BatchNorm layers (inference folds them into the preceding weights).
 
     Returns:
@@ -215,15 +227,14 @@ def count_energy(
                         f"{type(model).__name__}")
     costs = EnergyCosts() if costs is None else costs
     given = batch_size is not None
-    if not given:
-        batch_size = _default_batch(model, inputs)
-    batch_size = positive_int("batch_size", batch_size)
-    if given and torch.is_tensor(inputs) and batch_size not in inputs.shape:
-        raise ValueError(
-            f"batch_size: {batch_size} is no dimension of the input's shape "
-            f"{tuple(inputs.shape)}, so per-sample counts would be fractions; pass the size of "
-            f"its batch dimension"
-        )
+    if given:
+        batch_size = positive_int("batch_size", batch_size)
+        if torch.is_tensor(inputs) and batch_size not in inputs.shape:
+            raise ValueError(
+                f"batch_size: {batch_size} is no dimension of the input's shape "
+                f"{tuple(inputs.shape)}, so per-sample counts would be fractions; pass the "
+                f"size of its batch dimension"
+            )
     ignore: list[type[nn.Module]] = list(NEURON_TYPES) + [BaseNode]
     if fuse_bn:
         ignore.append(_BatchNorm)
@@ -232,8 +243,15 @@ def count_energy(
 
     rates: dict[nn.Module, list[float]] = {}
     sizes: dict[nn.Module, int] = {}
+    batches: set[int] = set()
+
+    def observe_batch(module, args, out):
+        x, multi = args[0], _multi_step(module)
+        if torch.is_tensor(x) and x.dim() > int(multi):
+            batches.add(int(x.shape[int(multi)]))
 
     def observe(module, args, out):
+        observe_batch(module, args, out)
         x = args[0]
         with _raw():
             sizes[module] = int(x[0].numel() if _multi_step(module) else x.numel())
@@ -248,6 +266,8 @@ def count_energy(
 
     hooks = [m.register_forward_hook(observe) for m in model.modules()
              if isinstance(m, NEURON_TYPES)]
+    hooks += [m.register_forward_hook(observe_batch) for m in model.modules()
+              if isinstance(m, BaseNode) and not isinstance(m, NEURON_TYPES)]
     hooks += [m.register_forward_hook(observe_synapse) for m in model.modules()
               if isinstance(m, DENSE_TYPES) and not isinstance(m, NEURON_TYPES)]
     was_training = model.training
@@ -263,6 +283,8 @@ def count_energy(
         sj_functional.reset_net(model)
         model.train(was_training)
 
+    if not given:
+        batch_size = positive_int("batch_size", _default_batch(model, inputs, batches))
     root = type(model).__name__
     neuron_rec, mac_rec, syn_rec = (neuron_counter.get_counts(), mac.get_counts(),
                                     synop.get_counts())

@@ -371,6 +371,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             def make_kernel(stats, fold):
                 return self._kernel(stats, dtype, fold)
 
+            make_kernel.reads = tuple(self._trained_tensors())
             if need_moments:
                 make_kernel.bn = BNFold(_in(self.bn_weight, dtype), _in(self.bn_bias, dtype),
                                         self.eps, self.exp_range if self.mul_free else None)

@@ -136,6 +136,27 @@ def test_situations_are_cached_separately():
     assert len(backends.autoselect_report().choices) == 3
 
 
+@pytest.mark.parametrize("threshold", ["learnable", "bn"])
+def test_a_training_threshold_alone_is_timed_with_its_backward(threshold):
+    sn = _layer(threshold=threshold)
+    sn.weight.requires_grad_(False)
+    sn(torch.randn(6, 2, 4))
+    frozen = _layer(threshold=0.5)
+    frozen.weight.requires_grad_(False)
+    frozen(torch.randn(6, 2, 4))
+    trains, not_trained = (c.situation for c in backends.autoselect_report().choices)
+    assert "backward=True" in trains and "backward=False" in not_trained
+
+
+def test_a_non_contiguous_input_is_its_own_situation_and_says_so():
+    sn = _layer()
+    x = torch.randn(2, 4, 6, 3)
+    sn(x.permute(2, 0, 1, 3).contiguous())
+    sn(x.permute(2, 0, 1, 3))
+    contiguous, strided = (c.situation for c in backends.autoselect_report().choices)
+    assert "non-contiguous" in strided and "non-contiguous" not in contiguous
+
+
 def test_environment_variable_forces_a_backend(monkeypatch):
     slow = Fake("fake_slow", delay=0.01)
     monkeypatch.setitem(backends._REGISTRY, "fake_slow", slow)

@@ -127,3 +127,41 @@ def test_a_single_step_model_counts_its_batch_from_dim_0():
 def test_a_model_that_is_not_a_module_is_named():
     with pytest.raises(TypeError, match="model: expected a torch.nn.Module to count, got int"):
         count_energy(3, torch.rand(4, 1, 2, 8))
+
+
+class RepeatInTime(nn.Module):
+    """Takes ``[N, C]`` samples and shows them to a multi-step network ``T`` times, as
+    Spikformer and MS-ResNet do with images."""
+
+    def __init__(self, net: nn.Module, T: int):
+        super().__init__()
+        self.net, self.T = net, T
+
+    def forward(self, x):
+        return self.net(x.unsqueeze(0).repeat(self.T, 1, 1))
+
+
+@pytest.mark.parametrize("neuron", [lambda: CPSN(4, k=2),
+                                    lambda: sj_neuron.LIFNode(step_mode="m")])
+def test_a_model_that_repeats_its_input_in_time_counts_the_batch_its_neurons_see(neuron):
+    # dim 1 of the [N, C] input is the channels: per-sample figures were divided by them
+    net = RepeatInTime(nn.Sequential(layer.Linear(3, 4, step_mode="m"), neuron()), T=6).eval()
+    report = count_energy(net, torch.rand(5, 3))
+    assert report.batch_size == 5
+    if isinstance(net.net[1], CPSN):
+        assert report.neurons == 4
+
+
+def test_neurons_that_see_different_batches_ask_for_batch_size():
+    class TwoBatches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = CPSN(3, k=2), CPSN(3, k=2)
+
+        def forward(self, x):
+            return self.a(x), self.b(x[:, :2])
+
+    with pytest.raises(ValueError, match=r"saw batches of different sizes \[2, 4\].*pass "
+                                         "batch_size"):
+        count_energy(TwoBatches(), torch.rand(6, 4, 3))
+    assert count_energy(TwoBatches(), torch.rand(6, 4, 3), batch_size=4).batch_size == 4
