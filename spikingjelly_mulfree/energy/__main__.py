@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "instead (needs --input-shape)")
     p.add_argument("--input-shape", type=_shape, help="shape of the random example input, "
                                                        "time-first, e.g. 32,1,3,32")
-    p.add_argument("--batch-size", type=_positive, help="samples in the input (default: the batch the neuron layers see)")
+    p.add_argument("--batch-size", type=_positive,
+                   help="samples in the input (default: the batch the neuron layers see)")
     p.add_argument("--cost", nargs="*", default=[], metavar="NAME=PJ", type=_cost,
                    help="override energies, e.g. shift=0.13 mul=3.7")
     p.add_argument("--json", help="also write the reports to this JSON file")
