@@ -14,7 +14,7 @@ import torch
 from ..functional import charge_gemm as gemm
 from .base import KernelFn
 from ..functional import charge_taps as taps
-from ..functional.lag_moments import LagMoments
+from ..functional.lag_moments import lag_moments
 from ..functional.step import ring_charge
 from ..functional.surrogate_grad import fused_surrogate_grad
 from ..functional.threshold import fold_kernel
@@ -75,7 +75,7 @@ class TorchBackend:
             # contiguous, as every other path returns its spikes (users .view() them)
             spikes = gemm.from_channel_major(s, x.shape).to(x.dtype).contiguous()
             return spikes, moments
-        moments = LagMoments.apply(x, weight, dilation) if need_moments else None
+        moments = lag_moments(x, weight, dilation) if need_moments else None
         w, b = make_kernel(moments, fold_kernel)
         if sg_grad is not None:
             return taps.ChargeFire.apply(x, w, b, dilation, sg_grad), moments
@@ -97,7 +97,7 @@ class TorchBackend:
         if use_gemm(x.shape[0], weight.shape[1], dilation):
             _, u, cov = gemm.centred_gram(gemm.to_channel_major(x, weight.dtype))
             return gemm.gemm_moments(u, cov, weight, dilation)
-        return LagMoments.apply(x, weight, dilation)
+        return lag_moments(x, weight, dilation)
 
     def step_fire(
         self, x: torch.Tensor, ring: torch.Tensor, pos: int, weight: torch.Tensor,

@@ -59,44 +59,47 @@ def moments_from_lag_sums(
     return mean, total_sq / count - mean.square()
 
 
-class LagMoments(torch.autograd.Function):
-    """Mean and biased variance of the un-biased charge of ``x [T, N, C, S]``, in the dtype of
-    ``weight``, keeping only ``x`` for backward."""
+class _LagSums(torch.autograd.Function):
+    """:func:`lag_sums` of ``x`` taken in ``dtype``, keeping only ``x`` for backward (the
+    sums are ``[k, T, C]``: their gradient goes back to ``x`` in ``k`` shifted products)."""
 
     @staticmethod
-    def forward(ctx, x, weight, dilation: int):
-        xw = x.to(weight.dtype)
-        s, lags = lag_sums(xw, weight.shape[1], dilation)
-        count = x.numel() // x.shape[2]
-        mean, var = moments_from_lag_sums(s, lags, weight, dilation, count)
-        ctx.save_for_backward(x, weight, s, lags)
-        ctx.dilation, ctx.count = dilation, count
-        return mean.to(weight.dtype), var.to(weight.dtype)
+    def forward(ctx, x, k: int, dilation: int, dtype: torch.dtype):
+        ctx.save_for_backward(x)
+        ctx.k, ctx.dilation, ctx.dtype = k, dilation, dtype
+        return lag_sums(x.to(dtype), k, dilation)
 
     @staticmethod
-    def backward(ctx, grad_mean, grad_var):
-        x, weight, s, lags = ctx.saved_tensors
-        d = ctx.dilation
-        with torch.enable_grad():
-            leaves = [t.detach().requires_grad_() for t in (s, lags, weight)]
-            mean, var = moments_from_lag_sums(*leaves, d, ctx.count)
-            g_s, g_lags, g_w = torch.autograd.grad(
-                (mean, var), leaves, (grad_mean.to(mean.dtype), grad_var.to(var.dtype))
-            )
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            T, C = x.shape[0], x.shape[2]
-            dtype = weight.dtype
-            xw = x.to(dtype)
-            grad_x = g_s.to(dtype).view(T, 1, C, 1).expand_as(xw).clone()
-            grad_x.addcmul_(xw, 2 * g_lags[0].to(dtype).view(T, 1, C, 1))
-            for m in range(1, weight.shape[1]):
-                delta = m * d
-                if delta >= T:
-                    break
-                g = g_lags[m, : T - delta].to(dtype).view(T - delta, 1, C, 1)
-                grad_x[: T - delta].addcmul_(xw[delta:], g)
-                grad_x[delta:].addcmul_(xw[: T - delta], g)
-            grad_x = grad_x.to(x.dtype)
-        grad_w = g_w.to(weight.dtype) if ctx.needs_input_grad[1] else None
-        return grad_x, grad_w, None
+    def backward(ctx, g_s, g_lags):
+        (x,) = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        T, C, d, dtype = x.shape[0], x.shape[2], ctx.dilation, ctx.dtype
+        xw = x.to(dtype)
+        grad_x = g_s.to(dtype).view(T, 1, C, 1).expand_as(xw).clone()
+        grad_x.addcmul_(xw, 2 * g_lags[0].to(dtype).view(T, 1, C, 1))
+        for m in range(1, ctx.k):
+            delta = m * d
+            if delta >= T:
+                break
+            g = g_lags[m, : T - delta].to(dtype).view(T - delta, 1, C, 1)
+            grad_x[: T - delta].addcmul_(xw[delta:], g)
+            grad_x[delta:].addcmul_(xw[: T - delta], g)
+        return grad_x.to(x.dtype), None, None, None
+
+
+def lag_moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and biased variance ``[C]`` of the un-biased charge of ``x [T, N, C, S]`` under
+    ``weight [C, k]``, in the dtype of ``weight``; autograd keeps ``x`` and the small sums.
+
+    Example:
+        >>> x, w = torch.randn(8, 2, 3, 1), torch.randn(3, 2)
+        >>> mean, var = lag_moments(x, w, dilation=1)
+        >>> mean.shape, bool((var >= 0).all())
+        (torch.Size([3]), True)
+    """
+    s, lags = _LagSums.apply(x, weight.shape[1], dilation, weight.dtype)
+    count = x.numel() // x.shape[2]
+    mean, var = moments_from_lag_sums(s, lags, weight, dilation, count)
+    return mean.to(weight.dtype), var.to(weight.dtype)

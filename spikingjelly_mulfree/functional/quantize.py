@@ -28,7 +28,6 @@ from .checks import first_index
 
 DEFAULT_MIN_EXP = -24
 DEFAULT_MAX_EXP = 8
-_SQRT2 = math.sqrt(2.0)
 
 
 def _check_range(min_exp: int, max_exp: int) -> None:
@@ -44,7 +43,9 @@ def _rounded_log2(w64: torch.Tensor) -> torch.Tensor:
     ``inf`` at infinity. (A tie, ``|w| = 2**(k + 1/2)``, is irrational, so no float weight meets
     one; this gives the same integers as ``torch.round(torch.log2(|w|))`` on every value of
     every float dtype we tried.)"""
-    return torch.floor(torch.log2(w64.abs().mul_(_SQRT2)))
+    # sqrt 2 spelled here, not read from a module-level float: torch.compile(dynamic=True)
+    # makes a global float a symbolic input, which a custom autograd forward cannot capture
+    return torch.floor(torch.log2(w64.abs().mul_(math.sqrt(2.0))))
 
 
 def pow2_exponent(

@@ -83,6 +83,25 @@ def test_compile_cpsn_network_without_graph_breaks(host):
     assert sum(v for n, v in launch_counts.items() if n.startswith("cpsn_backward")) > before
 
 
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_compile_with_dynamic_shapes_traces_one_graph_for_every_length(host, backend):
+    """``dynamic=True`` made the power-of-two quantizer's float constant a symbolic input that
+    its autograd forward could not capture (a Dynamo AssertionError)."""
+    net = torch.nn.Sequential(CPSN(6, k=3, backend=backend), CPSN(6, k=2, backend=backend),
+                              CPSN(6, k=2, backend=backend, threshold="bn"))
+    compiled = torch.compile(net, fullgraph=True, dynamic=True, backend="aot_eager")
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    for T in (10, 13):
+        x = torch.randn(T, 3, 6, requires_grad=True)
+        y = compiled(x)
+        (g,) = torch.autograd.grad(y.sum(), x)
+        y_eager = net(x)
+        assert torch.equal(y, y_eager)
+        torch.testing.assert_close(g, torch.autograd.grad(y_eager.sum(), x)[0])
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
 def test_compile_inference_steps_of_the_kernel_backend(host):
     """Compiled inference steps take the time-ordered window (the ring's slot is a Python int
     the compiler would specialise on): one graph for the first step, one for the rest, and the
