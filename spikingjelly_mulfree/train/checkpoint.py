@@ -23,6 +23,19 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that exists but cannot be resumed from (the message names it)."""
 
 
+def _numpy_state_out(state: tuple) -> tuple:
+    """NumPy's legacy generator state with its key array as a tensor, so that a checkpoint
+    holds only what ``torch.load(weights_only=True)`` reads (no pickled NumPy objects)."""
+    name, keys, pos, has_gauss, cached = state
+    return (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+            float(cached))
+
+
+def _numpy_state_in(state: tuple) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+
+
 def rng_state() -> dict[str, object]:
     """Snapshot of the Python, NumPy, torch and (if present) CUDA generators.
 
@@ -33,7 +46,7 @@ def rng_state() -> dict[str, object]:
     """
     state: dict[str, object] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state_out(np.random.get_state()),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -44,7 +57,7 @@ def rng_state() -> dict[str, object]:
 def set_rng_state(state: dict[str, object]) -> None:
     """Restore a snapshot taken by :func:`rng_state`."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(_numpy_state_in(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -95,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
             "pass the --out folder of the run to continue"
         )
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise CheckpointError(
             f"--resume: {path} is not a readable checkpoint ({err}); delete it to start over"

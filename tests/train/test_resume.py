@@ -1,6 +1,9 @@
 """Checkpoints: a run stopped after an epoch and resumed ends exactly where an uninterrupted run
 does (CPU, digits with random-shift augmentation); checkpoint writes are atomic; a resume with
 other training settings is refused, naming them."""
+import random
+
+import numpy as np
 import pytest
 import torch
 
@@ -21,8 +24,8 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     rest = main([*COMMON, "--out", str(tmp_path / "split"), "--resume"])[0]
     assert rest["finished"] and rest["epochs_done"] == 3
 
-    a = torch.load(tmp_path / "full/cpsn/checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "split/cpsn/checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "full/cpsn/checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "split/cpsn/checkpoint.pt", weights_only=True)
     assert a["model"].keys() == b["model"].keys()
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
@@ -36,9 +39,9 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
 def test_resuming_a_finished_run_trains_nothing(tmp_path):
     argv = [*COMMON, "--epochs", "1", "--out", str(tmp_path)]
     main(argv)
-    before = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    before = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)
     again = main([*argv, "--resume"])[0]
-    after = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    after = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)
     assert again["finished"] and again["epochs_done"] == 1
     assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
 
@@ -66,12 +69,20 @@ def test_corrupt_checkpoint_is_named(tmp_path):
         ckpt_io.load_checkpoint(path)
 
 
-def test_rng_state_round_trip():
+def _draw():
+    return (torch.rand(2), np.random.standard_normal(), np.random.rand(), random.random())
+
+
+def test_rng_state_round_trip_through_a_weights_only_file(tmp_path):
+    """The state is saved as tensors and plain values: a checkpoint loads with
+    ``weights_only=True`` (no pickled NumPy objects to trust)."""
     ckpt_io.seed_everything(3)
-    state = ckpt_io.rng_state()
-    a = (torch.rand(2), __import__("numpy").random.rand(), __import__("random").random())
+    np.random.standard_normal()  # leaves a cached Gaussian in NumPy's state
+    ckpt_io.atomic_save({"rng": ckpt_io.rng_state()}, tmp_path / "rng.pt")
+    state = torch.load(tmp_path / "rng.pt", weights_only=True)["rng"]
+    a = _draw()
     ckpt_io.set_rng_state(state)
-    b = (torch.rand(2), __import__("numpy").random.rand(), __import__("random").random())
+    b = _draw()
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
 
 
@@ -89,7 +100,7 @@ def test_progress_bars_do_not_change_the_run(tmp_path):
         out = tmp_path / str(flag)
         main([*[a for a in COMMON if a != "--no-progress"], "--epochs", "1", "--out", str(out),
               *([flag] if flag else [])])
-        runs.append(torch.load(out / "cpsn/checkpoint.pt", weights_only=False)["model"])
+        runs.append(torch.load(out / "cpsn/checkpoint.pt", weights_only=True)["model"])
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
@@ -106,7 +117,7 @@ def test_progress_bars_do_not_change_the_run(tmp_path):
 def test_resume_refuses_other_options(tmp_path, capsys, change, named):
     argv = [*COMMON, "--epochs", "1", "--out", str(tmp_path)]
     main(argv)
-    before = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    before = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)
     with pytest.raises(SystemExit) as exc:
         main([*argv, *change, "--resume"])
     err = capsys.readouterr().err
@@ -114,7 +125,7 @@ def test_resume_refuses_other_options(tmp_path, capsys, change, named):
     assert f"error: --resume: {tmp_path / 'cpsn/checkpoint.pt'} was written with other " \
            f"options: {named}" in err
     assert "resume with the options of that run, or pass a new --out" in err
-    after = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)
+    after = torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)
     assert after["epoch"] == 1 and after["history"] == before["history"]
 
 
@@ -152,11 +163,11 @@ def test_resume_checks_every_compared_run_before_training(tmp_path, capsys):
             "--out", str(tmp_path)]
     main(argv)
     path = tmp_path / "lif/checkpoint.pt"
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state["config"]["lr"] = 0.1  # the baseline's run was written with another lr
     torch.save(state, path)
     with pytest.raises(SystemExit) as exc:
         main([a for a in argv if a not in ("--stop-after", "1")] + ["--resume"])
     assert exc.value.code == 2
     assert f"{path} was written with other options: --lr 0.1" in capsys.readouterr().err
-    assert torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)["epoch"] == 1
