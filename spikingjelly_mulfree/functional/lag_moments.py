@@ -1,105 +1,179 @@
 r"""Moments of the un-biased charge from lagged sums of the input, without computing the charge.
 
-With :math:`a_i = (k-1-i)d` the delay of tap :math:`i`, per channel
+Each step of the input is first centred on its own mean over batch and space,
+:math:`X'[u] = X[u] - \bar X[u]`, so that the sums below stay at the scale of the input's
+spread however large its mean. With :math:`a_i = (k-1-i)d` the delay of tap :math:`i`, per
+channel the charge splits into :math:`H_0[t] = H_0'[t] + \mu[t]`, where
+:math:`\mu[t] = \sum_i W_i \bar X[t - a_i]` (taps before the start read zero) and
 
 .. math::
 
-    \sum_t H_0[t] = \sum_i W_i\, \mathrm{cum}(s)[T-1-a_i], \qquad
-    \sum_t H_0[t]^2 = \sum_{i,j} W_i W_j\,
+    \sum_{n,p} H_0'[t] = S[t] = \sum_i W_i\, s[t - a_i], \qquad
+    \sum_{t,n,p} H_0'[t]^2 = \sum_{i,j} W_i W_j\,
         \mathrm{cum}(L_{|i-j|})[T-1-\max(a_i, a_j)]
 
-where :math:`s[u] = \sum_{n,p} X[u]` and :math:`L_m[u] = \sum_{n,p} X[u] X[u + m d]` are summed
-over batch and space (:math:`p`), and :math:`\mathrm{cum}` is the running sum over :math:`u`. So a
-training step reads ``X`` ``k + 1`` times for the statistics and never writes a second charge
-tensor. The per-step sums are taken in the input's precision and combined in float64; the
-variance then carries a relative error of about ``eps * (mean / std)^2`` (``eps`` the input
-dtype's machine epsilon): negligible for normalised currents, noticeable in float32 only when
-``|mean| / std`` exceeds about 30.
+with :math:`s[u] = \sum_{n,p} X'[u]` (zero but for rounding) and
+:math:`L_m[u] = \sum_{n,p} X'[u] X'[u + m d]` summed over batch and space (:math:`p`), and
+:math:`\mathrm{cum}` the running sum over :math:`u`. With :math:`n = T N P` values and the mean
+:math:`m = (\sum_t S[t] + NP \sum_t \mu[t]) / n`, the biased variance is
+
+.. math::
+
+    \frac{1}{n}\Big(\sum H_0'^2 + 2 \sum_t (\mu[t] - m)\, S[t]
+        + NP \sum_t (\mu[t] - m)^2\Big),
+
+a sum of terms at the scale of the variance itself, so nothing large cancels. A training step
+reads ``X`` ``k + 2`` times for the statistics and never writes a second charge tensor. The
+per-step sums are taken in the weight's dtype and combined in float64.
 """
 from __future__ import annotations
 
 import torch
 
 
-def lag_sums(x: torch.Tensor, k: int, dilation: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``s [T, C]`` and ``L [k, T, C]`` (zero past ``T - m d``) from ``x [T, N, C, S]``, summed
-    in the dtype of ``x`` and returned as float64."""
+BLOCK_ELEMENTS = 1 << 20
+"""Elements of one time block's temporaries (the centred input and a lag product): the sums
+and their gradient are taken block by block, so the centring adds no full-size tensor."""
+
+
+def _blocks(T: int, per_step: int, reach: int) -> list[tuple[int, int]]:
+    """Time blocks ``[t0, t1)`` of about :data:`BLOCK_ELEMENTS` elements, each at least
+    ``reach`` steps (the halo a block reads on either side) long."""
+    if T * per_step <= BLOCK_ELEMENTS:  # one block (and no loop over T for the compiler)
+        return [(0, T)]
+    step = max(1, BLOCK_ELEMENTS // max(per_step, 1), reach)
+    return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
+
+
+def centred_lag_sums(x: torch.Tensor, u: torch.Tensor, k: int, dilation: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s [T, C]`` and ``L [k, T, C]`` (zero past ``T - m d``) of ``x - u`` for
+    ``x [T, N, C, S]`` and per-step means ``u [T, C]``, summed in the dtype of ``u`` and
+    returned as float64."""
     T, _, C, _ = x.shape
-    s = x.sum(dim=(1, 3)).double()
+    s = torch.empty((T, C), dtype=torch.float64, device=x.device)
     lags = torch.zeros((k, T, C), dtype=torch.float64, device=x.device)
-    for m in range(k):
-        delta = m * dilation
-        if delta < T:
-            lags[m, : T - delta] = (x[: T - delta] * x[delta:]).sum(dim=(1, 3))
+    reach = (k - 1) * dilation
+    for t0, t1 in _blocks(T, x[0].numel(), reach):
+        xc = _centred(x[t0:min(T, t1 + reach)], u[t0:min(T, t1 + reach)])
+        s[t0:t1] = xc[: t1 - t0].sum(dim=(1, 3))
+        for m in range(k):
+            n = min(t1, T - m * dilation) - t0  # steps t of the block with t + m d < T
+            if n <= 0:
+                break
+            lags[m, t0:t0 + n] = (xc[:n] * xc[m * dilation:m * dilation + n]).sum(dim=(1, 3))
     return s, lags
 
 
+def _centred(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    return x.to(u.dtype) - u.view(u.shape[0], 1, u.shape[1], 1)
+
+
+def _delayed_sum(v: torch.Tensor, w: torch.Tensor, dilation: int) -> torch.Tensor:
+    """``out[t] = sum_i w[:, i] * v[t - a_i]`` for ``v [T, C]``, ``w [C, k]`` (zero before the
+    start)."""
+    T, k = v.shape[0], w.shape[1]
+    out = torch.zeros_like(v)
+    for i in range(k):
+        a = (k - 1 - i) * dilation
+        if a < T:
+            out[a:] += w[:, i] * v[: T - a]
+    return out
+
+
 def moments_from_lag_sums(
-    s: torch.Tensor, lags: torch.Tensor, weight: torch.Tensor, dilation: int, count: int
+    s: torch.Tensor, lags: torch.Tensor, weight: torch.Tensor, dilation: int, count: int,
+    step_means: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and biased variance ``[C]`` (float64) of the charge; differentiable in all inputs.
 
     Args:
-        s, lags: from :func:`lag_sums`; weight: ``[C, k]``; count: ``T * N * S``.
+        s, lags: from :func:`lag_sums` of the centred input; weight: ``[C, k]``; count:
+            ``T * N * S``; step_means: ``[T, C]``, the per-step means the input was centred
+            on (``None``: not centred).
     """
     k = weight.shape[1]
     T = s.shape[0]
     w = weight.to(torch.float64)
     delay = (k - 1 - torch.arange(k, device=s.device)) * dilation
-    last = T - 1 - delay
-    valid = last >= 0
-    s_cum = torch.cumsum(s, dim=0)[last.clamp(min=0)] * valid.unsqueeze(1)
-    total = (w * s_cum.T).sum(dim=1)
     lag_idx = (torch.arange(k).view(k, 1) - torch.arange(k).view(1, k)).abs().to(s.device)
     pair_last = T - 1 - torch.maximum(delay.view(k, 1), delay.view(1, k))
     pair_valid = (pair_last >= 0).to(torch.float64)
     l_cum = torch.cumsum(lags, dim=1)[lag_idx, pair_last.clamp(min=0)] * pair_valid.unsqueeze(2)
-    total_sq = torch.einsum("ci,ijc,cj->c", w, l_cum, w)
-    mean = total / count
-    return mean, total_sq / count - mean.square()
+    centred_sq = torch.einsum("ci,ijc,cj->c", w, l_cum, w)
+    per_step = _delayed_sum(s, w, dilation)
+    values_per_step = count / T
+    mu = (torch.zeros_like(s) if step_means is None
+          else _delayed_sum(step_means.to(torch.float64), w, dilation))
+    mean = (per_step.sum(dim=0) + values_per_step * mu.sum(dim=0)) / count
+    dev = mu - mean
+    sq = centred_sq + 2 * (dev * per_step).sum(dim=0) + values_per_step * dev.square().sum(dim=0)
+    return mean, (sq / count).clamp(min=0)
 
 
-class _LagSums(torch.autograd.Function):
-    """:func:`lag_sums` of ``x`` taken in ``dtype``, keeping only ``x`` for backward (the
-    sums are ``[k, T, C]``: their gradient goes back to ``x`` in ``k`` shifted products)."""
+class _CentredLagSums(torch.autograd.Function):
+    """``(s, L, u)``: the per-step means ``u [T, C]`` of ``x`` (in ``dtype``) and
+    :func:`centred_lag_sums`; keeps only ``x`` for backward."""
 
     @staticmethod
     def forward(ctx, x, k: int, dilation: int, dtype: torch.dtype):
         ctx.save_for_backward(x)
         ctx.k, ctx.dilation, ctx.dtype = k, dilation, dtype
-        return lag_sums(x.to(dtype), k, dilation)
+        u = x.mean(dim=(1, 3), dtype=dtype)
+        s, lags = centred_lag_sums(x, u, k, dilation)
+        return s, lags, u
 
     @staticmethod
-    def backward(ctx, g_s, g_lags):
+    def backward(ctx, g_s, g_lags, g_u):
         (x,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        T, C, d, dtype = x.shape[0], x.shape[2], ctx.dilation, ctx.dtype
-        xw = x.to(dtype)
-        grad_x = g_s.to(dtype).view(T, 1, C, 1).expand_as(xw).clone()
-        grad_x.addcmul_(xw, 2 * g_lags[0].to(dtype).view(T, 1, C, 1))
-        for m in range(1, ctx.k):
-            delta = m * d
-            if delta >= T:
-                break
-            g = g_lags[m, : T - delta].to(dtype).view(T - delta, 1, C, 1)
-            grad_x[: T - delta].addcmul_(xw[delta:], g)
-            grad_x[delta:].addcmul_(xw[: T - delta], g)
-        return grad_x.to(x.dtype), None, None, None
+        T, C, k, d = x.shape[0], x.shape[2], ctx.k, ctx.dilation
+        u = x.mean(dim=(1, 3), dtype=ctx.dtype)
+        g_lags, g_u = g_lags.to(ctx.dtype), g_u.to(ctx.dtype)
+        grad = torch.empty(x.shape, dtype=ctx.dtype, device=x.device)
+        reach = (k - 1) * d
+        per_step = x[0].numel() // C
+        for t0, t1 in _blocks(T, x[0].numel(), reach):
+            lo, hi = max(0, t0 - reach), min(T, t1 + reach)
+            xc, b = _centred(x[lo:hi], u[lo:hi]), t0 - lo
+            gb = grad[t0:t1]
+            gb.copy_(xc[b:b + t1 - t0] * (2 * g_lags[0, t0:t1].view(-1, 1, C, 1)))
+            for m in range(1, k):
+                delta = m * d
+                if delta >= T:
+                    break
+                # dL_m[t] / dx[t] = xc[t + delta]  (t + delta < T)
+                n = min(t1, T - delta) - t0
+                if n > 0:
+                    gb[:n].addcmul_(xc[b + delta:b + delta + n],
+                                    g_lags[m, t0:t0 + n].view(-1, 1, C, 1))
+                # dL_m[t - delta] / dx[t] = xc[t - delta]  (t >= delta)
+                first = max(t0, delta)
+                if first < t1:
+                    gb[first - t0:].addcmul_(xc[first - delta - lo:t1 - delta - lo],
+                                             g_lags[m, first - delta:t1 - delta].view(-1, 1, C, 1))
+            # x - u(x) passes on only the part of a step's gradient that sums to zero (so
+            # g_s, a constant per step, drops out); u(x) adds its own gradient evenly
+            shift = g_u[t0:t1] / per_step - gb.mean(dim=(1, 3))
+            gb += shift.view(-1, 1, C, 1)
+        return grad.to(x.dtype), None, None, None
 
 
 def lag_moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and biased variance ``[C]`` of the un-biased charge of ``x [T, N, C, S]`` under
-    ``weight [C, k]``, in the dtype of ``weight``; autograd keeps ``x`` and the small sums.
+    ``weight [C, k]``, in the dtype of ``weight``; autograd keeps ``x`` and small sums.
 
     Example:
-        >>> x, w = torch.randn(8, 2, 3, 1), torch.randn(3, 2)
+        >>> x, w = 300 + 0.01 * torch.randn(40, 4, 3, 5), torch.ones(3, 1)
         >>> mean, var = lag_moments(x, w, dilation=1)
-        >>> mean.shape, bool((var >= 0).all())
-        (torch.Size([3]), True)
+        >>> torch.allclose(var, x.transpose(0, 2).reshape(3, -1).var(1, unbiased=False),
+        ...                rtol=1e-3)
+        True
     """
-    s, lags = _LagSums.apply(x, weight.shape[1], dilation, weight.dtype)
+    dtype = weight.dtype
+    s, lags, u = _CentredLagSums.apply(x, weight.shape[1], dilation, dtype)
     count = x.numel() // x.shape[2]
-    mean, var = moments_from_lag_sums(s, lags, weight, dilation, count)
-    return mean.to(weight.dtype), var.to(weight.dtype)
+    mean, var = moments_from_lag_sums(s, lags, weight, dilation, count, u)
+    return mean.to(dtype), var.to(dtype)

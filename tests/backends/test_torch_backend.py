@@ -71,6 +71,37 @@ def test_gemm_moments_do_not_cancel_for_large_means():
     torch.testing.assert_close(m[1].double(), ref[1], rtol=1e-3, atol=0)
 
 
+@pytest.mark.parametrize("k,d", [(1, 1), (3, 2)])
+def test_lag_moments_do_not_cancel_for_large_means(k, d):
+    """The shifted-taps strategy's moments: uncentred lag sums lost the variance of a channel
+    whose mean is 3e4 times its spread, down to a negative value (NaN spikes and gradients)."""
+    torch.manual_seed(0)
+    x = 300.0 + 0.01 * torch.randn(40, 4, 3, 5)
+    x[:, :, 1] *= torch.linspace(1, 2, 40).view(40, 1, 1)  # a drifting mean, too
+    w = torch.rand(3, k) + 0.5
+    assert not use_gemm(40, k, d)
+    mean, var = TorchBackend().conv_moments(x, w, d)
+    ref = moments(charge_reference(x.double(), w.double(), None, d))
+    torch.testing.assert_close(mean.double(), ref[0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(var.double(), ref[1], rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("block", [None, 1, 13])
+def test_lag_moments_gradients_float64(monkeypatch, block):
+    """In one time block, and in blocks of one step (or about one) read with halos, which
+    give the one block's moments."""
+    from spikingjelly_mulfree.functional import lag_moments as lm
+
+    x = (torch.randn(9, 2, 3, 2, dtype=torch.float64) + 5).requires_grad_()
+    w = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    whole = lm.lag_moments(x, w, 2)
+    if block is not None:
+        monkeypatch.setattr(lm, "BLOCK_ELEMENTS", block)
+        for got, want in zip(lm.lag_moments(x, w, 2), whole):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x, w: lm.lag_moments(x, w, 2), (x, w))
+
+
 @pytest.mark.parametrize("shape,k", [((12, 1, 3, 1), 6), ((12, 2, 3, 4), 6), ((9, 2, 3, 1), 2)])
 def test_input_is_never_modified(shape, k):
     from spikingjelly_mulfree import CPSN
