@@ -24,7 +24,7 @@ def _atan(alpha: float) -> SurrogateBackward:
     c2 = (math.pi / 2 * alpha) ** 2
 
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
             return grad_s / (2 / alpha + (2 * c2 / alpha) * h * h)
         den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha,
                             out=h)
@@ -35,7 +35,7 @@ def _atan(alpha: float) -> SurrogateBackward:
 
 def _sigmoid(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
             s = torch.sigmoid(alpha * h)
             return alpha * s * (1 - s) * grad_s
         s = h.mul_(alpha).sigmoid_()
@@ -46,7 +46,7 @@ def _sigmoid(alpha: float) -> SurrogateBackward:
 
 def _rational(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
             return grad_s / (1 + alpha * h * h)
         den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha, out=h)
         return torch.div(grad_s, den, out=den)

@@ -160,6 +160,38 @@ def input_tensor(x: object, step_mode: str, channels: int | None) -> None:
         )
 
 
+def same_device(x: torch.Tensor, weight: torch.Tensor) -> None:
+    """The input on the device of the neuron's parameters."""
+    if x.device != weight.device:
+        raise RuntimeError(
+            f"x: on {x.device}, but the neuron's parameters are on {weight.device}; move the "
+            f"model to the input's device (net.to({str(x.device)!r})) or the input to the "
+            "model's"
+        )
+
+
+def batch_statistics(x: torch.Tensor, channels: int) -> None:
+    """A BatchNorm threshold in training needs more than one value per channel."""
+    if x.numel() // channels == 1:
+        raise ValueError(
+            f"x: CPSN(threshold='bn') in training needs more than one value per channel "
+            f"(T * N * spatial), got shape {tuple(x.shape)}; train on longer sequences or "
+            "larger batches, or call .eval() to use the running statistics"
+        )
+
+
+def initial_channels(x: torch.Tensor, step_mode: str) -> int:
+    """The channel count a lazy CPSN takes from its first input (at least one)."""
+    dim = channel_dim(step_mode)
+    if x.shape[dim] == 0:
+        raise ValueError(
+            f"x: a lazy CPSN takes its channel count from dim {dim} of its first input, got "
+            f"shape {tuple(x.shape)} with 0 channels; pass an input with channels, or build "
+            "CPSN(channels=...)"
+        )
+    return int(x.shape[dim])
+
+
 def loaded_weight(weight: object, prefix: str, k: int) -> None:
     """A state dict's ``weight`` for a lazy CPSN of order ``k``: ``[C, k]`` (or absent)."""
     if not isinstance(weight, torch.Tensor) or is_lazy(weight):

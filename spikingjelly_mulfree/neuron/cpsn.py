@@ -40,7 +40,8 @@ def _in(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def _autocast_off(x: torch.Tensor):
     """A context that disables autocast on ``x``'s device (the kernels see the true dtypes),
     or none when autocast is off already."""
-    if torch.is_autocast_enabled(x.device.type):
+    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(
+            x.device.type):
         return torch.autocast(device_type=x.device.type, enabled=False)
     return contextlib.nullcontext()
 
@@ -179,7 +180,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         if not self.has_uninitialized_params():
             return
         checks.input_tensor(x, self.step_mode, self.channels)
-        self.channels = int(x.shape[checks.channel_dim(self.step_mode)])
+        self.channels = checks.initial_channels(x, self.step_mode)
         names = TRAINED + ("running_mean", "running_var")
         tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
         lazy = (UninitializedParameter, UninitializedBuffer)
@@ -248,7 +249,8 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             return
         with torch.no_grad():
             if self.init == "exp":
-                powers = torch.arange(self.k - 1, -1, -1, dtype=self.weight.dtype)
+                powers = torch.arange(self.k - 1, -1, -1, dtype=self.weight.dtype,
+                                      device=self.weight.device)
                 self.weight.copy_(torch.pow(0.5, powers).expand(self.channels, self.k))
             else:
                 bound = 1.0 / math.sqrt(self.k)
@@ -355,8 +357,11 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         x_seq = inputs[0]
         checks.input_tensor(x_seq, "m", self.channels)
+        checks.same_device(x_seq, self.weight)
         if x_seq.numel() == 0:  # an empty batch or sequence: no statistics to take
             return (self._no_spikes(x_seq),), states
+        if self.threshold_mode == "bn" and self.training:
+            checks.batch_statistics(x_seq, self.channels)
         shape = x_seq.shape
         with _autocast_off(x_seq):
             dtype = self._compute_dtype(x_seq)
@@ -389,6 +394,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
     def single_step_functional_forward(self, inputs, states, **kwargs):
         x = inputs[0]
         checks.input_tensor(x, "s", self.channels)
+        checks.same_device(x, self.weight)
         if self.threshold_mode == "bn" and self.training:
             raise RuntimeError(
                 "CPSN(threshold='bn') cannot train in step_mode='s': its threshold needs the "

@@ -368,6 +368,43 @@ def test_an_input_that_is_no_tensor_is_named_as_such(channels):
         CPSN(channels)(np.zeros((8, 2, 4), dtype=np.float32))
 
 
+@pytest.mark.parametrize("step_mode,shape", [("m", (4, 2, 0)), ("s", (2, 0, 5))])
+def test_a_lazy_neuron_refuses_a_first_input_without_channels(step_mode, shape):
+    sn = CPSN(k=2, step_mode=step_mode)
+    with pytest.raises(ValueError, match="x: a lazy CPSN takes its channel count .* 0 channels"):
+        sn(torch.randn(shape))
+    assert sn.has_uninitialized_params()
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 1, 3, 1)])
+def test_a_bn_threshold_in_training_needs_two_values_per_channel(shape):
+    """As torch's BatchNorm: one value has no spread, and the spikes were rounding's choice."""
+    sn = CPSN(3, k=2)
+    with pytest.raises(ValueError, match=r"more than one value per channel.*\.eval\(\)"):
+        sn(torch.randn(shape))
+    assert sn.eval()(torch.randn(shape)).shape == shape
+    assert CPSN(3, k=2)(torch.randn(2, 1, 3)).shape == (2, 1, 3)
+
+
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+def test_an_input_on_another_device_than_the_parameters_is_named(step_mode):
+    sn = CPSN(3, k=2, step_mode=step_mode).eval()
+    with pytest.raises(RuntimeError, match=r"x: on meta, but the neuron's parameters are on "
+                                           r"cpu; move the model .*net.to\('meta'\)"):
+        sn(torch.randn(4, 3, device="meta") if step_mode == "s" else
+           torch.randn(2, 4, 3, device="meta"))
+
+
+@pytest.mark.parametrize("threshold", ["bn", "learnable", 0.5])
+def test_a_model_on_the_meta_device_gives_shapes_forward_and_backward(threshold):
+    """Shape inference (a model built on 'meta') runs the torch path without data."""
+    sn = CPSN(3, k=2, backend="torch", threshold=threshold).to("meta")
+    x = torch.randn(5, 2, 3, 4, device="meta", requires_grad=True)
+    spikes = sn(x)
+    spikes.sum().backward()
+    assert spikes.shape == x.shape and spikes.is_meta and x.grad.shape == x.shape
+
+
 def test_set_dilation_validates():
     sn = CPSN(2)
     sn.dilation = 3
