@@ -89,7 +89,15 @@ def _load_model(parser: argparse.ArgumentParser, spec: str) -> torch.nn.Module:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         parser.error(f"argument --model: cannot load {spec!r}: {err}")
-    model = factory() if not isinstance(factory, torch.nn.Module) else factory
+    if isinstance(factory, torch.nn.Module):
+        model = factory
+    else:
+        try:
+            model = factory()
+        except TypeError as err:
+            parser.error(f"argument --model: {spec} must be an nn.Module or a function that "
+                         "builds one with no arguments (define one in your module, e.g. "
+                         f"def net(): return build(10)); calling it failed: {err}")
     if not isinstance(model, torch.nn.Module):
         parser.error(f"argument --model: {spec} returned {type(model).__name__}, not an "
                      "nn.Module")
@@ -186,10 +194,28 @@ def _run_table6(parser: argparse.ArgumentParser, args: argparse.Namespace,
     if args.json:
         _write_json(parser, args.json, {name: rep.to_dict() for name, rep in reports.items()})
     if args.check:
-        asked = [n for n in ("psn", "cpsn") if n in reports]
-        ok = bool(asked) and all(n in rows and matches_paper(reports[n], rows[n]) for n in asked)
-        return 0 if ok else 1
+        failures = _check_failures(reports, rows)
+        for line in failures:
+            print(f"check failed: {line}", file=sys.stderr)
+        return 1 if failures else 0
     return 0
+
+
+def _check_failures(reports: dict, rows: dict[str, PaperFigures]) -> list[str]:
+    """Why ``--check`` fails (empty when it passes): each network the paper counted must
+    match its row, and at least one must have been asked for."""
+    asked = [n for n in ("psn", "cpsn") if n in reports]
+    if not asked:
+        return [f"the paper counts only psn and cpsn; this run has {sorted(reports)}"]
+    failures = []
+    for name in asked:
+        if name not in rows:
+            failures.append(f"{name}: the paper has no figures at this setting (Table 6 is "
+                            f"CIFAR-100, T = {TABLE6_T}, CPSN k = {TABLE6_K} with dilation 1, "
+                            "the paper's costs)")
+        elif not matches_paper(reports[name], rows[name]):
+            failures.append(f"{name}: the neuron-layer figures differ from the paper's row")
+    return failures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,11 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = count_energy(model, torch.rand(args.input_shape), costs=costs,
                               batch_size=args.batch_size)
-    except ValueError as err:
-        if not str(err).startswith("batch_size: "):
-            raise
-        parser.error(f"argument --batch-size: {str(err).removeprefix('batch_size: ')}")
-    except RuntimeError as err:  # the network's own complaint: most often the input's shape
+    except (RuntimeError, ValueError) as err:  # the network's complaint: most often the shape
+        if str(err).startswith("batch_size: "):
+            parser.error(f"argument --batch-size: {str(err).removeprefix('batch_size: ')}")
         parser.error(f"argument --input-shape: {args.model} failed on a random input of shape "
                      f"{tuple(args.input_shape)}: {err}")
     print(report.to_markdown())

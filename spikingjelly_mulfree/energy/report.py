@@ -226,6 +226,9 @@ def count_energy(
         raise TypeError(f"model: expected a torch.nn.Module to count, got "
                         f"{type(model).__name__}")
     costs = EnergyCosts() if costs is None else costs
+    if not isinstance(costs, EnergyCosts):
+        raise TypeError(f"costs: expected an EnergyCosts, got {type(costs).__name__}; pass e.g. "
+                        "EnergyCosts(add_pj=0.1) (the fields not given keep the paper's)")
     given = batch_size is not None
     if given:
         batch_size = positive_int("batch_size", batch_size)

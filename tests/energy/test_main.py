@@ -36,6 +36,20 @@ def test_a_model_that_cannot_be_loaded_is_a_usage_error(capsys, spec, message):
     assert "error: argument --model:" in err and message in err
 
 
+def test_a_factory_that_needs_arguments_is_a_usage_error(capsys):
+    err = _usage_error(capsys, ["--model", "spikingjelly_mulfree.models:build_model",
+                                "--input-shape", "8,2,8"])
+    assert "error: argument --model: spikingjelly_mulfree.models:build_model must be an " \
+           "nn.Module or a function that builds one with no arguments" in err
+
+
+def test_a_network_refusing_the_input_shape_is_a_usage_error(capsys):
+    err = _usage_error(capsys, ["--model", "spikingjelly_mulfree.models:DigitsNet",
+                                "--input-shape", "16,3,2"])
+    assert "error: argument --input-shape: spikingjelly_mulfree.models:DigitsNet failed on a " \
+           "random input of shape (16, 3, 2)" in err and "Traceback" not in err
+
+
 def test_a_dilation_list_of_the_wrong_length_is_a_usage_error(capsys):
     err = _usage_error(capsys, ["--neurons", "cpsn", "--dilations", "1,2"])
     assert "error: argument --dilations:" in err and "expected 7 values" in err

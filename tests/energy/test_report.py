@@ -165,3 +165,9 @@ def test_neurons_that_see_different_batches_ask_for_batch_size():
                                          "batch_size"):
         count_energy(TwoBatches(), torch.rand(6, 4, 3))
     assert count_energy(TwoBatches(), torch.rand(6, 4, 3), batch_size=4).batch_size == 4
+
+
+def test_costs_must_be_energy_costs():
+    with pytest.raises(TypeError, match=r"costs: expected an EnergyCosts, got dict; pass e.g. "
+                                        r"EnergyCosts\(add_pj=0.1\)"):
+        count_energy(small_net(), torch.rand(4, 1, 2, 8), costs={"add_pj": 0.1})

@@ -116,7 +116,8 @@ def test_cli_leaves_the_paper_out_at_other_costs(capsys):
 
 def test_cli_compares_with_the_paper_only_at_its_setting(capsys):
     assert main(["--neurons", "cpsn", "--k", "4", "--check"]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "check failed: cpsn: the paper has no figures at this setting" in err
     assert "| CPSN (k=4) | 18,688 |" in out
     assert "k=16" not in out and "paper's synaptic share" not in out and "| yes |" not in out
     assert main(["--neurons", "cpsn"]) == 0
@@ -126,7 +127,8 @@ def test_cli_compares_with_the_paper_only_at_its_setting(capsys):
 
 def test_cli_shows_neurons_without_a_rule_as_not_counted(capsys):
     assert main(["--neurons", "lif", "--check"]) == 1  # nothing to check against the paper
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "check failed: the paper counts only psn and cpsn; this run has ['lif']" in err
     assert "| LIF | not counted | not counted | not counted | not counted | not counted |" in out
     assert "| 5.45 (synapses only) |" in out and "| LIF | 0 |" not in out
     assert ("- Not counted in the lif network (no rule): features.2 (LIFNode), "
