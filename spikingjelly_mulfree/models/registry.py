@@ -12,7 +12,11 @@ data set                 network                        defaults (neuron options
 """
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
+
+from ..neuron.cpsn import CPSN
 
 from .cifar import PixelCIFARNet, SequentialCIFARNet
 from .digits import DigitsNet
@@ -41,4 +45,24 @@ def build_model(dataset: str, num_classes: int, **options: object) -> nn.Module:
     if dataset not in NETWORKS:
         raise ValueError(f"dataset: expected one of {sorted(NETWORKS)}, got {dataset!r}")
     kwargs = {key: value for key, value in options.items() if value is not None}
-    return NETWORKS[dataset](num_classes, **kwargs)
+    network = NETWORKS[dataset]
+    _check_options(network, kwargs)
+    return network(num_classes, **kwargs)
+
+
+def _keywords(obj: object) -> list[str]:
+    return [name for name, p in inspect.signature(obj).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _check_options(network: type[nn.Module], options: dict[str, object]) -> None:
+    """Name a key neither ``network`` nor, with ``neuron='cpsn'``, the neuron takes (before,
+    a misspelt network option was blamed on CPSN)."""
+    own = [k for k in _keywords(network) if k != "num_classes"]
+    neuron = options.get("neuron", inspect.signature(network).parameters["neuron"].default)
+    unknown = sorted(set(options) - set(own) - set(_keywords(CPSN) if neuron == "cpsn" else ()))
+    if unknown:
+        more = ("; CPSN's own options (e.g. threshold, mul_free) pass through too"
+                if neuron == "cpsn" else f"; neuron={neuron!r} takes no further options")
+        raise ValueError(f"{network.__name__} has no option {unknown}; expected one of "
+                         f"{own}{more}")

@@ -239,3 +239,13 @@ def test_every_network_checks_num_classes_like_build_model(net, num_classes):
         net(num_classes)
     with pytest.raises(ValueError, match=hint):
         build_model("digits", num_classes)
+
+
+@pytest.mark.parametrize("neuron, hint", [("lif", "neuron='lif' takes no further options"),
+                                          ("cpsn", "CPSN's own options")])
+def test_build_model_names_a_misspelt_option_as_the_network_s(neuron, hint):
+    """A typo was blamed on CPSN ('cpsn_options ... only apply to neuron=cpsn')."""
+    with pytest.raises(ValueError, match=rf"DigitsNet has no option \['chanels'\]; expected "
+                                         rf"one of \['in_features', 'channels'.*{hint}"):
+        build_model("digits", 10, neuron=neuron, chanels=32)
+    assert build_model("digits", 10, threshold=0.5, channels=4).__class__.__name__ == "DigitsNet"
