@@ -73,11 +73,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         for cfg in configs[1:]:  # the others' checkpoints before the first run trains (its
             if cfg.resume:        # own fit checks its checkpoint first)
                 _fit_or_exit(parser, cfg, check_resumable)
-    else:
-        for cfg in configs:
-            if Path(cfg.out, CHECKPOINT_NAME).is_file():
-                print(f"note: {cfg.out} holds an earlier run, which this one replaces (pass "
-                      f"--resume to continue it, or another --out to keep it)", file=sys.stderr)
     results = []
     try:
         for cfg in configs:

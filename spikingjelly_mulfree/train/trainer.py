@@ -5,6 +5,7 @@ directly, optionally with their own model builder and datasets.
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -265,6 +266,9 @@ def fit(
             ckpt_io.seed_everything(cfg.seed + 1000 * start_epoch + ctx.rank)
     else:
         ckpt_io.seed_everything(cfg.seed + ctx.rank)
+        if ckpt_path.is_file() and ctx.is_main:  # said once the run is set up: it will start
+            print(f"note: {cfg.out} holds an earlier run, which this one replaces (pass "
+                  f"--resume to continue it, or another --out to keep it)", file=sys.stderr)
 
     net: nn.Module = model
     if ctx.distributed:

@@ -262,6 +262,9 @@ def test_a_fresh_run_into_an_earlier_one_says_it_replaces_it(tmp_path, capsys):
     main(argv)
     assert f"note: {tmp_path}/cpsn holds an earlier run, which this one replaces (pass " \
            f"--resume to continue it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a command refused before training replaces nothing
+        main([*argv, "--model-option", "chanels=3"])
+    assert "holds an earlier run" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
