@@ -13,22 +13,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from collections.abc import Sequence
 
+from ..train.config import key_value_option
 from .errors import CorruptDatasetError, DatasetNotFoundError
 from .registry import DATASETS, build_dataset
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--option: expected KEY=VALUE, got {text!r}")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,8 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(DATASETS))
     parser.add_argument("--data-root", default=None, help="folder holding the data set")
-    parser.add_argument("--option", action="append", type=_option, default=[],
-                        help="loader option KEY=VALUE, e.g. T=30 or mode=pixels (repeatable)")
+    parser.add_argument("--option", "--data-option", dest="option", action="append",
+                        type=key_value_option("mode=pixels"), default=[],
+                        help="loader option KEY=VALUE, e.g. T=30 or mode=pixels (repeatable; "
+                             "--data-option as in the training command)")
     args = parser.parse_args(argv)
     from ..train.options import (check_options, cli_message, flag_errors, loader_options,
                                  missing_root)

@@ -119,9 +119,11 @@ class IntegerCPSN(base.MemoryModule):
                 f"state_dict: its plan was made for {state['dtype']} inputs with "
                 f"{state['frac_bits']} fractional bits and dilation {state['dilation']}, this "
                 f"module takes {saved['dtype']} inputs with {saved['frac_bits']} fractional bits "
-                f"and dilation {saved['dilation']}; build the receiving module for the saved format: "
-                f"IntegerCPSN(plan, dilation={state['dilation']}, frac_bits="
-                f"{state['frac_bits']}, dtype=torch.{state['dtype']})"
+                f"and dilation {saved['dilation']}; build the receiving module for the saved "
+                f"format: to_integer(cpsn, frac_bits={state['frac_bits']}, "
+                f"dtype=torch.{state['dtype']}) of a CPSN with dilation={state['dilation']} "
+                f"(or IntegerCPSN(plan, dilation={state['dilation']}, frac_bits="
+                f"{state['frac_bits']}, dtype=torch.{state['dtype']}) from an IntegerPlan)"
             )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:

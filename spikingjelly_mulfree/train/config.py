@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..datasets import DATASETS
@@ -224,15 +225,20 @@ def _dilations(text: str) -> str | list[int]:
     return values
 
 
-def _key_value(text: str) -> tuple[str, object]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. mode=pixels), got {text!r}")
-    try:
-        value: object = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return key, value
+def key_value_option(example: str) -> Callable[[str], tuple[str, object]]:
+    """The argparse type of a ``KEY=VALUE`` option; ``example`` is shown when one is not."""
+    def parse(text: str) -> tuple[str, object]:
+        key, sep, raw = text.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. {example}), got "
+                                             f"{text!r}")
+        try:
+            value: object = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        return key, value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,11 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-root", help="folder holding the data set (not needed for digits)")
-    p.add_argument("--data-option", action="append", type=_key_value, default=[],
+    p.add_argument("--data-option", action="append", type=key_value_option("mode=pixels"), default=[],
                    metavar="KEY=VALUE",
                    help="loader option, repeatable (e.g. mode=pixels, T=60, download=True); "
                         "values are Python literals, other text a string")
-    p.add_argument("--model-option", action="append", type=_key_value, default=[],
+    p.add_argument("--model-option", action="append", type=key_value_option("channels=64"),
+                   default=[],
                    metavar="KEY=VALUE",
                    help="network option, repeatable (e.g. channels=64, widths=(64,128)); "
                         "values are Python literals, other text a string")

@@ -120,13 +120,16 @@ def matches(value: object, hint: object) -> bool:
 
 
 def check_options(flag: str, owner: str, given: dict[str, object],
-                  accepted: dict[str, Accepted]) -> None:
+                  accepted: dict[str, Accepted],
+                  set_elsewhere: collections.abc.Iterable[str] = ()) -> None:
     """Raise :class:`~.config.ConfigError` for a key ``owner`` does not take or a value of
-    the wrong type, naming ``flag`` (``--data-option`` or ``--model-option``)."""
+    the wrong type, naming ``flag`` (``--data-option`` or ``--model-option``); the keys
+    ``owner`` takes that are ``set_elsewhere`` (by the run itself) are left out of the list
+    of what ``flag`` may set."""
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise ConfigError(f"{flag}: {owner} has no option {unknown}; expected one of "
-                          f"{sorted(accepted)}")
+                          f"{sorted(set(accepted) - set(set_elsewhere))}")
     for key, value in given.items():
         spec = accepted[key]
         if not matches(value, spec.hint):

@@ -100,7 +100,8 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
             raise ConfigError(f"--model-option {key}: set by {SET_BY_THE_RUN[key]}, not by "
                               f"--model-option")
     options_io.check_options("--model-option", NETWORKS[cfg.dataset].__name__,
-                             cfg.model_options, network_options(cfg))
+                             cfg.model_options, network_options(cfg),
+                             set_here & set(SET_BY_THE_RUN))
     options["dilations"] = "none" if cfg.dilations is None else cfg.dilations
     options.update(cfg.model_options)
     flags = {**ARGUMENT_FLAGS, **{key: f"--model-option {key}" for key in cfg.model_options}}

@@ -114,8 +114,9 @@ def test_loading_a_plan_made_for_another_format_or_dilation_is_refused(built):
     target = IntegerCPSN(plan, **args)
     before = target.threshold.clone()
     with pytest.raises(ValueError, match=r"made for int16 inputs with 4 fractional bits and "
-                       r"dilation 1.*IntegerCPSN\(plan, dilation=1, frac_bits=4, "
-                       r"dtype=torch.int16\)"):
+                       r"dilation 1.*to_integer\(cpsn, frac_bits=4, dtype=torch.int16\) of a "
+                       r"CPSN with dilation=1 \(or IntegerCPSN\(plan, dilation=1, frac_bits=4, "
+                       r"dtype=torch.int16\) from an IntegerPlan\)"):
         target.load_state_dict(saved.state_dict())
     assert torch.equal(target.threshold, before)  # nothing was copied
 

@@ -175,6 +175,13 @@ def test_dilations_none_means_dilation_one_everywhere(tmp_path):
     (["--model-option", "channels=abc"], "--model-option channels: expected int (default 64), "
                                          "got 'abc'"),
     (["--model-option", "dropout=True"], "--model-option dropout: expected float"),
+    # the keys listed are those the option may set (k, T, neuron... are the run's)
+    (["--model-option", "chanels=3"], "--model-option: DigitsNet has no option ['chanels']; "
+                                      "expected one of ['channels', 'detach_reset', 'dropout', "
+                                      "'eps', 'exp_range', 'hidden', 'init', 'momentum', "
+                                      "'mul_free', 'threshold']"),
+    (["--model-option", "channels"], "argument --model-option: expected KEY=VALUE (e.g. "
+                                     "channels=64), got 'channels'"),
     (["--alpha", "1e999"], "--alpha: expected a finite number > 0 (the sharpness of the 'atan' "
                            "surrogate gradient), got inf"),
     # what the run sets itself: an override trained another network than the one recorded
