@@ -33,7 +33,7 @@ import torch
 
 BLOCK_ELEMENTS = 1 << 20
 """Elements of one time block's temporaries (the centred input and a lag product): the sums
-and their gradient are taken block by block, so the centring adds no full-size tensor."""
+are taken block by block, so the centring adds no full-size tensor."""
 
 
 def _blocks(T: int, per_step: int, reach: int) -> list[tuple[int, int]]:
@@ -113,7 +113,8 @@ def moments_from_lag_sums(
 
 class _CentredLagSums(torch.autograd.Function):
     """``(s, L, u)``: the per-step means ``u [T, C]`` of ``x`` (in ``dtype``) and
-    :func:`centred_lag_sums`; keeps only ``x`` for backward."""
+    :func:`centred_lag_sums`; keeps only ``x`` for backward, whose gradient is a per-step
+    projection of the sums' (plus the means' spread evenly), added in place."""
 
     @staticmethod
     def forward(ctx, x, k: int, dilation: int, dtype: torch.dtype):
@@ -128,35 +129,22 @@ class _CentredLagSums(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None
-        T, C, k, d = x.shape[0], x.shape[2], ctx.k, ctx.dilation
-        u = x.mean(dim=(1, 3), dtype=ctx.dtype)
-        g_lags, g_u = g_lags.to(ctx.dtype), g_u.to(ctx.dtype)
-        grad = torch.empty(x.shape, dtype=ctx.dtype, device=x.device)
-        reach = (k - 1) * d
-        per_step = x[0].numel() // C
-        for t0, t1 in _blocks(T, x[0].numel(), reach):
-            lo, hi = max(0, t0 - reach), min(T, t1 + reach)
-            xc, b = _centred(x[lo:hi], u[lo:hi]), t0 - lo
-            gb = grad[t0:t1]
-            gb.copy_(xc[b:b + t1 - t0] * (2 * g_lags[0, t0:t1].view(-1, 1, C, 1)))
-            for m in range(1, k):
-                delta = m * d
-                if delta >= T:
-                    break
-                # dL_m[t] / dx[t] = xc[t + delta]  (t + delta < T)
-                n = min(t1, T - delta) - t0
-                if n > 0:
-                    gb[:n].addcmul_(xc[b + delta:b + delta + n],
-                                    g_lags[m, t0:t0 + n].view(-1, 1, C, 1))
-                # dL_m[t - delta] / dx[t] = xc[t - delta]  (t >= delta)
-                first = max(t0, delta)
-                if first < t1:
-                    gb[first - t0:].addcmul_(xc[first - delta - lo:t1 - delta - lo],
-                                             g_lags[m, first - delta:t1 - delta].view(-1, 1, C, 1))
-            # x - u(x) passes on only the part of a step's gradient that sums to zero (so
-            # g_s, a constant per step, drops out); u(x) adds its own gradient evenly
-            shift = g_u[t0:t1] / per_step - gb.mean(dim=(1, 3))
-            gb += shift.view(-1, 1, C, 1)
+        T, C, d = x.shape[0], x.shape[2], ctx.dilation
+        g_lags = g_lags.to(ctx.dtype)
+        # the lag sums' gradient at x - u is their gradient at x less a constant per step and
+        # channel (the u terms), which the centring's projection below removes: x serves
+        grad = x * (2 * g_lags[0]).view(T, 1, C, 1)
+        for m in range(1, ctx.k):
+            delta = m * d
+            if delta >= T:
+                break
+            g = g_lags[m, : T - delta].view(T - delta, 1, C, 1)
+            grad[: T - delta].addcmul_(x[delta:], g)
+            grad[delta:].addcmul_(x[: T - delta], g)
+        # x - u(x) passes on only the part of a step's gradient that sums to zero (so g_s, a
+        # constant per step, drops out); u(x) adds its own gradient evenly
+        shift = g_u.to(grad.dtype) / (x[0].numel() // C) - grad.mean(dim=(1, 3))
+        grad += shift.view(T, 1, C, 1)
         return grad.to(x.dtype), None, None, None
 
 
