@@ -242,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               batch_size=args.batch_size)
     except (RuntimeError, ValueError) as err:  # the network's complaint: most often the shape
         if str(err).startswith("batch_size: "):
-            parser.error(f"argument --batch-size: {str(err).removeprefix('batch_size: ')}")
+            text = str(err).removeprefix("batch_size: ").replace("pass batch_size",
+                                                                   "pass --batch-size")
+            parser.error(f"argument --batch-size: {text}")
         parser.error(f"argument --input-shape: {args.model} failed on a random input of shape "
                      f"{tuple(args.input_shape)}: {err}")
     print(report.to_markdown())

@@ -250,7 +250,7 @@ def count_energy(
 
     def observe_batch(module, args, out):
         x, multi = args[0], _multi_step(module)
-        if torch.is_tensor(x) and x.dim() > int(multi):
+        if torch.is_tensor(x) and x.dim() >= 2:  # [T, N, ...] or [N, features...]
             batches.add(int(x.shape[int(multi)]))
 
     def observe(module, args, out):

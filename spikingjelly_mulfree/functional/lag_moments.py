@@ -38,10 +38,12 @@ are taken block by block, so the centring adds no full-size tensor."""
 
 def _blocks(T: int, per_step: int, reach: int) -> list[tuple[int, int]]:
     """Time blocks ``[t0, t1)`` of about :data:`BLOCK_ELEMENTS` elements, each at least
-    ``reach`` steps (the halo a block reads on either side) long."""
-    if T * per_step <= BLOCK_ELEMENTS:  # one block (and no loop over T for the compiler)
+    ``4 * reach`` steps long (a block also centres the ``reach`` steps after it). Under
+    ``torch.compile`` one block: a loop over ``T`` would fix the sequence length in the graph,
+    and the compiler fuses the centring anyway."""
+    if torch.compiler.is_compiling() or T * per_step <= BLOCK_ELEMENTS:
         return [(0, T)]
-    step = max(1, BLOCK_ELEMENTS // max(per_step, 1), reach)
+    step = max(1, BLOCK_ELEMENTS // max(per_step, 1), 4 * reach)
     return [(t0, min(T, t0 + step)) for t0 in range(0, T, step)]
 
 
@@ -88,7 +90,7 @@ def moments_from_lag_sums(
     """Mean and biased variance ``[C]`` (float64) of the charge; differentiable in all inputs.
 
     Args:
-        s, lags: from :func:`lag_sums` of the centred input; weight: ``[C, k]``; count:
+        s, lags: from :func:`centred_lag_sums`; weight: ``[C, k]``; count:
             ``T * N * S``; step_means: ``[T, C]``, the per-step means the input was centred
             on (``None``: not centred).
     """

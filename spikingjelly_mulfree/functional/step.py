@@ -10,8 +10,9 @@ sequence starts. It is kept in one of two orders:
   inference path). The oldest input sits in slot ``pos``, so ``window.roll(-pos, 0)`` is the
   time-ordered window.
 
-Stepping either through a sequence gives exactly the charge of
-:func:`~spikingjelly_mulfree.functional.charge.charge_reference` on the whole sequence.
+Stepping either through a sequence gives the charge of
+:func:`~spikingjelly_mulfree.functional.charge.charge_reference` on the whole sequence, up to
+float rounding: the three add the taps and the bias in different orders.
 """
 from __future__ import annotations
 

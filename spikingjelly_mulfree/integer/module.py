@@ -154,7 +154,15 @@ class IntegerCPSN(base.MemoryModule):
         bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits), default=0)
         limit = torch.iinfo(self.accumulator).max
         big = threshold is not None and bool(((threshold > limit) | (threshold < -limit)).any())
-        if bound + 1 > limit or big:
+        if big and bound + 1 <= limit:
+            raise OverflowError(
+                f"the {what} threshold reaches {int(threshold.abs().max())}, more than this "
+                f"module's {self.accumulator} accumulator holds (max {limit}; the shift needs "
+                f"only |H_int| <= {bound}); build the module with accumulator=torch.int64 "
+                "(to_integer(..., accumulator=torch.int64)), or check the state dict's "
+                "threshold"
+            )
+        if bound + 1 > limit:
             raise OverflowError(
                 f"the {what} shift and threshold need |H_int| <= {bound} for {self.in_dtype} "
                 f"inputs, more than this module's {self.accumulator} accumulator holds (max "

@@ -17,6 +17,7 @@ import inspect
 from torch import nn
 
 from ..neuron.cpsn import CPSN
+from .neurons import neuron_factory
 
 from .cifar import PixelCIFARNet, SequentialCIFARNet
 from .digits import DigitsNet
@@ -55,12 +56,24 @@ def _keywords(obj: object) -> list[str]:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+_SET_PER_NEURON = ("channels", "surrogate_function", "step_mode")
+"""CPSN arguments the networks' neuron factory sets for each neuron (``k`` and ``backend``
+are the network's and the factory's own options)."""
+
+
 def _check_options(network: type[nn.Module], options: dict[str, object]) -> None:
-    """Name a key neither ``network`` nor, with ``neuron='cpsn'``, the neuron takes (before,
-    a misspelt network option was blamed on CPSN)."""
+    """Name a key neither ``network``, its neuron factory nor, with ``neuron='cpsn'``, the
+    neuron takes (before, a misspelt network option was blamed on CPSN)."""
     own = [k for k in _keywords(network) if k != "num_classes"]
     neuron = options.get("neuron", inspect.signature(network).parameters["neuron"].default)
-    unknown = sorted(set(options) - set(own) - set(_keywords(CPSN) if neuron == "cpsn" else ()))
+    per_neuron = sorted(set(options) & set(_SET_PER_NEURON) - set(own))
+    if per_neuron:
+        raise ValueError(f"{per_neuron}: set by {network.__name__} for each of its neurons "
+                         "(from its widths, surrogate and alpha, in multi-step mode); drop them")
+    takes = set(own) | set(_keywords(neuron_factory)) - {"name"}
+    if neuron == "cpsn":
+        takes |= set(_keywords(CPSN))
+    unknown = sorted(set(options) - takes)
     if unknown:
         more = ("; CPSN's own options (e.g. threshold, mul_free) pass through too"
                 if neuron == "cpsn" else f"; neuron={neuron!r} takes no further options")

@@ -110,6 +110,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
+        if "Unsupported global" in str(err):  # a pickled object a weights-only load refuses
+            raise CheckpointError(
+                f"--resume: {path} holds pickled objects that a weights-only load refuses (a "
+                "checkpoint written by a version before 0.1.0's, which pickled NumPy's "
+                "generator state, or not by this trainer); delete it to start over"
+            ) from err
         raise CheckpointError(
             f"--resume: {path} is not a readable checkpoint ({err}); delete it to start over"
         ) from err

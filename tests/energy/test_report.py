@@ -171,3 +171,8 @@ def test_costs_must_be_energy_costs():
     with pytest.raises(TypeError, match=r"costs: expected an EnergyCosts, got dict; pass e.g. "
                                         r"EnergyCosts\(add_pj=0.1\)"):
         count_energy(small_net(), torch.rand(4, 1, 2, 8), costs={"add_pj": 0.1})
+
+
+def test_an_unbatched_single_step_input_is_one_sample():
+    net = nn.Sequential(nn.Linear(5, 4), sj_neuron.LIFNode(step_mode="s"))
+    assert count_energy(net, torch.rand(5)).batch_size == 1

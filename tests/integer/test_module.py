@@ -27,6 +27,16 @@ def test_loading_a_state_dict_that_needs_a_wider_accumulator_is_refused():
     assert narrow.shift.tolist() == [[0, 0]]  # nothing was copied
 
 
+def test_a_loaded_threshold_out_of_the_accumulator_s_range_is_named():
+    """The message blamed the shift, whose bound fits."""
+    module = _module(NARROW)
+    state = module.state_dict()
+    state["threshold"] = torch.tensor([2**40])
+    with pytest.raises(OverflowError, match=r"the loaded threshold reaches 1099511627776, more "
+                                            r"than this module's torch.int32 accumulator holds"):
+        module.load_state_dict(state)
+
+
 @pytest.mark.parametrize("backend", ["torch", "kernel"])
 def test_a_loaded_state_dict_gives_the_exact_spikes_and_its_bound(backend):
     wide = _module(WIDE)

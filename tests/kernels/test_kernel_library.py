@@ -84,9 +84,15 @@ def test_compile_cpsn_network_without_graph_breaks(host):
 
 
 @pytest.mark.parametrize("backend", ["cpu", "torch"])
-def test_compile_with_dynamic_shapes_traces_one_graph_for_every_length(host, backend):
+def test_compile_with_dynamic_shapes_traces_one_graph_for_every_length(host, backend,
+                                                                       monkeypatch):
     """``dynamic=True`` made the power-of-two quantizer's float constant a symbolic input that
-    its autograd forward could not capture (a Dynamo AssertionError)."""
+    its autograd forward could not capture (a Dynamo AssertionError); the torch backend's
+    moments, taken in time blocks for inputs over ``BLOCK_ELEMENTS``, are one block when
+    compiled (a loop over the blocks fixed T in the graph)."""
+    from spikingjelly_mulfree.functional import lag_moments
+
+    monkeypatch.setattr(lag_moments, "BLOCK_ELEMENTS", 20)
     net = torch.nn.Sequential(CPSN(6, k=3, backend=backend), CPSN(6, k=2, backend=backend),
                               CPSN(6, k=2, backend=backend, threshold="bn"))
     compiled = torch.compile(net, fullgraph=True, dynamic=True, backend="aot_eager")

@@ -249,3 +249,10 @@ def test_build_model_names_a_misspelt_option_as_the_network_s(neuron, hint):
                                          rf"one of \['in_features', 'channels'.*{hint}"):
         build_model("digits", 10, neuron=neuron, chanels=32)
     assert build_model("digits", 10, threshold=0.5, channels=4).__class__.__name__ == "DigitsNet"
+
+
+def test_build_model_passes_the_neuron_factory_s_options_and_names_those_it_sets():
+    assert build_model("digits", 10, neuron="lif", backend="torch", channels=4) is not None
+    with pytest.raises(ValueError, match=r"\['step_mode'\]: set by DigitsNet for each of its "
+                                         r"neurons"):
+        build_model("digits", 10, step_mode="s")

@@ -171,3 +171,12 @@ def test_resume_checks_every_compared_run_before_training(tmp_path, capsys):
     assert exc.value.code == 2
     assert f"{path} was written with other options: --lr 0.1" in capsys.readouterr().err
     assert torch.load(tmp_path / "cpsn/checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_a_checkpoint_with_pickled_objects_is_refused_with_the_reason(tmp_path):
+    """A checkpoint of an earlier version pickled NumPy's generator state."""
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"epoch": 1, "model": {}, "rng": [{"numpy": np.random.get_state()}]}, path)
+    with pytest.raises(ckpt_io.CheckpointError, match="holds pickled objects that a "
+                                                      "weights-only load refuses"):
+        ckpt_io.load_checkpoint(path)
