@@ -112,7 +112,8 @@ class UncheckedCIFAR100(_NoChecksum, CIFAR100):
 _UNCHECKED = {CIFAR10: UncheckedCIFAR10, CIFAR100: UncheckedCIFAR100}
 
 
-def _find_bad_file(folder: str, names: list[str]) -> tuple[str, Exception] | None:
+def _find_bad_file(folder: str, names: list[str], num_classes: int
+                   ) -> tuple[str, Exception] | None:
     for name in names:
         path = os.path.join(folder, name)
         try:
@@ -125,6 +126,9 @@ def _find_bad_file(folder: str, names: list[str]) -> tuple[str, Exception] | Non
                     raise ValueError(f"'data' has shape {data.shape} for "
                                      f"{None if labels is None else len(labels)} labels, "
                                      "expected [labels, 3072]")
+                outside = [y for y in labels if not 0 <= y < num_classes]
+                if outside:
+                    raise ValueError(f"labels outside 0..{num_classes - 1}: {outside[:5]}")
         except Exception as err:  # any failure to read the pickle means the file is bad
             return path, err
     return None
@@ -179,8 +183,10 @@ class SequentialCIFAR(TimeFirstDataset):
             data = cls(root, train=self.split == "train", download=False)
             if len(data.data) != len(data.targets):
                 raise ValueError(f"{len(data.data)} images but {len(data.targets)} labels")
+            if not all(0 <= y < self.num_classes for y in data.targets):
+                raise ValueError(f"labels outside 0..{self.num_classes - 1}")
         except Exception as err:  # find which file failed, then name it
-            bad = _find_bad_file(folder, files)
+            bad = _find_bad_file(folder, files, self.num_classes)
             if bad is not None:
                 raise corrupt(*bad) from err
             if check_md5 and isinstance(err, RuntimeError):

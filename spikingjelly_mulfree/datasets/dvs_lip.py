@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+import zipfile
 
 import numpy as np
 import torch
@@ -103,20 +104,23 @@ def to_representation(counts: torch.Tensor, polarity: str) -> torch.Tensor:
     return torch.stack([counts[:, 1], -counts[:, 0]], dim=1)
 
 
-def _check_tree(location: str, split: str) -> None:
-    """Raise (instead of Tonic's ``exit()``) when the split's clips are absent or too few."""
+def _check_tree(location: str, split: str, zip_may_hold_it: bool = True) -> None:
+    """Raise (instead of Tonic's ``exit()``) when the split's clips are absent or too few;
+    while ``zip_may_hold_it``, a ``DVS-Lip.zip`` that Tonic will unpack stands in for them."""
     folder = os.path.join(location, "DVS-Lip", split)
     if not os.path.isdir(folder):
-        if os.path.isfile(os.path.join(location, "DVS-Lip.zip")):
+        if zip_may_hold_it and os.path.isfile(os.path.join(location, "DVS-Lip.zip")):
             return
         raise missing("dvs-lip", folder, LAYOUT, SOURCE,
                       "The data is on Google Drive and must be downloaded by hand.")
-    words = sorted(d for d in os.listdir(folder) if not d.startswith("."))
+    # Tonic takes every entry of the split folder but .DS_Store for a word
+    words = sorted(d for d in os.listdir(folder) if d != ".DS_Store")
     unknown = [w for w in words if w not in _TonicDVSLip.classes]
     if unknown:
         raise DatasetNotFoundError(
             f"dvs-lip: {os.path.join(folder, unknown[0])!r} is not one of the 100 DVS-Lip words "
-            f"(tonic.datasets.DVSLip.classes); expected layout under root:\n{LAYOUT}")
+            f"(tonic.datasets.DVSLip.classes); remove it (Tonic reads every entry of a split "
+            f"folder as a word). Expected layout under root:\n{LAYOUT}")
     clips = sum(f.endswith(".npy") for w in words
                 for f in os.listdir(os.path.join(folder, w)))
     if clips < MIN_CLIPS:
@@ -124,6 +128,20 @@ def _check_tree(location: str, split: str) -> None:
             f"dvs-lip: found {clips} .npy clips under {folder!r}, Tonic needs at least "
             f"{MIN_CLIPS} (the full split has thousands); the copy looks incomplete. Expected "
             f"layout under root:\n{LAYOUT}\nGet the data from: {SOURCE}")
+
+
+def _open_events(root: str, location: str, split: str) -> DVSLip:
+    """Tonic's clips of ``split``; a ``DVS-Lip.zip`` it unpacks is checked like a folder."""
+    archive = os.path.join(location, "DVS-Lip.zip")
+    try:
+        events = DVSLip(root, train=split == "train")
+    except zipfile.BadZipFile as err:
+        raise corrupt(archive, err) from err
+    except FileNotFoundError:  # the archive held no such split: say what is missing
+        _check_tree(location, split, zip_may_hold_it=False)
+        raise
+    _check_tree(location, split, zip_may_hold_it=False)
+    return events
 
 
 class DVSLipFrames(TimeFirstDataset):
@@ -158,7 +176,7 @@ class DVSLipFrames(TimeFirstDataset):
         _check_tree(location, self.split)
         self.T = T
         self.split_dir = os.path.join(location, "DVS-Lip", self.split)
-        self._events = DVSLip(root, train=self.split == "train")
+        self._events = _open_events(root, location, self.split)
         order = sorted(range(len(self._events.data)), key=lambda i: self._events.data[i])
         self._events.data = [self._events.data[i] for i in order]
         self._events.targets = [self._events.targets[i] for i in order]
@@ -219,7 +237,7 @@ class DVSLipFrames(TimeFirstDataset):
                 return cached
         try:
             events, _ = self._events[index]
-        except (OSError, ValueError, KeyError, EOFError) as err:
+        except (OSError, ValueError, KeyError, EOFError, IndexError) as err:
             raise corrupt(source, err) from err
         frames = centre_crop(events_to_frames(events, self.T), CACHE_CROP)
         frames = frames.astype(np.uint8 if frames.max(initial=0) < 256 else np.uint16)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..datasets.registry import dataset_builder
 from .config import ConfigError
 
-BUILD_DATASET_OWN = ("root", "split", "augment")
+BUILD_DATASET_OWN = ("name", "root", "split", "augment")
 SEQUENCES = (tuple, list, collections.abc.Sequence)
 
 

@@ -42,6 +42,8 @@ SET_BY_THE_RUN = {
     "T": "the data (its sequence length; choose it with --data-option T=... where the data set "
          "takes one)",
     "in_features": "the data (its samples' last dimension)",
+    "in_channels": "the data (its samples' channels)",
+    "length": "the data (its images' width)",
 }
 """Network keywords the run sets itself, and from what: ``--model-option`` may not set them
 (an override trained another network than the one the run records)."""
@@ -63,7 +65,8 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
     ``--surrogate``, ``--alpha``, ``--backend``) and ``cfg.model_options``; the sequence length
     is the sample's (for variable-length data without ``--data-option T``, the data set's
     default or ``--model-option T``) and, for digits and SHD,
-    ``in_features`` is the sample's last dimension. The network maps ``x [T, N, *features]``
+    ``in_features`` is the sample's last dimension (for the others ``in_channels`` its dim 1,
+    and for sequential CIFAR ``length`` its dim 2). The network maps ``x [T, N, *features]``
     to logits ``[N, num_classes]``.
 
     Raises:
@@ -94,6 +97,10 @@ def default_model_builder(cfg: TrainConfig, sample: torch.Tensor, num_classes: i
         options["backend"] = cfg.backend
     if cfg.dataset in ("digits", "shd"):
         options["in_features"] = int(sample.shape[-1])
+    if cfg.dataset in ("scifar10", "scifar100", "pcifar10", "dvs-lip"):  # [T, C, ...]
+        options["in_channels"] = int(sample.shape[1])
+    if cfg.dataset in ("scifar10", "scifar100"):
+        options["length"] = int(sample.shape[2])
     set_here = {*options, "dilations", "num_classes"} - (set() if fixed_length else {"T"})
     for key in cfg.model_options:  # (samples of many lengths: T is the network's own)
         if key in SET_BY_THE_RUN and key in set_here:

@@ -83,6 +83,20 @@ def test_label_count_mismatch_is_named(cifar100_root):
         build_dataset("scifar100", root=cifar100_root, split="test")
 
 
+@pytest.mark.parametrize("label", [10, -1])
+def test_a_label_outside_the_classes_is_named(cifar10_root, label):
+    """It passed the check and failed in the loss (IndexError: Target 10 is out of bounds)."""
+    path = cifar10_root / "cifar-10-batches-py" / "test_batch"
+    with open(path, "rb") as f:
+        entry = pickle.load(f)
+    entry["labels"][0] = label
+    with open(path, "wb") as f:
+        pickle.dump(entry, f)
+    with pytest.raises(CorruptDatasetError, match=rf"test_batch: .*labels outside 0..9: "
+                                                  rf"\[{label}\]"):
+        build_dataset("scifar10", root=cifar10_root, split="test")
+
+
 def test_check_md5_rejects_synthetic_files(cifar10_root):
     with pytest.raises(CorruptDatasetError, match="checksum"):
         build_dataset("scifar10", root=cifar10_root, split="test", check_md5=True)

@@ -135,3 +135,38 @@ def test_unknown_word_folder_is_named(tmp_path, make_dvs_lip):
     (base / "test" / "notaword").mkdir()
     with pytest.raises(DatasetNotFoundError, match="notaword"):
         build_dataset("dvs-lip", root=tmp_path, split="test")
+
+
+def test_a_hidden_entry_in_a_split_folder_is_named(tmp_path, make_dvs_lip):
+    """Tonic reads every entry but .DS_Store as a word ('._accused' is not in list)."""
+    base = make_dvs_lip(tmp_path, splits=("test",), events=10)
+    (base / "test" / "._accused").write_bytes(b"AppleDouble")
+    with pytest.raises(DatasetNotFoundError, match=r"\._accused.*remove it"):
+        build_dataset("dvs-lip", root=tmp_path, split="test")
+
+
+def test_a_clip_of_another_layout_is_named(tmp_path, make_dvs_lip):
+    base = make_dvs_lip(tmp_path, splits=("test",), events=10)
+    bad = base / "test" / "accused" / "0.npy"
+    np.save(bad, np.zeros((10, 4)))
+    ds = build_dataset("dvs-lip", root=tmp_path, split="test", augment=False, T=4, cache=False)
+    with pytest.raises(CorruptDatasetError, match="accused/0.npy"):
+        ds[ds._events.data.index(str(bad))]
+
+
+def test_a_corrupt_zip_is_named(tmp_path):
+    (tmp_path / "DVSLip").mkdir()
+    (tmp_path / "DVSLip" / "DVS-Lip.zip").write_bytes(b"junk")
+    with pytest.raises(CorruptDatasetError, match=r"DVS-Lip.zip: cannot read this data file"):
+        build_dataset("dvs-lip", root=tmp_path, split="test")
+
+
+def test_a_zip_without_the_split_says_what_is_missing(tmp_path, make_dvs_lip):
+    import shutil
+
+    make_dvs_lip(tmp_path / "src", splits=("train",), events=10)
+    (tmp_path / "DVSLip").mkdir()
+    shutil.make_archive(str(tmp_path / "DVSLip" / "DVS-Lip"), "zip",
+                        root_dir=tmp_path / "src" / "DVSLip", base_dir="DVS-Lip")
+    with pytest.raises(DatasetNotFoundError, match=r"DVS-Lip/test"):
+        build_dataset("dvs-lip", root=tmp_path, split="test")

@@ -214,7 +214,7 @@ def test_model_option_values_that_fit_the_annotation_pass():
 @pytest.mark.parametrize("dataset, keys", [
     ("digits", {"mode"}), ("shd", {"T", "download"}),
     ("dvs-lip", {"T", "polarity", "cache", "cache_dir"}),
-    ("scifar10", {"download", "check_md5", "name"}),
+    ("scifar10", {"download", "check_md5"}),
 ])
 def test_data_options_are_the_loaders_keywords(dataset, keys):
     assert set(loader_options(dataset)) == keys
@@ -315,3 +315,14 @@ def test_shd_network_length_follows_a_fixed_data_length():
     with pytest.raises(ConfigError, match="--model-option T: set by the data"):
         psn_lengths(TrainConfig(dataset="shd", neuron="psn", k=2, data_options={"T": 20},
                                 model_options={"T": 30}), 20)
+
+
+@pytest.mark.parametrize("dataset, sample, key", [
+    ("scifar10", (32, 3, 32), "length"), ("scifar100", (32, 3, 32), "in_channels"),
+    ("pcifar10", (1024, 3), "in_channels"), ("dvs-lip", (4, 2, 88, 88), "in_channels")])
+def test_network_sizes_the_data_sets_are_refused_as_model_options(dataset, sample, key):
+    """They built a network for another input, which failed at its first batch."""
+    cfg = TrainConfig(dataset=dataset, model_options={key: 1})
+    with pytest.raises(ConfigError, match=rf"--model-option {key}: set by the data"):
+        trainer.default_model_builder(cfg, torch.zeros(sample), 10)
+
