@@ -167,7 +167,11 @@ class SequentialCIFAR(TimeFirstDataset):
         folder = os.path.join(root, folder_name)
         base = CIFAR10 if num_classes == 10 else CIFAR100
         if download:
-            base(root, train=split == "train", download=True)
+            try:
+                base(root, train=split == "train", download=True)
+            except OSError as err:  # no network (urllib's URLError is an OSError), a full disk
+                raise missing(name, os.path.join(folder, files[0]), f"{root}/{folder_name}/",
+                              source, f"download=True failed ({err}): fetch it by hand") from err
         absent = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
         if absent:
             raise missing(name, os.path.join(folder, absent[0]),

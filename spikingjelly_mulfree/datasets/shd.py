@@ -75,7 +75,12 @@ class SHD(_TonicSHD):
                           "SHD/shd_train.h5\nSHD/shd_test.h5", SOURCE,
                           "(unzip shd_train.h5.zip / shd_test.h5.zip there), or pass "
                           "download=True to let Tonic fetch them")
-        super().download()
+        try:
+            super().download()
+        except OSError as err:  # no network (urllib's URLError is an OSError), a full disk...
+            raise missing("shd", os.path.join(self.location_on_system, self.data_filename),
+                          "SHD/shd_train.h5\nSHD/shd_test.h5", SOURCE,
+                          f"download=True failed ({err}): fetch the files by hand") from err
 
 
 def _validate(path: str) -> int:

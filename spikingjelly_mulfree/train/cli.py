@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                          "of the run to continue")
         for cfg, has_checkpoint in zip(configs, started):
             cfg.resume = has_checkpoint
+            if not has_checkpoint:
+                print(f"note: {cfg.out} has no checkpoint to resume: {cfg.neuron} starts "
+                      "afresh", file=sys.stderr)
         for cfg in configs[1:]:  # the others' checkpoints before the first run trains (its
             if cfg.resume:        # own fit checks its checkpoint first)
                 _fit_or_exit(parser, cfg, check_resumable)

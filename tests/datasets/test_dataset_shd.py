@@ -103,3 +103,17 @@ def test_slightly_truncated_file_is_named(shd_root):
     path.write_bytes(path.read_bytes()[:-64])
     with pytest.raises(CorruptDatasetError, match="shd_test.h5"):
         build_dataset("shd", root=shd_root, split="test")
+
+
+def test_a_failed_download_says_so(tmp_path, monkeypatch):
+    import urllib.error
+
+    from tonic.datasets import SHD
+
+    def offline(self):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(SHD, "download", offline)
+    with pytest.raises(DatasetNotFoundError, match=r"download=True failed \(<urlopen error no "
+                                                   r"network>\): fetch the files by hand"):
+        build_dataset("shd", root=tmp_path, split="test", download=True)

@@ -86,12 +86,16 @@ def test_rng_state_round_trip_through_a_weights_only_file(tmp_path):
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
 
 
-def test_resume_of_a_comparison_starts_the_baseline_it_never_reached(tmp_path):
+def test_resume_of_a_comparison_starts_the_baseline_it_never_reached(tmp_path, capsys):
     argv = [*COMMON, "--epochs", "1", "--out", str(tmp_path)]
     main(argv)
+    capsys.readouterr()
     results = main([*argv, "--compare", "lif", "--resume"])
     assert [r["neuron"] for r in results] == ["cpsn", "lif"]
     assert results[1]["finished"] and (tmp_path / "lif/checkpoint.pt").is_file()
+    err = capsys.readouterr().err
+    assert f"note: {tmp_path}/lif has no checkpoint to resume: lif starts afresh" in err
+    assert "cpsn has no checkpoint" not in err and "cpsn starts" not in err
 
 
 def test_progress_bars_do_not_change_the_run(tmp_path):
