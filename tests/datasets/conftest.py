@@ -115,3 +115,17 @@ def lip_root(tmp_path_factory) -> Path:
 def make_dvs_lip():
     """The :func:`write_dvs_lip` writer, for tests that need a tree of their own."""
     return write_dvs_lip
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """``offline(cls)``: make ``cls.download`` fail as urllib does without a network."""
+    import urllib.error
+
+    def patch(cls):
+        def download(self):
+            raise urllib.error.URLError("no network")
+
+        monkeypatch.setattr(cls, "download", download)
+
+    return patch

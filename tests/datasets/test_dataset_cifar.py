@@ -112,16 +112,11 @@ def test_batch_transform_on_cuda(name, shape):
     torch.testing.assert_close(soft.sum(1), torch.ones(4, device="cuda"))
 
 
-def test_a_failed_download_says_so(tmp_path, monkeypatch):
+def test_a_failed_download_says_so(tmp_path, offline):
     """Offline, download=True raised urllib's URLError as a traceback."""
-    import urllib.error
-
     from torchvision.datasets import CIFAR10
 
-    def offline(self):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(CIFAR10, "download", offline)
+    offline(CIFAR10)
     with pytest.raises(DatasetNotFoundError, match=r"download=True failed \(<urlopen error no "
                                                    r"network>\): fetch it by hand"):
         build_dataset("scifar10", root=tmp_path, split="test", download=True)

@@ -105,15 +105,10 @@ def test_slightly_truncated_file_is_named(shd_root):
         build_dataset("shd", root=shd_root, split="test")
 
 
-def test_a_failed_download_says_so(tmp_path, monkeypatch):
-    import urllib.error
-
+def test_a_failed_download_says_so(tmp_path, offline):
     from tonic.datasets import SHD
 
-    def offline(self):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(SHD, "download", offline)
+    offline(SHD)
     with pytest.raises(DatasetNotFoundError, match=r"download=True failed \(<urlopen error no "
                                                    r"network>\): fetch the files by hand"):
         build_dataset("shd", root=tmp_path, split="test", download=True)
