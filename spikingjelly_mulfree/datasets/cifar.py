@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .base import TimeFirstDataset
-from .errors import corrupt, missing, require_root
+from .errors import CorruptDatasetError, corrupt, missing, require_root
 
 try:
     from torchvision.datasets import CIFAR10, CIFAR100
@@ -194,7 +194,11 @@ class SequentialCIFAR(TimeFirstDataset):
             if bad is not None:
                 raise corrupt(*bad) from err
             if check_md5 and isinstance(err, RuntimeError):
-                raise corrupt(folder, f"a checksum does not match torchvision's ({err})") from err
+                raise CorruptDatasetError(
+                    f"{folder}: a file's checksum does not match torchvision's, so the copy "
+                    "differs from the released one: copy the files again (or delete the folder "
+                    "and pass download=True), or leave check_md5 off to use them as they are"
+                ) from err
             raise
         return data
 
