@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-root", help="folder holding the data set (not needed for digits)")
-    p.add_argument("--data-option", action="append", type=key_value_option("mode=pixels"), default=[],
+    p.add_argument("--data-option", action="append", type=key_value_option("mode=pixels"),
+                   default=[],
                    metavar="KEY=VALUE",
                    help="loader option, repeatable (e.g. mode=pixels, T=60, download=True); "
                         "values are Python literals, other text a string")
