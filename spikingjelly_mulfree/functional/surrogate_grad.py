@@ -54,7 +54,9 @@ def _rational(alpha: float) -> SurrogateBackward:
     return backward
 
 
-_KNOWN: dict[type, Callable[[float], SurrogateBackward]] = {sj_surrogate.ATan: _atan, sj_surrogate.Sigmoid: _sigmoid, Rational: _rational}
+_KNOWN: dict[type, Callable[[float], SurrogateBackward]] = {
+    sj_surrogate.ATan: _atan, sj_surrogate.Sigmoid: _sigmoid, Rational: _rational,
+}
 
 
 def fused_surrogate_grad(surrogate_function: torch.nn.Module) -> SurrogateBackward | None:
