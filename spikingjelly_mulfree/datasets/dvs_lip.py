@@ -131,8 +131,10 @@ def _check_tree(location: str, split: str, zip_may_hold_it: bool = True) -> None
 
 
 def _open_events(root: str, location: str, split: str) -> DVSLip:
-    """Tonic's clips of ``split``; a ``DVS-Lip.zip`` it unpacks is checked like a folder."""
+    """Tonic's clips of ``split`` (whose folder :func:`_check_tree` has checked, if there was
+    one); a ``DVS-Lip.zip`` it unpacks is checked like a folder afterwards."""
     archive = os.path.join(location, "DVS-Lip.zip")
+    unpacks = not os.path.isdir(os.path.join(location, "DVS-Lip", split))
     try:
         events = DVSLip(root, train=split == "train")
     except zipfile.BadZipFile as err:
@@ -140,7 +142,8 @@ def _open_events(root: str, location: str, split: str) -> DVSLip:
     except FileNotFoundError:  # the archive held no such split: say what is missing
         _check_tree(location, split, zip_may_hold_it=False)
         raise
-    _check_tree(location, split, zip_may_hold_it=False)
+    if unpacks:
+        _check_tree(location, split, zip_may_hold_it=False)
     return events
 
 

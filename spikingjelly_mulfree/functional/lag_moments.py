@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import torch
 
+from .charge import charge_torch
+
 
 BLOCK_ELEMENTS = 1 << 20
 """Elements of one time block's temporaries (the centred input and a lag product): the sums
@@ -72,27 +74,21 @@ def _centred(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def _delayed_sum(v: torch.Tensor, w: torch.Tensor, dilation: int) -> torch.Tensor:
-    """``out[t] = sum_i w[:, i] * v[t - a_i]`` for ``v [T, C]``, ``w [C, k]`` (zero before the
-    start)."""
-    T, k = v.shape[0], w.shape[1]
-    out = torch.zeros_like(v)
-    for i in range(k):
-        a = (k - 1 - i) * dilation
-        if a < T:
-            out[a:] += w[:, i] * v[: T - a]
-    return out
+    """The charge of per-step values ``v [T, C]`` under taps ``w [C, k]``, ``[T, C]``."""
+    T, C = v.shape
+    return charge_torch(v.view(T, 1, C, 1), w, None, dilation).view(T, C)
 
 
 def moments_from_lag_sums(
     s: torch.Tensor, lags: torch.Tensor, weight: torch.Tensor, dilation: int, count: int,
-    step_means: torch.Tensor | None = None,
+    step_means: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and biased variance ``[C]`` (float64) of the charge; differentiable in all inputs.
 
     Args:
         s, lags: from :func:`centred_lag_sums`; weight: ``[C, k]``; count:
             ``T * N * S``; step_means: ``[T, C]``, the per-step means the input was centred
-            on (``None``: not centred).
+            on.
     """
     k = weight.shape[1]
     T = s.shape[0]
@@ -105,8 +101,7 @@ def moments_from_lag_sums(
     centred_sq = torch.einsum("ci,ijc,cj->c", w, l_cum, w)
     per_step = _delayed_sum(s, w, dilation)
     values_per_step = count / T
-    mu = (torch.zeros_like(s) if step_means is None
-          else _delayed_sum(step_means.to(torch.float64), w, dilation))
+    mu = _delayed_sum(step_means.to(torch.float64), w, dilation)
     mean = (per_step.sum(dim=0) + values_per_step * mu.sum(dim=0)) / count
     dev = mu - mean
     sq = centred_sq + 2 * (dev * per_step).sum(dim=0) + values_per_step * dev.square().sum(dim=0)
