@@ -119,7 +119,7 @@ class GemmChargeFire(torch.autograd.Function):
     def backward(ctx, grad_s):
         xc, a, offset = ctx.saved_tensors
         h = torch.baddbmm(offset.unsqueeze(2), a, xc)
-        grad_h = ctx.sg_grad(grad_s.to(h.dtype), h.view(grad_s.shape)).view(h.shape)
+        grad_h = ctx.sg_grad(grad_s.to(h.dtype), h.view(grad_s.shape)).reshape(h.shape)
         grad_x = torch.bmm(a.transpose(1, 2), grad_h) if ctx.needs_input_grad[0] else None
         grad_a = torch.bmm(grad_h, xc.transpose(1, 2)) if ctx.needs_input_grad[1] else None
         grad_off = grad_h.sum(dim=2) if ctx.needs_input_grad[2] else None

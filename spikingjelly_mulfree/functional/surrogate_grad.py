@@ -4,7 +4,8 @@ A fused backward recomputes the charge ``h`` and turns the incoming gradient int
 ``grad_s * g'(h)`` in two passes instead of keeping the surrogate's autograd graph. The result is
 written over ``h``, which the callers recompute for this and need no longer: a backward then holds
 one ``[T, N, C, S]`` temporary fewer. In a backward that builds a graph (``create_graph=True``)
-the same formula runs out of place, so autograd can differentiate it again. Surrogates not listed
+or that torch.compile traces, the same operations run out of place (autograd can differentiate
+them again; the result may take the gradient's strides) and round alike. Surrogates not listed
 here (or in ``spiking=False`` mode) return ``None`` and go through their own autograd.
 """
 from __future__ import annotations
@@ -20,36 +21,50 @@ from ..surrogate import Rational
 SurrogateBackward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def _in_place(h: torch.Tensor) -> bool:
+    """Whether the derivative may overwrite ``h``: not when autograd records it (double
+    backward), not on meta tensors (no scalar on their device) and not while torch.compile
+    traces (functionalisation gives an ``out=`` result the strides of its first input)."""
+    return not (torch.is_grad_enabled() or h.is_meta or torch.compiler.is_compiling())
+
+
+def _over_h(value: float, h: torch.Tensor, scale: float) -> torch.Tensor:
+    """``value + scale * h * h``, written over ``h`` where :func:`_in_place` allows: one
+    ``addcmul`` either way, so both forms round alike."""
+    const = torch.tensor(value, dtype=h.dtype)
+    if _in_place(h):
+        return torch.addcmul(const, h, h, value=scale, out=h)
+    return torch.addcmul(const, h, h, value=scale)
+
+
+def _divide(grad_s: torch.Tensor, den: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``grad_s / den``, written over ``den`` where :func:`_in_place` allows."""
+    return torch.div(grad_s, den, out=den) if _in_place(h) else grad_s / den
+
+
 def _atan(alpha: float) -> SurrogateBackward:
     c2 = (math.pi / 2 * alpha) ** 2
 
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
-            return grad_s / (2 / alpha + (2 * c2 / alpha) * h * h)
-        den = torch.addcmul(torch.tensor(2 / alpha, dtype=h.dtype), h, h, value=2 * c2 / alpha,
-                            out=h)
-        return torch.div(grad_s, den, out=den)
+        return _divide(grad_s, _over_h(2 / alpha, h, 2 * c2 / alpha), h)
 
     return backward
 
 
 def _sigmoid(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
-            s = torch.sigmoid(alpha * h)
-            return alpha * s * (1 - s) * grad_s
-        s = h.mul_(alpha).sigmoid_()
-        return s.addcmul_(s, s, value=-1.0).mul_(grad_s).mul_(alpha)  # alpha s (1 - s) grad_s
+        if _in_place(h):
+            s = h.mul_(alpha).sigmoid_()
+            return s.addcmul_(s, s, value=-1.0).mul_(grad_s).mul_(alpha)  # alpha s (1-s) grad_s
+        s = torch.sigmoid(h * alpha)
+        return torch.addcmul(s, s, s, value=-1.0).mul(grad_s).mul(alpha)
 
     return backward
 
 
 def _rational(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or h.is_meta:  # in place needs a scalar on h's device
-            return grad_s / (1 + alpha * h * h)
-        den = torch.addcmul(torch.tensor(1.0, dtype=h.dtype), h, h, value=alpha, out=h)
-        return torch.div(grad_s, den, out=den)
+        return _divide(grad_s, _over_h(1.0, h, alpha), h)
 
     return backward
 

@@ -110,3 +110,26 @@ def test_input_is_never_modified(shape, k):
     before = x.detach().clone()
     CPSN(shape[2], k=k)(x.view(shape[0], shape[1], shape[2], -1)).sum().backward()
     assert torch.equal(x.detach(), before)
+
+
+@pytest.mark.parametrize("T,k", [(8, 3), (9, 2)])
+@pytest.mark.parametrize("sg_index", range(3))
+def test_compiled_training_equals_eager_on_both_strategies(T, k, sg_index):
+    """Under AOT autograd the fused derivatives' ``out=`` forms took the incoming gradient's
+    strides, and the GEMM strategy's view of them failed for inputs with batch and spatial
+    dims; compiled, they run out of place with the same operations and round alike."""
+    from spikingjelly_mulfree import CPSN
+
+    torch.manual_seed(0)
+    sn = CPSN(4, k=k, backend="torch", threshold=0.5, surrogate_function=SURROGATES[sg_index]())
+    x = torch.randn(T, 2, 4, 2, requires_grad=True)
+    compiled = torch.compile(sn, fullgraph=True, backend="aot_eager")
+    weights = torch.arange(x.numel(), dtype=x.dtype).view_as(x)
+    y = compiled(x)
+    grads = torch.autograd.grad((y * weights).sum(), [x, sn.weight])
+    y_eager = sn(x)
+    eager = torch.autograd.grad((y_eager * weights).sum(), [x, sn.weight])
+    assert use_gemm(T, k, 1) == (k == 3)
+    assert torch.equal(y, y_eager)
+    for a, e in zip(grads, eager):
+        assert torch.equal(a, e)
