@@ -104,17 +104,43 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
     g4[3 * C + c] = gbf[c];
 }
 
-// The running statistics, in place, as torch.nn.BatchNorm's exponential average (torch's lerp:
-// r + m (v - r)): rm += momentum (mean - rm), rv += momentum (var * factor - rv), factor =
-// n / (n - 1) making the batch variance unbiased.
+// A product rounded on its own: nvcc would contract it with a following add into one
+// multiply-add (the host build compiles as ISO C++, which does not contract).
+SJM_INLINE float sjm_mul_rn(float a, float b) {
+#ifdef SJM_HOST
+    return a * b;
+#else
+    return __fmul_rn(a, b);
+#endif
+}
+
+SJM_INLINE double sjm_mul_rn(double a, double b) {
+#ifdef SJM_HOST
+    return a * b;
+#else
+    return __dmul_rn(a, b);
+#endif
+}
+
+// torch's lerp, rounded as torch rounds it on the CPU and the GPU: r + w (v - r) for |w| < 1/2,
+// v + (w - 1)(v - r) otherwise, each one fused multiply-add.
+template <typename A>
+SJM_INLINE A sjm_lerp(A r, A v, A w) {
+    const A d = v - r;
+    return fabs(w) < (A)0.5 ? fma(w, d, r) : fma(w - (A)1, d, v);
+}
+
+// The running statistics, in place, as torch.nn.BatchNorm's exponential average (a lerp with
+// weight momentum) of the batch mean and of the batch variance times factor = n / (n - 1),
+// which makes it unbiased; the same roundings as the torch version.
 template <typename A>
 SJM_INLINE void cpsn_running_stats(A* __restrict__ rm, A* __restrict__ rv,
                                    const A* __restrict__ mean, const A* __restrict__ var, int C,
                                    A momentum, A factor) {
     const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    rm[c] = rm[c] + momentum * (mean[c] - rm[c]);
-    rv[c] = rv[c] + momentum * (var[c] * factor - rv[c]);
+    rm[c] = sjm_lerp(rm[c], mean[c], momentum);
+    rv[c] = sjm_lerp(rv[c], sjm_mul_rn(var[c], factor), momentum);
 }
 
 #define SJM_DEF_FOLD(SUF, A)                                                                    \

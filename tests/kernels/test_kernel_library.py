@@ -108,6 +108,21 @@ def test_compile_with_dynamic_shapes_traces_one_graph_for_every_length(host, bac
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
 
+def test_compiled_training_keeps_eager_running_statistics(host):
+    """Compiled, the running statistics are updated by torch's lerp; eager, by the
+    ``cpsn_running_stats`` kernel, which rounds as lerp does."""
+    import copy
+
+    eager = CPSN(5, k=3, backend="cpu", threshold="bn")
+    traced = copy.deepcopy(eager)
+    compiled = torch.compile(traced, fullgraph=True, backend="aot_eager")
+    for seed in range(3):
+        x = torch.randn(7, 4, 5, 3, generator=torch.Generator().manual_seed(seed)) * 3 + 1
+        assert torch.equal(compiled(x), eager(x))
+    assert torch.equal(traced.running_mean, eager.running_mean)
+    assert torch.equal(traced.running_var, eager.running_var)
+
+
 def test_compile_inference_steps_of_the_kernel_backend(host):
     """Compiled inference steps take the time-ordered window (the ring's slot is a Python int
     the compiler would specialise on): one graph for the first step, one for the rest, and the
