@@ -19,14 +19,19 @@ class _Taps:
     """Per-tap broadcast views ``[C, 1]`` of the shifts and of two bit masks, in the accumulator
     dtype: ``keep`` is all ones for a non-zero tap and 0 for a zero tap; ``neg`` is all ones for
     a negative tap. ``((t & keep) ^ neg) - neg`` is ``+t``, ``-t`` or ``0`` (two's complement
-    negation: flip every bit, add one)."""
+    negation: flip every bit, add one). Eagerly, a mask no channel needs is skipped; under
+    torch.compile (which cannot branch on the taps' values) every mask is applied, and an
+    all-ones ``keep`` or a zero ``neg`` leaves the value as it is."""
 
     def __init__(self, shift: torch.Tensor, sign: torch.Tensor, accumulator: torch.dtype):
         self.shift = shift.to(accumulator).unsqueeze(-1)
         self.keep = -(sign != 0).to(accumulator).unsqueeze(-1)
         self.neg = -(sign < 0).to(accumulator).unsqueeze(-1)
-        self.any_zero = (sign == 0).any(dim=0).tolist()
-        self.any_neg = (sign < 0).any(dim=0).tolist()
+        if torch.compiler.is_compiling():
+            self.any_zero = self.any_neg = [True] * sign.shape[1]
+        else:
+            self.any_zero = (sign == 0).any(dim=0).tolist()
+            self.any_neg = (sign < 0).any(dim=0).tolist()
 
     def apply(self, q: torch.Tensor, i: int, out: torch.Tensor) -> torch.Tensor:
         """``out = +-(q << shift[:, i])`` (0 for zero taps), with ``q`` ``[..., C, S]``."""

@@ -68,7 +68,6 @@ def kernel_fire(
         >>> spikes.shape, spikes.flatten().tolist(), h
         (torch.Size([1, 1, 1, 1]), [0], None)
     """
-    from ..kernels.launch import get_launcher, grid_for
     from ..kernels.ops import check_dilation, check_step_elements
 
     if q.dtype not in SUFFIX or accumulator not in ACC_SUFFIX or q.dim() != 4:
@@ -86,8 +85,22 @@ def kernel_fire(
     if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step < T:
         raise ValueError(f"first_step: expected an integer in [0, T-1] = [0, {T - 1}], got "
                          f"{first_step!r}")
+    check_step_elements(N * C * S, "q")
+    spikes, charge = torch.ops.spikingjelly_mulfree.integer_fire(
+        q, shift, sign, threshold, dilation, accumulator, first_step, want_charge)
+    return spikes, charge if want_charge else None
+
+
+@torch.library.custom_op("spikingjelly_mulfree::integer_fire", mutates_args=())
+def _integer_fire(q: torch.Tensor, shift: torch.Tensor, sign: torch.Tensor,
+                  threshold: torch.Tensor, dilation: int, accumulator: torch.dtype,
+                  first_step: int, want_charge: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`kernel_fire`'s launch, as a custom op so that torch.compile traces it; without
+    ``want_charge`` the charge is an empty tensor."""
+    from ..kernels.launch import get_launcher, grid_for
+
+    T, N, C, S = q.shape
     M = N * C * S
-    check_step_elements(M, "q")
     qc = q.contiguous()
     dev = q.device
     shift_i = shift.to(device=dev, dtype=torch.int32).contiguous()
@@ -105,4 +118,15 @@ def kernel_fire(
         (qc, shift_i, sign_i, theta, spikes, charge, T, M, C, S, shift.shape[1], dilation,
          first_step), dev,
     )
-    return spikes[first_step:], None if charge is None else charge[first_step:]
+    if charge is None:
+        charge = q.new_empty(0, dtype=accumulator)
+    elif first_step:
+        charge = charge[first_step:].clone()
+    # the fake impl's results start their storage (a later step is a copy of a few rows)
+    return (spikes[first_step:].clone() if first_step else spikes), charge
+
+
+@_integer_fire.register_fake
+def _(q, shift, sign, threshold, dilation, accumulator, first_step, want_charge):
+    rows = (q.shape[0] - first_step, *q.shape[1:])
+    return q.new_empty(rows), q.new_empty(rows if want_charge else 0, dtype=accumulator)

@@ -11,7 +11,9 @@ Ops (namespace ``spikingjelly_mulfree``), ``x`` ``[T, N, C, S]`` on CPU (host bu
 * ``moments(x, weight, dilation) -> (mean, var)`` per channel of the un-biased charge.
 
 Each has a ``*_backward`` op, so ``torch.compile`` traces forward and backward without graph
-breaks. Results are deterministic: reductions use per-thread partials summed in a fixed order.
+breaks. Results are deterministic: reductions use per-thread partials summed in a fixed
+order. The integer kernel is the op ``integer_fire`` (inference only) of
+:mod:`spikingjelly_mulfree.integer.kernel`.
 
 Example:
     >>> import torch

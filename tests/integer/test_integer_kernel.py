@@ -115,6 +115,37 @@ def test_kernel_backend_non_contiguous_and_spike_dtype(host):
     assert out.dtype == torch.float32 and torch.equal(out.bool(), oracle)
 
 
+@needs_compiler
+@pytest.mark.parametrize("want_charge", [True, False])
+def test_opcheck_integer_fire(host, want_charge):
+    q, _, _, (ref, _) = _modules(CASES[0], 0)
+    args = (q.reshape(*q.shape[:3], -1), ref.shift, ref.sign, ref.threshold, CASES[0][2],
+            CASES[0][7], 2, want_charge)
+    torch.library.opcheck(torch.ops.spikingjelly_mulfree.integer_fire, args)
+
+
+@needs_compiler
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+def test_compiled_integer_module_equals_eager(host, backend, step_mode):
+    """Compiled without graph breaks: the integer kernel is a custom op, and the torch path
+    applies every tap's masks (it skips the unneeded ones by their values eagerly)."""
+    q, _, _, build = _modules(CASES[3], 1, step_mode=step_mode)
+    module = build[("torch", "kernel").index(backend)]
+    name = kernel_name(CASES[3][0], CASES[3][7])
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    torch._dynamo.reset()
+    before = launch_counts[name]
+    if step_mode == "m":
+        got, want = compiled(q), module(q)
+    else:
+        got = torch.stack([compiled(q_t) for q_t in q])
+        sj_functional.reset_net(module)
+        want = torch.stack([module(q_t) for q_t in q])
+    assert torch.equal(got, want)
+    assert (launch_counts[name] > before) == (backend == "kernel")
+
+
 VARIANTS = sorted(kernel_name(q, a) for q in (torch.int8, torch.int16, torch.int32)
                   for a in (torch.int32, torch.int64) if (q, a) != (torch.int32, torch.int32))
 
