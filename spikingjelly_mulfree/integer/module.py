@@ -131,12 +131,23 @@ class IntegerCPSN(base.MemoryModule):
         copying it (the accumulator was chosen for the plan this module was built with)."""
         if prefix + _EXTRA_STATE_KEY_SUFFIX in state_dict:
             self.set_extra_state(state_dict[prefix + _EXTRA_STATE_KEY_SUFFIX])
-        shift, sign = state_dict.get(prefix + "shift"), state_dict.get(prefix + "sign")
+        loaded = {}
+        for name in ("shift", "sign", "threshold", "min_exp"):
+            t = state_dict.get(prefix + name)
+            if isinstance(t, torch.Tensor):
+                if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                    raise TypeError(
+                        f"state_dict: expected {prefix}{name} as an integer tensor, as "
+                        f"IntegerCPSN.state_dict() saves it, got {t.dtype}; a float one would "
+                        f"be truncated on loading (convert the plan with to_integer)"
+                    )
+                loaded[name] = t
         bound = None
-        if isinstance(shift, torch.Tensor) and isinstance(sign, torch.Tensor) \
-                and shift.shape == sign.shape == self.shift.shape:
-            bound = self._checked_bound(shift, sign, state_dict.get(prefix + "threshold"),
-                                        "loaded")
+        plan = [loaded.get(n, getattr(self, n)) for n in ("shift", "sign", "threshold")]
+        if loaded.keys() & {"shift", "sign", "threshold"} and \
+                plan[0].shape == plan[1].shape == self.shift.shape and \
+                plan[2].shape == self.threshold.shape:
+            bound = self._checked_bound(*plan, "loaded")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if bound is not None:
             self.bound = bound
@@ -153,7 +164,10 @@ class IntegerCPSN(base.MemoryModule):
                              f"{shift.tolist()}")
         bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits), default=0)
         limit = torch.iinfo(self.accumulator).max
-        big = threshold is not None and bool(((threshold > limit) | (threshold < -limit)).any())
+        # compared as Python ints: a tensor compared with the limit converts the limit to its
+        # own dtype (int64's max wraps in an int32 tensor)
+        big = (threshold is not None and threshold.numel() > 0
+               and max(int(threshold.max()), -int(threshold.min())) > limit)
         if big and bound + 1 <= limit:
             raise OverflowError(
                 f"the {what} threshold reaches {int(threshold.abs().max())}, more than this "

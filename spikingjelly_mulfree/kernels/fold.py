@@ -48,6 +48,18 @@ def _check(weight: torch.Tensor, bn: BN | None) -> None:
             )
 
 
+def _check_channels(C: int, **tensors: torch.Tensor | None) -> None:
+    """Each of ``tensors`` (``None``: absent) must hold one value per channel, ``[C]``: the
+    kernels read and write ``C`` values with no bounds of their own."""
+    for name, t in tensors.items():
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(
+                f"{name}: expected [{C}], one value per channel of the {C}-channel weight, got "
+                f"shape {tuple(t.shape)}; a CPSN's threshold tensors (bn_weight = gamma, "
+                f"bn_bias = beta, running_mean, running_var) must match its channels"
+            )
+
+
 def _scalar_arg(value: float, dtype: torch.dtype):
     """A scalar kernel argument in the accumulator type ``dtype``."""
     return np.float64(value) if dtype == torch.float64 else float(value)
@@ -55,7 +67,8 @@ def _scalar_arg(value: float, dtype: torch.dtype):
 
 def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`fold_kernel`'s values in one launch, without autograd (arguments unchecked).
+    """:func:`fold_kernel`'s values in one launch, without autograd (only the tensors' shapes
+    are checked).
 
     Example:
         >>> wf, bf = fold_values(torch.tensor([[0.3, -3.0]]), None, (-4, 4))
@@ -70,6 +83,7 @@ def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
     mean = var = gamma = beta = None
     eps = 0.0
     if bn is not None:
+        _check_channels(C, mean=bn[0], var=bn[1], gamma=bn[2], beta=bn[3])
         mean, var, gamma, beta = (as_kernel_arg(t, w.dtype) for t in bn[:4])
         eps = bn[4]
         bf = torch.empty_like(mean)
@@ -88,9 +102,13 @@ def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
     fold from those of its outputs (``None``: zero), in one launch (``mean_div = n``,
     ``var_scale = 2 / n`` give the coefficients of the moments' backward over ``n`` values per
     channel)."""
+    C, k = weight.shape
+    _check_channels(C, mean=mean, var=var, gamma=gamma, grad_bf=grad_bf)
+    if grad_wf is not None and grad_wf.shape != weight.shape:
+        raise ValueError(f"grad_wf: expected {tuple(weight.shape)} like the weight, got "
+                         f"{tuple(grad_wf.shape)}")
     weight, mean, var, gamma = (as_kernel_arg(t, weight.dtype)
                                 for t in (weight, mean, var, gamma))
-    C, k = weight.shape
     gwf = torch.zeros_like(weight) if grad_wf is None else as_kernel_arg(grad_wf, weight.dtype)
     gbf = torch.zeros_like(mean) if grad_bf is None else as_kernel_arg(grad_bf, weight.dtype)
     launcher = get_launcher(weight.device)
@@ -187,6 +205,8 @@ def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
         >>> rm.tolist(), rv.tolist()
         ([0.5, 1.0], [2.0, 2.0])
     """
+    C = mean.shape[0]
+    _check_channels(C, running_mean=running_mean, running_var=running_var, var=var)
     dtype = mean.dtype
     if (torch.compiler.is_compiling() or dtype not in (torch.float32, torch.float64)
             or running_mean.dtype != dtype
@@ -194,7 +214,6 @@ def update_running_stats(running_mean: torch.Tensor, running_var: torch.Tensor,
             or not running_var.is_contiguous()):
         threshold.update_running_stats(running_mean, running_var, mean, var, count, momentum)
         return
-    C = mean.shape[0]
     launcher = get_launcher(mean.device)
     launcher.launch(f"cpsn_running_stats_{SUFFIX[dtype]}", _thread_grid(launcher, C),
                     (running_mean, running_var, as_kernel_arg(mean, dtype),

@@ -192,21 +192,48 @@ def initial_channels(x: torch.Tensor, step_mode: str) -> int:
     return int(x.shape[dim])
 
 
-def loaded_weight(weight: object, prefix: str, k: int) -> None:
-    """A state dict's ``weight`` for a lazy CPSN of order ``k``: ``[C, k]`` (or absent)."""
-    if not isinstance(weight, torch.Tensor) or is_lazy(weight):
-        return
-    if weight.dim() != 2:
-        raise ValueError(
-            f"state_dict: expected {prefix}weight [C, k={k}] (channels x taps, as a CPSN saves "
-            f"it), got shape {tuple(weight.shape)}; a SpikingJelly PSN's weight does not carry "
-            f"over to CPSN"
-        )
-    if weight.shape[1] != k:
-        raise ValueError(
-            f"state_dict: its {prefix}weight has {weight.shape[1]} taps per channel, this CPSN "
-            f"has k={k}; build CPSN(k={weight.shape[1]}) to load it"
-        )
+def loaded_shapes(state_dict: dict, prefix: str, k: int, per_channel: tuple[str, ...]) -> None:
+    """A state dict's tensors for a lazy CPSN of order ``k``: ``weight`` ``[C, k]`` and each
+    of ``per_channel`` ``[C]``, one ``C`` for all (any may be absent)."""
+    weight = state_dict.get(prefix + "weight")
+    C, source = None, None
+    if isinstance(weight, torch.Tensor) and not is_lazy(weight):
+        if weight.dim() != 2:
+            raise ValueError(
+                f"state_dict: expected {prefix}weight [C, k={k}] (channels x taps, as a CPSN "
+                f"saves it), got shape {tuple(weight.shape)}; a SpikingJelly PSN's weight does "
+                f"not carry over to CPSN"
+            )
+        if weight.shape[1] != k:
+            raise ValueError(
+                f"state_dict: its {prefix}weight has {weight.shape[1]} taps per channel, this "
+                f"CPSN has k={k}; build CPSN(k={weight.shape[1]}) to load it"
+            )
+        C, source = weight.shape[0], f"{prefix}weight"
+    for name in per_channel:
+        t = state_dict.get(prefix + name)
+        if not isinstance(t, torch.Tensor) or is_lazy(t):
+            continue
+        if t.dim() != 1 or (C is not None and t.shape[0] != C):
+            expected = f"[{C}] like {source}" if C is not None else "[C], one value per channel"
+            raise ValueError(
+                f"state_dict: expected {prefix}{name} {expected}, got shape {tuple(t.shape)}; "
+                f"load a state dict saved from one CPSN"
+            )
+        C, source = t.shape[0], f"{prefix}{name}"
+
+
+def kept_shapes(tensors: dict[str, torch.Tensor], C: int, k: int) -> None:
+    """Tensors a partial ``load_state_dict`` set before a lazy CPSN's first input showed
+    ``C`` channels: ``weight`` must be ``[C, k]``, the others ``[C]``."""
+    for name, t in tensors.items():
+        want = (C, k) if name == "weight" else (C,)
+        if tuple(t.shape) != want:
+            raise ValueError(
+                f"{name}: the state dict loaded it as {tuple(t.shape)}, but the first input has "
+                f"{C} channels (expected {want}); load a state dict of a {C}-channel CPSN, or "
+                f"give the input its {t.shape[0]} channels"
+            )
 
 
 def initialised(module: torch.nn.Module) -> None:

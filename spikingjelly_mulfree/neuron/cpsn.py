@@ -48,6 +48,7 @@ def _autocast_off(x: torch.Tensor):
 
 TRAINED = ("weight", "bn_weight", "bn_bias", "v_threshold")
 """The neuron's trained tensors (taps, and the threshold's parameters where it has them)."""
+PER_CHANNEL = ("bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var")
 
 
 class CPSN(LazyModuleMixin, base.MemoryModule):
@@ -176,16 +177,18 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
     def initialize_parameters(self, x: torch.Tensor, *args) -> None:
         """Infer ``channels`` from the first input (called by ``LazyModuleMixin``) and initialise
         what is still uninitialised; a partial ``load_state_dict(..., strict=False)`` may have
-        set the channels and some tensors already, which are kept."""
+        set the channels and some tensors already, which are kept. A dry run under
+        ``torch.inference_mode()`` makes ordinary tensors, which later training can use."""
         if not self.has_uninitialized_params():
             return
         checks.input_tensor(x, self.step_mode, self.channels)
         self.channels = checks.initial_channels(x, self.step_mode)
-        names = TRAINED + ("running_mean", "running_var")
+        names = ("weight",) + PER_CHANNEL
         tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
         lazy = (UninitializedParameter, UninitializedBuffer)
-        with torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad():
             kept = {n: t.clone() for n, t in tensors.items() if not isinstance(t, lazy)}
+            checks.kept_shapes(kept, self.channels, self.k)
             for name, t in tensors.items():
                 if isinstance(t, lazy):
                     t.materialize((self.channels, self.k) if name == "weight" else
@@ -216,7 +219,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         sets ``channels``, as a dry run would. The loaded weight is checked against ``[C, k]``
         first, so a refused one leaves the neuron as it was (lazy, to be set by a dry run)."""
         if self.channels is None:
-            checks.loaded_weight(state_dict.get(prefix + "weight"), prefix, self.k)
+            checks.loaded_shapes(state_dict, prefix, self.k, PER_CHANNEL)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.channels is None and not isinstance(self.weight, UninitializedParameter):
             self.channels = self.weight.shape[0]

@@ -57,6 +57,34 @@ def test_loading_shifts_or_signs_out_of_range_is_refused():
         module.load_state_dict({**state, "shift": torch.tensor([[-1, 0]], dtype=torch.int32)})
 
 
+def test_a_narrower_saved_threshold_loads_into_a_wider_accumulator():
+    """An int32 threshold was compared with int64's maximum converted to int32 (which wraps):
+    every value 'exceeded' it, and the load was refused with an OverflowError."""
+    target = _module(NARROW, accumulator=torch.int64)
+    source = _module(NARROW)
+    target.load_state_dict(source.state_dict())
+    assert target.threshold.dtype == torch.int64
+    assert target.threshold.tolist() == source.threshold.tolist()
+
+
+def test_a_threshold_loaded_alone_is_checked_against_the_module_s_shifts():
+    """strict=False with the threshold alone skipped the check: 2**32 + 5 wrapped to 5."""
+    module = _module(NARROW)
+    with pytest.raises(OverflowError, match=r"loaded threshold reaches 4294967301"):
+        module.load_state_dict({"threshold": torch.tensor([2**32 + 5])}, strict=False)
+    assert module.threshold.tolist() == _module(NARROW).threshold.tolist()
+
+
+@pytest.mark.parametrize("name", ["sign", "shift", "threshold", "min_exp"])
+def test_a_float_plan_tensor_in_a_state_dict_is_refused(name):
+    """Float signs of 0.5 loaded as 0 (every tap dropped), float shifts were truncated."""
+    module = _module(NARROW)
+    state = module.state_dict()
+    state[name] = state[name].float() + 0.5
+    with pytest.raises(TypeError, match=rf"{name} as an integer tensor.*got torch.float32"):
+        module.load_state_dict(state)
+
+
 @pytest.mark.parametrize("backend", ["torch", "kernel"])
 @pytest.mark.parametrize("step_mode,shape", [("m", (4, 0, 1)), ("m", (0, 2, 1)),
                                              ("s", (0, 1)), ("m", (4, 2, 1, 0))])

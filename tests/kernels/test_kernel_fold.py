@@ -16,7 +16,7 @@ from spikingjelly_mulfree.functional.quantize import quantize_pow2
 from spikingjelly_mulfree.functional.threshold import fold_kernel as torch_fold
 from spikingjelly_mulfree.kernels import launch_counts
 from spikingjelly_mulfree.functional.threshold import update_running_stats as torch_running
-from spikingjelly_mulfree.kernels.fold import fold_kernel, update_running_stats
+from spikingjelly_mulfree.kernels.fold import fold_kernel, fold_values, update_running_stats
 
 SUF = {torch.float32: "f32", torch.float64: "f64"}
 MANTISSA_BITS = {torch.float32: 23, torch.float64: 52}
@@ -245,3 +245,16 @@ def test_training_layer_updates_running_stats_on_the_kernel(host):
     assert launch_counts["cpsn_running_stats_f32"] == before + 1
     torch.testing.assert_close(sn.running_mean, ref.running_mean, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(sn.running_var, ref.running_var, rtol=1e-5, atol=1e-6)
+
+
+def test_per_channel_tensors_of_another_length_are_refused(host):
+    """The fold and running-statistics kernels read and write one value per channel of the
+    weight: shorter tensors were read and written past their ends."""
+    w, stats = torch.randn(5, 3), (torch.zeros(5), torch.ones(5))
+    short = torch.ones(3)
+    with pytest.raises(ValueError, match=r"gamma: expected \[5\].*got shape \(3,\)"):
+        fold_values(w, (*stats, short, torch.zeros(5), 1e-5), None)
+    store = torch.full((8,), -7.0)
+    with pytest.raises(ValueError, match=r"running_mean: expected \[5\]"):
+        update_running_stats(store[:3], torch.ones(5), *stats, 10, 0.1)
+    assert torch.equal(store, torch.full((8,), -7.0))

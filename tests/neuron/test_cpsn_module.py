@@ -139,6 +139,35 @@ def test_a_partial_load_into_a_lazy_module_keeps_what_it_loaded():
         other(torch.randn(5, 2, 6))
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_a_lazy_module_refuses_threshold_tensors_of_other_channels(backend):
+    """A partial load of a 3-channel neuron's threshold tensors into a lazy one whose first
+    input has 5 channels kept the [3] tensors: 'cpu' read and wrote past their ends (channels
+    3 and 4 fired from whatever memory followed), 'torch' failed in a broadcast."""
+    source = {k: v for k, v in CPSN(3, k=3).state_dict().items() if k != "weight"}
+    lazy = CPSN(k=3, backend=backend)
+    lazy.load_state_dict(source, strict=False)
+    with pytest.raises(ValueError, match=r"bn_weight: .* \(3,\), but the first input has 5"):
+        lazy(torch.randn(4, 2, 5))
+    assert lazy.has_uninitialized_params()
+    mixed = dict(CPSN(3, k=3).state_dict(), bn_weight=torch.ones(5))
+    with pytest.raises(ValueError, match=r"bn_weight \[3\] like weight, got shape \(5,\)"):
+        CPSN(k=3).load_state_dict(mixed)
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_a_dry_run_under_inference_mode_leaves_a_trainable_neuron(backend):
+    """Materialised under inference_mode, a BatchNorm threshold's tensors were inference
+    tensors: every later forward with autograd failed ('Inference tensors cannot be saved for
+    backward')."""
+    lazy = CPSN(k=3, backend=backend)
+    with torch.inference_mode():
+        lazy(torch.randn(4, 2, 5))
+    assert not any(t.is_inference() for t in (*lazy.parameters(), *lazy.buffers()))
+    lazy(torch.randn(4, 2, 5, requires_grad=True)).sum().backward()
+    assert lazy.weight.grad is not None and lazy.bn_weight.grad is not None
+
+
 def test_lazy_hooks_go_once_nothing_is_left_to_infer():
     """torch.cuda.make_graphed_callables refuses a module with hooks: LazyModuleMixin's go at
     construction with the channels, after a dry run and after a load into a lazy neuron (they
