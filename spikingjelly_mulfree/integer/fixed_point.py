@@ -52,6 +52,36 @@ def check_frac_bits(frac_bits: object) -> int:
     return int(frac_bits)
 
 
+def scale_pow2(x: torch.Tensor, exponent: int) -> torch.Tensor:
+    """``x * 2**exponent`` for a float64 ``x``, rounded once to the nearest float64 for every
+    integer ``exponent`` (``torch.ldexp`` forms ``2**exponent`` as a float64, which is 0 or inf
+    outside ``[-1074, 1023]``: ``0 * inf`` gave NaN).
+
+    Upwards the scaling goes in steps of ``2**1023`` (exact until it overflows, which the
+    result then does too); downwards beyond ``2**-1074`` it scales ``x``'s significand in
+    ``[1/2, 1)`` by its whole exponent in one rounding.
+
+    Example:
+        >>> x = torch.tensor([3.0, 0.0, -float("inf")], dtype=torch.float64)
+        >>> scale_pow2(x, -1076).tolist()  # 3/4 of the smallest subnormal rounds up to it
+        [5e-324, 0.0, -inf]
+        >>> scale_pow2(torch.tensor([5e-324], dtype=torch.float64), 2000).item() == 2.0**926
+        True
+    """
+    if -1074 <= exponent <= 1023:
+        return torch.ldexp(x, torch.tensor(float(exponent), dtype=torch.float64))
+    if exponent > 0:
+        exponent = min(exponent, 3 * 1023)  # beyond, every non-zero finite value overflows
+        while exponent > 0:
+            step = min(exponent, 1023)
+            x = torch.ldexp(x, torch.tensor(float(step), dtype=torch.float64))
+            exponent -= step
+        return x
+    mantissa, own = torch.frexp(x)
+    total = (own.to(torch.float64) + max(exponent, -3000)).clamp(min=-1100.0)
+    return torch.where(torch.isinf(x), x, torch.ldexp(mantissa, total))
+
+
 def quantize_input(
     x: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.int16
 ) -> torch.Tensor:
@@ -83,16 +113,17 @@ def quantize_input(
             "replace it first, e.g. x.nan_to_num(0.0)"
         )
     info = torch.iinfo(dtype)
-    scaled = torch.round(torch.ldexp(x.to(torch.float64), torch.tensor(float(frac_bits))))
+    scaled = torch.round(scale_pow2(x.to(torch.float64), frac_bits))
     return scaled.clamp(info.min, info.max).to(dtype)
 
 
 def dequantize(q: torch.Tensor, frac_bits: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """The real value ``q * 2**-frac_bits`` (exact in float64 for int8/int16/int32 inputs).
+    """The real value ``q * 2**-frac_bits``: exact in float64 for int8/int16/int32 inputs with
+    ``-992 <= frac_bits <= 1043``, beyond that the nearest float64 (0 or inf at the extremes).
 
     Example:
         >>> dequantize(torch.tensor([5, -16], dtype=torch.int8), 4).tolist()
         [0.3125, -1.0]
     """
     frac_bits = check_frac_bits(frac_bits)
-    return torch.ldexp(q.to(torch.float64), torch.tensor(float(-frac_bits))).to(dtype)
+    return scale_pow2(q.to(torch.float64), -frac_bits).to(dtype)

@@ -161,12 +161,13 @@ def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
             f"(|q| alone reaches 2**{bits - 1}); pass accumulator='auto' or torch.int64"
         )
     widen = "" if torch.int64 in candidates else "pass accumulator='auto' to allow int64, "
+    narrower = "" if bits == 8 else "use a narrower input dtype, or "
     c = bounds.index(bound)
     lo, hi = exp_span[c]
     raise OverflowError(
         f"the worst-case integer charge needs |H_int| <= {bound} (2**{math.log2(bound):.1f}), "
         f"more than {candidates[-1]} holds (max {torch.iinfo(candidates[-1]).max}): channel "
-        f"{c}'s taps span 2**{lo} to 2**{hi}; {widen}use a narrower input dtype, or narrow the "
+        f"{c}'s taps span 2**{lo} to 2**{hi}; {widen}{narrower}narrow the "
         "CPSN's exp_range so the taps' exponents span less (the bound does not depend on "
         "frac_bits)"
     )
@@ -201,10 +202,10 @@ def make_plan(
     frac_bits = check_frac_bits(frac_bits)
     dtype = check_input_dtype(dtype)
     bits = torch.iinfo(dtype).bits
-    if weight.dim() != 2 or bias.shape != weight.shape[:1]:
+    if weight.dim() != 2 or bias.shape != weight.shape[:1] or 0 in weight.shape:
         raise ValueError(
-            f"weight, bias: expected shapes [C, k] and [C], got {tuple(weight.shape)} and "
-            f"{tuple(bias.shape)}"
+            f"weight, bias: expected shapes [C, k] and [C] with C, k >= 1, got "
+            f"{tuple(weight.shape)} and {tuple(bias.shape)}"
         )
     if not bias.is_floating_point() or not bool(torch.isfinite(bias).all()):
         raise ValueError(f"bias: expected finite floating-point values, got {bias}")

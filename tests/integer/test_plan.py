@@ -20,6 +20,22 @@ def test_overflow_advice_names_the_channel_and_not_frac_bits():
     message = str(info.value)
     assert "fractional bits" not in message  # frac_bits does not change the bound
     assert "channel 1" in message and "2**-30 to 2**40" in message
+    assert "narrower input dtype" in message
+
+
+def test_int8_overflow_advice_does_not_ask_for_a_narrower_dtype():
+    wide = torch.tensor([[2.0**-40, 2.0**40]], dtype=torch.float64)
+    with pytest.raises(OverflowError) as info:
+        make_plan(wide, torch.zeros(1), 4, torch.int8)
+    assert "narrower input dtype" not in str(info.value)
+    assert "exp_range" in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(2, 0), (0, 3)])
+def test_an_empty_kernel_is_refused_by_name(shape):
+    """k = 0 failed in amin ('Expected reduction dim 1 to have non-zero size'), C = 0 in max."""
+    with pytest.raises(ValueError, match=r"expected shapes \[C, k\] and \[C\] with C, k >= 1"):
+        make_plan(torch.zeros(shape), torch.zeros(shape[0]), 4, torch.int8)
 
 
 def test_int32_inputs_take_int64_even_for_an_all_zero_kernel():
