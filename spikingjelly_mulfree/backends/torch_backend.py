@@ -75,11 +75,16 @@ class TorchBackend:
             # contiguous, as every other path returns its spikes (users .view() them)
             spikes = gemm.from_channel_major(s, x.shape).to(x.dtype).contiguous()
             return spikes, moments
+        dtype = x.dtype
+        if need_moments and dtype != weight.dtype:
+            # the moments and the charge both take x: their input gradients are summed in the
+            # accumulator type, and rounded to x's once (each rounded first, they cancelled)
+            x = x.to(weight.dtype)
         moments = lag_moments(x, weight, dilation) if need_moments else None
         w, b = make_kernel(moments, fold_kernel)
         if sg_grad is not None:
-            return taps.ChargeFire.apply(x, w, b, dilation, sg_grad), moments
-        return surrogate_function(taps.Charge.apply(x, w, b, dilation)).to(x.dtype), moments
+            return taps.ChargeFire.apply(x, w, b, dilation, sg_grad).to(dtype), moments
+        return surrogate_function(taps.Charge.apply(x, w, b, dilation)).to(dtype), moments
 
     def charge_fire(
         self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilation: int,

@@ -133,3 +133,24 @@ def test_compiled_training_equals_eager_on_both_strategies(T, k, sg_index):
     assert torch.equal(y, y_eager)
     for a, e in zip(grads, eager):
         assert torch.equal(a, e)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_input_gradient_is_rounded_once_with_batch_statistics(dtype):
+    """On the shifted-taps strategy the statistics' and the charge's input gradients were each
+    rounded to the input's dtype before autograd added them, and they largely cancel (errors
+    of 4-26 % of the float64 gradient's norm at [2, 1, 4] in bfloat16); now their float32 sum
+    is rounded once."""
+    from spikingjelly_mulfree import CPSN
+
+    for seed in range(4):
+        torch.manual_seed(seed)
+        sn = CPSN(4, k=4, mul_free=False, init="uniform", backend="torch")
+        x = torch.randn(2, 3, 4).to(dtype)
+        g = torch.randn(2, 3, 4).to(dtype)
+        assert not use_gemm(2, 4, 1)
+        half = x.clone().requires_grad_()
+        (sn(half) * g).sum().backward()
+        wide = x.float().requires_grad_()
+        (sn(wide) * g.float()).sum().backward()
+        assert torch.equal(half.grad, wide.grad.to(dtype))
