@@ -176,6 +176,13 @@ class IntegerCPSN(base.MemoryModule):
                 "(to_integer(..., accumulator=torch.int64)), or check the state dict's "
                 "threshold"
             )
+        bits = torch.iinfo(self.in_dtype).bits
+        if 2 ** (bits - 1) > limit:
+            raise OverflowError(
+                f"accumulator: {self.in_dtype} inputs need a wider accumulator than "
+                f"{self.accumulator} (|q| alone reaches 2**{bits - 1}); build the plan with "
+                "accumulator='auto' or torch.int64"
+            )
         if bound + 1 > limit:
             raise OverflowError(
                 f"the {what} shift and threshold need |H_int| <= {bound} for {self.in_dtype} "

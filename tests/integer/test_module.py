@@ -163,3 +163,13 @@ def test_a_malformed_saved_format_is_refused():
     module = _module(NARROW)
     with pytest.raises(ValueError, match=r"'_extra_state' entry to be a dict with keys"):
         module.load_state_dict({**module.state_dict(), "_extra_state": 4})
+
+
+def test_int32_inputs_with_an_int32_accumulator_are_refused_up_front():
+    """A plan that records no input format, with an int32 accumulator, was accepted for int32
+    inputs and failed at the first forward on the kernel backend."""
+    plan = make_plan(torch.zeros(1, 2), BIAS, 4, torch.int16, accumulator=torch.int32)
+    plan = dataclasses.replace(plan, dtype=None, frac_bits=None)
+    with pytest.raises(OverflowError, match=r"int32 inputs need a wider accumulator"):
+        IntegerCPSN(plan, 1, 4, torch.int32, backend="kernel")
+    assert IntegerCPSN(plan, 1, 4, torch.int16).accumulator == torch.int32
