@@ -173,6 +173,20 @@ def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
     )
 
 
+def _threshold(bias: float, scale: int, bound: int) -> int:
+    """``ceil(-bias * 2**scale)`` clamped to ``[-bound, bound + 1]`` (where every charge
+    ``|H_int| <= bound`` gives the same spikes), without forming ``2**scale`` when the product
+    lies far outside that range or below a quarter (it took seconds at ``frac_bits = 1e9``)."""
+    if bias != 0.0:
+        _, e = math.frexp(bias)  # 2**(e - 1) <= |bias| < 2**e
+        if e - 1 + scale > bound.bit_length():  # |product| > bound + 1
+            return -bound if bias > 0 else bound + 1
+        if e + scale < -1:  # 0 < |product| < 1/4: ceil is 0 or 1
+            return min(max(0 if bias > 0 else 1, -bound), bound + 1)
+    exact = -Fraction(bias) * Fraction(2) ** scale
+    return min(max(math.ceil(exact), -bound), bound + 1)
+
+
 def make_plan(
     weight: torch.Tensor,
     bias: torch.Tensor,
@@ -220,10 +234,8 @@ def make_plan(
     span = [(m, m + (max(row) if any(z) else 0))
             for m, row, z in zip(min_exp.tolist(), shift.tolist(), nonzero.tolist())]
     acc = _accumulator(bounds, span, accumulator, bits)
-    thresholds = []
-    for b, m, mc in zip(bias.detach().cpu().tolist(), min_exp.tolist(), bounds):
-        exact = -Fraction(b) * Fraction(2) ** (frac_bits - m)
-        thresholds.append(min(max(math.ceil(exact), -mc), mc + 1))
+    thresholds = [_threshold(b, frac_bits - m, mc)
+                  for b, m, mc in zip(bias.detach().cpu().tolist(), min_exp.tolist(), bounds)]
     return IntegerPlan(
         shift=shift,
         sign=sign,

@@ -59,3 +59,24 @@ def test_an_all_zero_kernel_exports_on_the_kernel_path():
     for backend in ("kernel", "torch"):
         isn = sn.to_integer(1, torch.int32, backend=backend)
         assert isn(torch.ones(3, 1, 1, dtype=torch.int32)).flatten().tolist() == [0, 0, 0]
+
+
+def test_thresholds_equal_the_exact_ceiling_clamped_to_the_bound():
+    """The threshold skips forming 2**scale far outside [-bound, bound + 1] (seconds at
+    frac_bits = 1e9); elsewhere it is the exact rational ceiling."""
+    import math
+    import random
+    from fractions import Fraction
+
+    from spikingjelly_mulfree.integer.plan import _threshold
+
+    rng = random.Random(3)
+    for _ in range(3000):
+        bias = rng.choice([0.0, rng.uniform(-1, 1) * 2.0 ** rng.randint(-40, 40),
+                           2.0 ** rng.randint(-40, 40), -(2.0 ** rng.randint(-40, 40))])
+        scale = rng.randint(-50, 50)
+        bound = rng.choice([0, 1, 2, 255, 256, 2**31 - 2, rng.randint(0, 2**40)])
+        exact = math.ceil(-Fraction(bias) * Fraction(2) ** scale)
+        assert _threshold(bias, scale, bound) == min(max(exact, -bound), bound + 1)
+    plan = make_plan(WEIGHT[:1], torch.tensor([-0.3]), 10**9, torch.int8)
+    assert plan.threshold.tolist() == [plan.bound + 1]
