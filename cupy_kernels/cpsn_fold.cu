@@ -106,21 +106,13 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
 
 // A product rounded on its own: nvcc would contract it with a following add into one
 // multiply-add (the host build compiles as ISO C++, which does not contract).
-SJM_INLINE float sjm_mul_rn(float a, float b) {
 #ifdef SJM_HOST
-    return a * b;
+template <typename A>
+SJM_INLINE A sjm_mul_rn(A a, A b) { return a * b; }
 #else
-    return __fmul_rn(a, b);
+SJM_INLINE float sjm_mul_rn(float a, float b) { return __fmul_rn(a, b); }
+SJM_INLINE double sjm_mul_rn(double a, double b) { return __dmul_rn(a, b); }
 #endif
-}
-
-SJM_INLINE double sjm_mul_rn(double a, double b) {
-#ifdef SJM_HOST
-    return a * b;
-#else
-    return __dmul_rn(a, b);
-#endif
-}
 
 // torch's lerp, rounded as torch rounds it on the CPU and the GPU: r + w (v - r) for |w| < 1/2,
 // v + (w - 1)(v - r) otherwise, each one fused multiply-add.

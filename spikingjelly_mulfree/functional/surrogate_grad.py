@@ -28,25 +28,22 @@ def _in_place(h: torch.Tensor) -> bool:
     return not (torch.is_grad_enabled() or h.is_meta or torch.compiler.is_compiling())
 
 
-def _over_h(value: float, h: torch.Tensor, scale: float) -> torch.Tensor:
-    """``value + scale * h * h``, written over ``h`` where :func:`_in_place` allows: one
-    ``addcmul`` either way, so both forms round alike."""
+def _over_quadratic(grad_s: torch.Tensor, h: torch.Tensor, value: float,
+                    scale: float) -> torch.Tensor:
+    """``grad_s / (value + scale * h * h)``, written over ``h`` where :func:`_in_place`
+    allows: one ``addcmul`` and one division either way, so both forms round alike."""
     const = torch.tensor(value, dtype=h.dtype)
     if _in_place(h):
-        return torch.addcmul(const, h, h, value=scale, out=h)
-    return torch.addcmul(const, h, h, value=scale)
-
-
-def _divide(grad_s: torch.Tensor, den: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``grad_s / den``, written over ``den`` where :func:`_in_place` allows."""
-    return torch.div(grad_s, den, out=den) if _in_place(h) else grad_s / den
+        den = torch.addcmul(const, h, h, value=scale, out=h)
+        return torch.div(grad_s, den, out=den)
+    return grad_s / torch.addcmul(const, h, h, value=scale)
 
 
 def _atan(alpha: float) -> SurrogateBackward:
     c2 = (math.pi / 2 * alpha) ** 2
 
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return _divide(grad_s, _over_h(2 / alpha, h, 2 * c2 / alpha), h)
+        return _over_quadratic(grad_s, h, 2 / alpha, 2 * c2 / alpha)
 
     return backward
 
@@ -64,7 +61,7 @@ def _sigmoid(alpha: float) -> SurrogateBackward:
 
 def _rational(alpha: float) -> SurrogateBackward:
     def backward(grad_s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return _divide(grad_s, _over_h(1.0, h, alpha), h)
+        return _over_quadratic(grad_s, h, 1.0, alpha)
 
     return backward
 

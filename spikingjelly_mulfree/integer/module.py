@@ -162,21 +162,21 @@ class IntegerCPSN(base.MemoryModule):
         if bool((shift < 0).any()):
             raise ValueError(f"shift: expected left shifts >= 0 in the {what} state, got "
                              f"{shift.tolist()}")
-        bound = max(channel_bounds(shift, sign, torch.iinfo(self.in_dtype).bits), default=0)
+        bits = torch.iinfo(self.in_dtype).bits
+        bound = max(channel_bounds(shift, sign, bits), default=0)
         limit = torch.iinfo(self.accumulator).max
         # compared as Python ints: a tensor compared with the limit converts the limit to its
         # own dtype (int64's max wraps in an int32 tensor)
-        big = (threshold is not None and threshold.numel() > 0
-               and max(int(threshold.max()), -int(threshold.min())) > limit)
-        if big and bound + 1 <= limit:
+        reach = (max(int(threshold.max()), -int(threshold.min()))
+                 if threshold is not None and threshold.numel() > 0 else 0)
+        if reach > limit and bound + 1 <= limit:
             raise OverflowError(
-                f"the {what} threshold reaches {int(threshold.abs().max())}, more than this "
+                f"the {what} threshold reaches {reach}, more than this "
                 f"module's {self.accumulator} accumulator holds (max {limit}; the shift needs "
                 f"only |H_int| <= {bound}); build the module with accumulator=torch.int64 "
                 "(to_integer(..., accumulator=torch.int64)), or check the state dict's "
                 "threshold"
             )
-        bits = torch.iinfo(self.in_dtype).bits
         if 2 ** (bits - 1) > limit:
             raise OverflowError(
                 f"accumulator: {self.in_dtype} inputs need a wider accumulator than "

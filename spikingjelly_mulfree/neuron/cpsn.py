@@ -186,9 +186,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         names = ("weight",) + PER_CHANNEL
         tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
         lazy = (UninitializedParameter, UninitializedBuffer)
+        loaded = {n: t for n, t in tensors.items() if not isinstance(t, lazy)}
+        checks.kept_shapes(loaded, self.channels, self.k)
         with torch.inference_mode(False), torch.no_grad():
-            kept = {n: t.clone() for n, t in tensors.items() if not isinstance(t, lazy)}
-            checks.kept_shapes(kept, self.channels, self.k)
+            kept = {n: t.clone() for n, t in loaded.items()}
             for name, t in tensors.items():
                 if isinstance(t, lazy):
                     t.materialize((self.channels, self.k) if name == "weight" else
