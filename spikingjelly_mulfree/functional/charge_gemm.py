@@ -51,6 +51,12 @@ def from_channel_major(y: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return y.view(C, T, N, S).permute(1, 2, 0, 3)
 
 
+def _centre_in_place(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    u = xc.mean(dim=2)
+    xc.sub_(u.unsqueeze(2))
+    return xc, u, torch.bmm(xc, xc.transpose(1, 2)).div_(xc.shape[2])
+
+
 class _CentredGram(torch.autograd.Function):
     """Centre ``xc [C, T, M]`` over ``M`` in place and return ``(xc - u, u, cov)`` with
     ``u [C, T]`` the means and ``cov [C, T, T] = (xc - u)(xc - u)^T / M``.
@@ -63,12 +69,10 @@ class _CentredGram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xc):
-        M = xc.shape[2]
-        u = xc.mean(dim=2)
-        xc.sub_(u.unsqueeze(2))
+        out = _centre_in_place(xc)
         ctx.mark_dirty(xc)
         ctx.save_for_backward(xc)
-        return xc, u, torch.bmm(xc, xc.transpose(1, 2)).div_(M)
+        return out
 
     @staticmethod
     def backward(ctx, g_xcc, g_u, g_cov):
@@ -83,8 +87,14 @@ class _CentredGram(torch.autograd.Function):
 
 def centred_gram(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(xc - u, u, cov)`` for a fresh layout copy ``xc [C, T, M]`` (overwritten): ``u [C, T]``
-    the mean over ``M`` of each channel and step, ``cov [C, T, T]`` the covariance between steps."""
-    return _CentredGram.apply(xc)
+    the mean over ``M`` of each channel and step, ``cov [C, T, T]`` the covariance between steps.
+
+    Without a gradient to record the centring runs as plain ops: ``torch.compile`` cannot trace
+    the ``mark_dirty`` the autograd function needs, and inlines the function when nothing
+    requires a gradient."""
+    if torch.is_grad_enabled() and xc.requires_grad:
+        return _CentredGram.apply(xc)
+    return _centre_in_place(xc)
 
 
 def gemm_moments(

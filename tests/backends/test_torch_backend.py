@@ -1,5 +1,7 @@
 """Both torch strategies (shifted multiply-add, banded GEMM) with their hand-written backward
 against plain autograd through the loop reference, for fused and generic surrogates."""
+import copy
+
 import pytest
 import torch
 from spikingjelly.activation_based import surrogate
@@ -133,6 +135,32 @@ def test_compiled_training_equals_eager_on_both_strategies(T, k, sg_index):
     assert torch.equal(y, y_eager)
     for a, e in zip(grads, eager):
         assert torch.equal(a, e)
+
+
+@pytest.mark.parametrize("T,k", [(8, 3), (9, 2)])
+@pytest.mark.parametrize("no_grad", [False, True])
+def test_compiled_batch_statistics_trace_for_inputs_without_gradient(T, k, no_grad):
+    """A first layer fed data (no gradient) with a BatchNorm threshold in training: the GEMM
+    strategy's centring went through an autograd function whose ``mark_dirty`` ``torch.compile``
+    cannot trace, so ``fullgraph=True`` failed; the spikes, running statistics and weight
+    gradient now equal eager ones."""
+    from spikingjelly_mulfree import CPSN
+
+    torch._dynamo.reset()  # each case compiles CPSN.forward afresh: stay under the limit
+    torch.manual_seed(0)
+    x = torch.randn(T, 2, 4, 2, requires_grad=no_grad)
+    sn = CPSN(4, k=k, backend="torch", threshold="bn")
+    twin = copy.deepcopy(sn)
+    compiled = torch.compile(twin, fullgraph=True, backend="aot_eager")
+    with torch.set_grad_enabled(not no_grad):
+        y, y_eager = compiled(x), sn(x)
+    assert use_gemm(T, k, 1) == (k == 3)
+    assert torch.equal(y, y_eager) and 0 < y.sum() < y.numel()
+    assert torch.equal(twin.running_var, sn.running_var)
+    if not no_grad:
+        (grad,) = torch.autograd.grad(y.sum(), [twin.weight])
+        (grad_eager,) = torch.autograd.grad(y_eager.sum(), [sn.weight])
+        assert torch.equal(grad, grad_eager)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
