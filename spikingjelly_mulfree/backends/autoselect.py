@@ -13,7 +13,8 @@ the caller's tensors or the parameters' ``.grad``. The choice is cached for the 
 process; :func:`autoselect_report` lists every choice, the times and the overhead in seconds.
 
 Under ``torch.compile`` the timing runs eagerly (one graph break per new situation); once a
-situation is cached, traces contain only the chosen backend.
+situation is cached, traces contain only the chosen backend. A choice forced by :data:`ENV_VAR`
+is made inside the trace, with no graph break.
 
 Timing cannot run while a CUDA graph is being captured (it synchronises the device): a new
 situation met during a capture raises ``RuntimeError``. Capturing tools run warm-up steps
@@ -314,7 +315,11 @@ class AutoBackend:
                 f"{weight.dtype}, backward={backward}, "
                 + ", ".join(f"{name}={value}" for name, value in extra)
             )
-            name = self._decide(op, key, situation, candidates, forced, tensors, backward, call)
+            if forced is not None:  # recorded in the trace: no graph break under compile
+                self._cache[key] = name = forced
+                self._choices.append(Choice(op, situation, forced, forced=True))
+            else:
+                name = self._decide(op, key, situation, candidates, tensors, backward, call)
         if forced is not None:
             reason = candidates[name].unavailable_reason(x)
             if reason is not None:
@@ -322,13 +327,9 @@ class AutoBackend:
         return candidates[name]
 
     @torch.compiler.disable
-    def _decide(self, op, key, situation, candidates, forced, tensors, backward, call) -> str:
+    def _decide(self, op, key, situation, candidates, tensors, backward, call) -> str:
         """Time the candidates (always eagerly: under ``torch.compile`` this is a graph break,
         taken once per situation; later traces hit the cache)."""
-        if forced is not None:
-            self._cache[key] = forced
-            self._choices.append(Choice(op, situation, forced, forced=True))
-            return forced
         start = time.perf_counter()
         times, skipped = {}, {}
         x = tensors[0]

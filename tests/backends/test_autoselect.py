@@ -167,6 +167,21 @@ def test_environment_variable_forces_a_backend(monkeypatch):
     assert slow.calls == 1 and out.shape == (4, 2, 4)
 
 
+def test_a_forced_backend_compiles_into_one_graph(monkeypatch):
+    """A forced choice is recorded inside the trace: the timing's graph break (a function
+    ``torch.compile`` does not trace) is not taken, so ``fullgraph=True`` compiles."""
+    monkeypatch.setenv(ENV_VAR, "torch")
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    sn = _layer(threshold="bn")
+    x = torch.randn(6, 2, 4, requires_grad=True)
+    out = torch.compile(sn, fullgraph=True, backend="aot_eager")(x)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    (choice,) = backends.autoselect_report().choices
+    assert choice.forced and choice.chosen == "torch"
+    assert torch.equal(out, _layer("torch", threshold="bn")(x))
+
+
 def test_environment_variable_errors(monkeypatch):
     monkeypatch.setenv(ENV_VAR, "no_such_backend")
     with pytest.raises(ValueError, match=f"{ENV_VAR}.*'torch'"):
