@@ -3,8 +3,9 @@
 The same Python path as ``backend='cupy'`` (:class:`~.cupy_backend.KernelBackend`) on CPU
 tensors; the library is built on first use and cached (see
 :mod:`spikingjelly_mulfree.kernels.host`).
-Power-of-two taps are multiplied here rather than exponent-added: the results are
-bit-identical and a multiply vectorises on the CPU while a branchy exponent add does not.
+Power-of-two taps are multiplied here rather than exponent-added: a multiply vectorises on the
+CPU while a branchy exponent add does not, and the results are bit-identical but for the last
+bit of a sum of subnormal products (as between ``'cupy'`` and ``'cupy-shift'``).
 
 Example:
     >>> import torch
