@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Callable
 
 import numpy as np
 import torch
@@ -223,17 +224,32 @@ def loaded_shapes(state_dict: dict, prefix: str, k: int, per_channel: tuple[str,
         C, source = t.shape[0], f"{prefix}{name}"
 
 
-def kept_shapes(tensors: dict[str, torch.Tensor], C: int, k: int) -> None:
-    """Tensors a partial ``load_state_dict`` set before a lazy CPSN's first input showed
-    ``C`` channels: ``weight`` must be ``[C, k]``, the others ``[C]``."""
+def _shapes(tensors: dict[str, torch.Tensor], C: int, k: int,
+            message: Callable[[str, tuple[int, ...], tuple[int, ...]], str]) -> None:
+    """``weight`` must be ``[C, k]``, the others ``[C]``; else ``ValueError(message(name,
+    shape, expected))`` for the first that is not."""
     for name, t in tensors.items():
         want = (C, k) if name == "weight" else (C,)
         if tuple(t.shape) != want:
-            raise ValueError(
-                f"{name}: the state dict loaded it as {tuple(t.shape)}, but the first input has "
-                f"{C} channels (expected {want}); load a state dict of a {C}-channel CPSN, or "
-                f"give the input its {t.shape[0]} channels"
-            )
+            raise ValueError(message(name, tuple(t.shape), want))
+
+
+def kept_shapes(tensors: dict[str, torch.Tensor], C: int, k: int) -> None:
+    """Tensors a partial ``load_state_dict`` set before a lazy CPSN's first input showed
+    ``C`` channels."""
+    _shapes(tensors, C, k, lambda name, got, want: (
+        f"{name}: the state dict loaded it as {got}, but the first input has {C} channels "
+        f"(expected {want}); load a state dict of a {C}-channel CPSN, or give the input its "
+        f"{got[0] if got else 1} channels"))
+
+
+def own_shapes(tensors: dict[str, torch.Tensor], C: int, k: int) -> None:
+    """The neuron's taps and per-channel tensors, which a user may have reassigned since the
+    neuron was built (``sn.weight = nn.Parameter(...)``, ``sn.weight.data = ...``)."""
+    _shapes(tensors, C, k, lambda name, got, want: (
+        f"{name}: expected shape {want} for this CPSN of {C} channels and k={k} taps, got "
+        f"{got}; the channels and k are fixed when the neuron is built: assign a tensor of "
+        f"shape {want}, or build a new CPSN(channels=..., k=...) for another shape"))
 
 
 def initialised(module: torch.nn.Module) -> None:

@@ -25,7 +25,8 @@ from ..functional.quantize import DEFAULT_MAX_EXP, DEFAULT_MIN_EXP
 from ..functional.step import push_window, step_charge
 from ..functional.threshold import fold_kernel
 from ..surrogate import fires_heaviside
-from . import checks
+from . import checks, tensors
+from .tensors import PER_CHANNEL
 
 THRESHOLDS = ("bn", "learnable")
 INITS = ("exp", "uniform")
@@ -44,11 +45,6 @@ def _autocast_off(x: torch.Tensor):
             x.device.type):
         return torch.autocast(device_type=x.device.type, enabled=False)
     return contextlib.nullcontext()
-
-
-TRAINED = ("weight", "bn_weight", "bn_bias", "v_threshold")
-"""The neuron's trained tensors (taps, and the threshold's parameters where it has them)."""
-PER_CHANNEL = ("bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var")
 
 
 class CPSN(LazyModuleMixin, base.MemoryModule):
@@ -183,14 +179,13 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             return
         checks.input_tensor(x, self.step_mode, self.channels)
         self.channels = checks.initial_channels(x, self.step_mode)
-        names = ("weight",) + PER_CHANNEL
-        tensors = {n: t for n in names if (t := getattr(self, n, None)) is not None}
+        present = tensors.own_tensors(self)
         lazy = (UninitializedParameter, UninitializedBuffer)
-        loaded = {n: t for n, t in tensors.items() if not isinstance(t, lazy)}
+        loaded = {n: t for n, t in present.items() if not isinstance(t, lazy)}
         checks.kept_shapes(loaded, self.channels, self.k)
         with torch.inference_mode(False), torch.no_grad():
             kept = {n: t.clone() for n, t in loaded.items()}
-            for name, t in tensors.items():
+            for name, t in present.items():
                 if isinstance(t, lazy):
                     t.materialize((self.channels, self.k) if name == "weight" else
                                   (self.channels,))
@@ -343,6 +338,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             (torch.float32, torch.Size([2]))
         """
         checks.initialised(self)
+        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
         acc = torch.float64 if self.weight.dtype == torch.float64 else torch.float32
         return self._kernel(None, acc)
 
@@ -362,6 +358,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         x_seq = inputs[0]
         checks.input_tensor(x_seq, "m", self.channels)
         checks.same_device(x_seq, self.weight)
+        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
         if x_seq.numel() == 0:  # an empty batch or sequence: no statistics to take
             return (self._no_spikes(x_seq),), states
         if self.threshold_mode == "bn" and self.training:
@@ -380,7 +377,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             def make_kernel(stats, fold):
                 return self._kernel(stats, dtype, fold)
 
-            make_kernel.reads = tuple(self._trained_tensors())
+            make_kernel.reads = tuple(tensors.trained_tensors(self))
             if need_moments:
                 make_kernel.bn = BNFold(_in(self.bn_weight, dtype), _in(self.bn_bias, dtype),
                                         self.eps, self.exp_range if self.mul_free else None)
@@ -399,6 +396,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         x = inputs[0]
         checks.input_tensor(x, "s", self.channels)
         checks.same_device(x, self.weight)
+        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
         if self.threshold_mode == "bn" and self.training:
             raise RuntimeError(
                 "CPSN(threshold='bn') cannot train in step_mode='s': its threshold needs the "
@@ -448,7 +446,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         still reduces every gradient."""
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         if torch.is_grad_enabled():
-            for p in self._trained_tensors():
+            for p in tensors.trained_tensors(self):
                 if p.requires_grad:
                     zero = zero + p.sum().to(x.dtype) * 0
         return x * 0 + zero
@@ -460,14 +458,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         if not fires_heaviside(self.surrogate_function) or torch.compiler.is_compiling():
             return False
         return not torch.is_grad_enabled() or not (
-            x.requires_grad or any(p.requires_grad for p in self._trained_tensors()))
-
-    def _trained_tensors(self) -> list[torch.Tensor]:
-        """The taps and the threshold's parameters, by attribute: an ``nn.DataParallel`` replica
-        holds them as plain tensors (its ``parameters()`` is empty), whose gradients flow back
-        to the original's."""
-        return [t for t in (getattr(self, n, None) for n in TRAINED)
-                if isinstance(t, torch.Tensor)]
+            x.requires_grad or any(p.requires_grad for p in tensors.trained_tensors(self)))
 
     @torch.no_grad()
     def _ring_step(self, x: torch.Tensor, window: torch.Tensor | None, pos: int | None,

@@ -1,5 +1,6 @@
 """CPSN as a SpikingJelly module: step modes, state, laziness, registration, models, errors."""
 import io
+import re
 
 import numpy as np
 import pytest
@@ -340,6 +341,36 @@ def test_k_is_fixed_at_construction():
     with pytest.raises(AttributeError, match=r"k: fixed at construction.*CPSN\(k=5\)"):
         sn.k = 5
     assert sn.k == 2 and sn.receptive_field == 2
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+@pytest.mark.parametrize("threshold,name,shape", [
+    ("bn", "weight", (4, 5)), ("bn", "weight", (3, 2)), ("bn", "bn_weight", (3,)),
+    ("bn", "running_var", (4, 1)), ("learnable", "v_threshold", (2, 4)),
+])
+def test_a_tensor_reassigned_with_another_shape_is_named(backend, step_mode, threshold, name,
+                                                         shape):
+    """A hand-assigned weight of other ``k`` ran with a receptive field the neuron did not
+    report, a ``[2, 4]`` threshold on ``'cpu'`` ran unnoticed, and ``'torch'`` raised
+    broadcasting errors that named no argument."""
+    sn = CPSN(4, k=2, threshold=threshold, backend=backend, step_mode=step_mode).eval()
+    value = torch.ones(shape)
+    setattr(sn, name, value if name.startswith("running") else torch.nn.Parameter(value))
+    want = (4, 2) if name == "weight" else (4,)
+    match = re.escape(f"{name}: expected shape {want} for this CPSN of 4 channels and k=2 "
+                      f"taps, got {shape}; ") + ".*assign a tensor of shape"
+    with pytest.raises(ValueError, match=match):
+        sn(torch.randn((6, 2, 4) if step_mode == "m" else (2, 4)))
+    with pytest.raises(ValueError, match=f"{name}: expected shape"):
+        sn.effective_kernel()
+
+
+def test_taps_resized_through_data_are_named():
+    sn = CPSN(4, k=2, backend="torch").eval()
+    sn.weight.data = torch.ones(4, 3)
+    with pytest.raises(ValueError, match=re.escape("weight: expected shape (4, 2)")):
+        sn(torch.randn(6, 2, 4))
 
 
 @pytest.mark.parametrize("grad", [False, True])  # the in-place ring and the rebuilt window
