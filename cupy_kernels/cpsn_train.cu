@@ -14,21 +14,23 @@ struct sjm_forward_body {
 
     template <int L>
     SJM_INLINE void run(int j) {
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) block<L>(j, t0);
+    }
+
+    template <int L>
+    SJM_INLINE void block(int j, int t0) {
         typedef sjm_lanes<TS, A, L> LN;
-        const typename LN::V bias = sjm_lanes<A, A, L>::ld(bl + j);
-        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
-            typename LN::V acc[SJM_TB];
-            SJM_UNROLL
-            for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
-            sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
-            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
-            for (int a = 0; a < na; ++a) {
-                const sjm_i64 row = (sjm_i64)(t0 + a) * os + j;
-                if (so) {
-                    sjm_lanes<TX, A, L>::st(so + row, LN::heaviside(acc[a]));
-                } else {
-                    sjm_lanes<A, A, L>::st(ho + row, acc[a]);
-                }
+        typename LN::V acc[SJM_TB];
+        SJM_UNROLL
+        for (int a = 0; a < SJM_TB; ++a) acc[a] = sjm_lanes<A, A, L>::ld(bl + j);
+        sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
+        const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+        for (int a = 0; a < na; ++a) {
+            const sjm_i64 row = (sjm_i64)(t0 + a) * os + j;
+            if (so) {
+                sjm_lanes<TX, A, L>::st(so + row, LN::heaviside(acc[a]));
+            } else {
+                sjm_lanes<A, A, L>::st(ho + row, acc[a]);
             }
         }
     }
@@ -54,11 +56,20 @@ SJM_INLINE void cpsn_forward(
     body.wv = sjm_tile_taps<A>(0, tl, w, S, k);
     body.wld = SJM_TAP_LD;
 #ifdef SJM_STAGED
-    body.xld = SJM_LD;
-    body.os = SJM_LD;
+    if constexpr (sjm_direct<TX, A>::value) {  // in place, time blocks outermost
+        body.xld = body.os = M;
+        for (int n = tl.n_begin; n < tl.n_end; ++n) {
+            const sjm_i64 m0 = n * tl.cs + tl.j0;
+            body.xs = x + m0;
+            body.so = spikes ? spikes + m0 : spikes;
+            body.ho = charge ? charge + m0 : charge;
+            sjm_for_blocks<A>(body, tl.nc, T);
+        }
+        return;
+    }
+    body.xld = body.os = SJM_LD;
 #else
-    body.xld = M;
-    body.os = M;
+    body.xld = body.os = M;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
