@@ -7,8 +7,9 @@
 //
 // Two traversals: the GPU's (a thread owns one column and reads and writes the tensors
 // directly) and the host's own, SJM_STAGED (many columns per thread, the rows it reads copied
-// into its scratch, or read in place time block by time block; see sjm_tiles.cuh). The host shim selects SJM_STAGED unless SJM_GPU_LAYOUT is defined: that
-// build runs the GPU's traversal, code paths included, on the CPU (for the tests).
+// into its scratch, or read in place time block by time block; see sjm_tiles.cuh). The host
+// shim selects SJM_STAGED unless SJM_GPU_LAYOUT is defined: that build runs the GPU's
+// traversal, code paths included, on the CPU (for the tests).
 #ifndef SJM_COMMON_CUH
 #define SJM_COMMON_CUH
 
