@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from .plan import holds_input, input_too_wide
+
 SUFFIX = {torch.int8: "i8", torch.int16: "i16", torch.int32: "i32"}
 ACC_SUFFIX = {torch.int32: "a32", torch.int64: "a64"}
 
@@ -75,11 +77,10 @@ def kernel_fire(
             f"q: expected [T, N, C, S] int8/int16/int32 with an int32/int64 accumulator, got "
             f"{tuple(q.shape)} {q.dtype} and {accumulator}"
         )
-    if q.dtype == torch.int32 and accumulator == torch.int32:
-        raise ValueError(
-            "accumulator: int32 inputs need torch.int64 (|q| alone reaches 2**31); build the "
-            "plan with accumulator='auto'"
-        )
+    bits = torch.iinfo(q.dtype).bits
+    if not holds_input(accumulator, bits):
+        raise ValueError(input_too_wide(accumulator, bits,
+                                        "build the plan with accumulator='auto'"))
     check_dilation(dilation, shift.shape[1])
     T, N, C, S = q.shape
     if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step < T:

@@ -15,7 +15,7 @@ from ..neuron import checks
 from .charge import integer_charge, integer_step_charge
 from .fixed_point import check_frac_bits, check_input_dtype
 from .kernel import kernel_fire
-from .plan import IntegerPlan, channel_bounds, make_plan
+from .plan import IntegerPlan, channel_bounds, holds_input, input_too_wide, make_plan
 
 BACKENDS = ("torch", "kernel")
 
@@ -177,12 +177,9 @@ class IntegerCPSN(base.MemoryModule):
                 "(to_integer(..., accumulator=torch.int64)), or check the state dict's "
                 "threshold"
             )
-        if 2 ** (bits - 1) > limit:
-            raise OverflowError(
-                f"accumulator: {self.in_dtype} inputs need a wider accumulator than "
-                f"{self.accumulator} (|q| alone reaches 2**{bits - 1}); build the plan with "
-                "accumulator='auto' or torch.int64"
-            )
+        if not holds_input(self.accumulator, bits):
+            raise OverflowError(input_too_wide(
+                self.accumulator, bits, "build the plan with accumulator='auto' or torch.int64"))
         if bound + 1 > limit:
             raise OverflowError(
                 f"the {what} shift and threshold need |H_int| <= {bound} for {self.in_dtype} "

@@ -141,6 +141,25 @@ def channel_bounds(shift: torch.Tensor, sign: torch.Tensor, bits: int) -> list[i
     ]
 
 
+def holds_input(accumulator: torch.dtype, bits: int) -> bool:
+    """Whether ``accumulator`` holds a ``bits``-bit input itself, negated (``2**(bits - 1)``):
+    every integer path adds the inputs into it, so int32 inputs need int64 even for an all-zero
+    kernel.
+
+    Example:
+        >>> holds_input(torch.int32, 16), holds_input(torch.int32, 32)
+        (True, False)
+    """
+    return 2 ** (bits - 1) <= torch.iinfo(accumulator).max
+
+
+def input_too_wide(accumulator: torch.dtype, bits: int, fix: str) -> str:
+    """The error text for ``bits``-bit inputs that ``accumulator`` cannot hold, ending in
+    ``fix``."""
+    return (f"accumulator: int{bits} inputs need a wider accumulator than {accumulator} (|q| "
+            f"alone reaches 2**{bits - 1}); {fix}")
+
+
 def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
                  accumulator: object, bits: int) -> torch.dtype:
     """The accumulator for ``max(bounds)`` and ``bits``-bit inputs (the accumulator holds an
@@ -153,13 +172,11 @@ def _accumulator(bounds: list[int], exp_span: list[tuple[int, int]],
     need = bound + 1
     candidates = (torch.int32, torch.int64) if accumulator == "auto" else (accumulator,)
     for dtype in candidates:
-        if max(need, 2 ** (bits - 1)) <= torch.iinfo(dtype).max:
+        if need <= torch.iinfo(dtype).max and holds_input(dtype, bits):
             return dtype
     if need <= torch.iinfo(candidates[-1]).max:
-        raise OverflowError(
-            f"accumulator: int{bits} inputs need a wider accumulator than {candidates[-1]} "
-            f"(|q| alone reaches 2**{bits - 1}); pass accumulator='auto' or torch.int64"
-        )
+        raise OverflowError(input_too_wide(candidates[-1], bits,
+                                           "pass accumulator='auto' or torch.int64"))
     widen = "" if torch.int64 in candidates else "pass accumulator='auto' to allow int64, "
     narrower = "" if bits == 8 else "use a narrower input dtype, or "
     c = bounds.index(bound)

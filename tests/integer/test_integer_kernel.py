@@ -82,6 +82,18 @@ def test_first_step_outside_the_sequence_is_refused(first_step):
                     first_step=first_step)
 
 
+def test_int32_inputs_with_an_int32_accumulator_are_refused():
+    """The kernel adds each input into the accumulator, which an int32 one cannot hold negated;
+    the rule is the plan's (``holds_input``), the message names the accumulator and the fix."""
+    from spikingjelly_mulfree.integer.kernel import kernel_fire
+
+    q = torch.zeros(4, 1, 2, 1, dtype=torch.int32)
+    zeros = torch.zeros(2, 1, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"int32 inputs need a wider accumulator than "
+                                         r"torch.int32 .*accumulator='auto'"):
+        kernel_fire(q, zeros, zeros, torch.zeros(2, dtype=torch.int32), 1, torch.int32)
+
+
 @pytest.mark.parametrize("dilation", [2**30, 0])  # (k-1) * d overflowed the kernel's int
 def test_dilation_beyond_the_kernels_step_arithmetic_is_refused(dilation):
     from spikingjelly_mulfree.integer.kernel import kernel_fire
