@@ -46,6 +46,39 @@ def test_forward(host, dtype, k, d, T, NCS, contiguous):
     assert launch_counts[f"cpsn_forward_{suffix}_mul"] == before[f"cpsn_forward_{suffix}_mul"] + 2
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_tensors_convert_exactly(host, dtype):
+    """16-bit rows are converted a lane group at a time (a whole SIMD register on the host; the
+    values one by one were 3-5x a float32 pass's time): a 16-bit input gives its float32
+    values' charge and spikes bit for bit, and a 16-bit dX is the float32 one rounded to
+    nearest even, infinities and NaN included (120 columns a sample: lane groups and a
+    remainder)."""
+    T, N, C, S = 9, 2, 3, 40
+    torch.manual_seed(0)
+    x16 = (torch.randn(T, N, C, S) * 4).to(dtype)
+    w, b = torch.randn(C, 3), torch.randn(C)
+    x32 = x16.float()
+    exact = dict(rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(ops.charge(x16, w, b, 1), ops.charge(x32, w, b, 1), **exact)
+    assert torch.equal(ops.charge_fire(x16, w, b, 1), ops.charge_fire(x32, w, b, 1).to(dtype))
+    g = torch.randn(T, N, C, S) * 3e3
+    g.view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    g.view(-1)[-1] = 1e38  # beyond float16's range
+    dx16 = ops.backward(x16, w, b, 1, ops.GIVEN, grad_h=g)[0]
+    dx32 = ops.backward(x32, w, b, 1, ops.GIVEN, grad_h=g)[0]
+    assert dx16.dtype == dtype and dx16.isnan().any() and dx16.isinf().any()
+    torch.testing.assert_close(dx16, dx32.to(dtype), **exact)
+    # exact ties between two 16-bit values (the last tap alone: dX = dL/dH), odd and even
+    half_ulp = torch.finfo(dtype).eps / 2  # at 1
+    ties = 1 + half_ulp * (torch.arange(1, 2 * g.numel(), 2, dtype=torch.float32) % 64)
+    identity = torch.zeros(C, 3)
+    identity[:, -1] = 1
+    g = ties.view_as(g)
+    dx16 = ops.backward(x16, identity, b, 1, ops.GIVEN, grad_h=g)[0]
+    assert not torch.equal(g.to(dtype).float(), g)
+    assert torch.equal(dx16, g.to(dtype))
+
+
 @pytest.mark.parametrize("T", [1, 6, 17])
 @pytest.mark.parametrize("d", [1, 2])
 @pytest.mark.parametrize("k", [1, 3, 4])
