@@ -17,38 +17,28 @@ struct sjm_moments_body {
 
     template <int L>
     SJM_INLINE void run(int j) {
-        typedef sjm_lanes<A, A, L> LA;
-        typename LA::V p = LA::ld(pilot + j), a1 = LA::ld(s1 + j), a2 = LA::ld(s2 + j);
-        for (int t0 = 0; t0 < T; t0 += SJM_TB) step<L>(j, t0, p, a1, a2);
-        LA::st(pilot + j, p);
-        LA::st(s1 + j, a1);
-        LA::st(s2 + j, a2);
+        for (int t0 = 0; t0 < T; t0 += SJM_TB) block<L>(j, t0);
     }
 
-    // One time block, the sums held in memory between blocks (sjm_for_blocks).
+    // One time block; the column's shift and sums wait in pilot, s1 and s2 between blocks.
     template <int L>
     SJM_INLINE void block(int j, int t0) {
         typedef sjm_lanes<A, A, L> LA;
         typename LA::V p = LA::ld(pilot + j), a1 = LA::ld(s1 + j), a2 = LA::ld(s2 + j);
-        step<L>(j, t0, p, a1, a2);
-        LA::st(pilot + j, p);
-        LA::st(s1 + j, a1);
-        LA::st(s2 + j, a2);
-    }
-
-    template <int L, typename V>
-    SJM_INLINE void step(int j, int t0, V& p, V& a1, V& a2) {
-        V acc[SJM_TB];
+        typename LA::V acc[SJM_TB];
         SJM_UNROLL
-        for (int a = 0; a < SJM_TB; ++a) acc[a] = sjm_lanes<A, A, L>::splat((A)0);
+        for (int a = 0; a < SJM_TB; ++a) acc[a] = LA::splat((A)0);
         sjm_taps_block<TS, A, L, false>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
         if (first && t0 == 0) p = acc[0];
         const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
         for (int a = 0; a < na; ++a) {
-            const V v = acc[a] - p;
+            const typename LA::V v = acc[a] - p;
             a1 += v;
             a2 += v * v;
         }
+        LA::st(pilot + j, p);
+        LA::st(s1 + j, a1);
+        LA::st(s2 + j, a2);
     }
 };
 
@@ -76,26 +66,23 @@ SJM_INLINE void cpsn_moments(
     body.T = T; body.k = k; body.d = d;
     body.wv = sjm_tile_taps<A>(0, tl, w, S, k);
     body.wld = SJM_TAP_LD;
-#ifdef SJM_STAGED
-    constexpr bool direct = sjm_direct<TX, A>::value;  // in place, time blocks outermost
-    body.xld = direct ? M : SJM_LD;
-#else
     body.xld = M;
+#ifdef SJM_STAGED
+    if (sjm_copies<TX, A>::value) body.xld = SJM_LD;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         body.first = n == tl.n_begin;
 #ifdef SJM_STAGED
-        if constexpr (direct) {
+        if constexpr (sjm_copies<TX, A>::value) {  // 16-bit rows, converted into the scratch
+            body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
+            sjm_for_groups<A>(body, tl.nc);
+        } else
+#endif
+        {
             body.xs = x + m0;
             sjm_for_blocks<A>(body, tl.nc, T);
-            continue;
         }
-        body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
-#else
-        body.xs = x + m0;
-#endif
-        sjm_for_groups<A>(body, tl.nc);
     }
     const A cnt = (A)T * (A)(tl.n_end - tl.n_begin);
     for (int j = 0; j < tl.nc; ++j) {

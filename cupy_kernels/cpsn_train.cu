@@ -55,38 +55,28 @@ SJM_INLINE void cpsn_forward(
     body.T = T; body.k = k; body.d = d;
     body.wv = sjm_tile_taps<A>(0, tl, w, S, k);
     body.wld = SJM_TAP_LD;
+    body.xld = body.os = M;
 #ifdef SJM_STAGED
-    if constexpr (sjm_direct<TX, A>::value) {  // in place, time blocks outermost
-        body.xld = body.os = M;
-        for (int n = tl.n_begin; n < tl.n_end; ++n) {
-            const sjm_i64 m0 = n * tl.cs + tl.j0;
+    if (sjm_copies<TX, A>::value) body.xld = body.os = SJM_LD;
+#endif
+    for (int n = tl.n_begin; n < tl.n_end; ++n) {
+        const sjm_i64 m0 = n * tl.cs + tl.j0;
+#ifdef SJM_STAGED
+        if constexpr (sjm_copies<TX, A>::value) {  // 16-bit rows, converted into the scratch
+            body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
+            body.so = spikes ? sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD) : spikes;
+            body.ho = charge ? sjm_thread_scratch<A>(3, (sjm_i64)T * SJM_LD) : charge;
+            sjm_for_groups<A>(body, tl.nc);
+            if (spikes) sjm_unstage(spikes + m0, M, body.so, T, tl.nc);
+            if (charge) sjm_unstage(charge + m0, M, body.ho, T, tl.nc);
+        } else
+#endif
+        {
             body.xs = x + m0;
             body.so = spikes ? spikes + m0 : spikes;
             body.ho = charge ? charge + m0 : charge;
             sjm_for_blocks<A>(body, tl.nc, T);
         }
-        return;
-    }
-    body.xld = body.os = SJM_LD;
-#else
-    body.xld = body.os = M;
-#endif
-    for (int n = tl.n_begin; n < tl.n_end; ++n) {
-        const sjm_i64 m0 = n * tl.cs + tl.j0;
-#ifdef SJM_STAGED
-        body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
-        body.so = spikes ? sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD) : spikes;
-        body.ho = charge ? sjm_thread_scratch<A>(3, (sjm_i64)T * SJM_LD) : charge;
-#else
-        body.xs = x + m0;
-        body.so = spikes ? spikes + m0 : spikes;
-        body.ho = charge ? charge + m0 : charge;
-#endif
-        sjm_for_groups<A>(body, tl.nc);
-#ifdef SJM_STAGED
-        if (spikes) sjm_unstage(spikes + m0, M, body.so, T, tl.nc);
-        if (charge) sjm_unstage(charge + m0, M, body.ho, T, tl.nc);
-#endif
     }
 }
 

@@ -102,17 +102,23 @@ template <> struct sjm_io<double> {
     static SJM_INLINE double st(double a) { return a; }
 };
 
+// The bfloat16 bits (low 16) of float bits u, one value or a host vector of them: a NaN quieted,
+// any other value rounded to nearest, ties to even. Both results are formed and one selected:
+// without a branch the host compiler vectorises it (a branch per value cost a bfloat16 forward
+// 3x its float32 time).
+template <typename U>
+SJM_INLINE U sjm_bf16_bits(U u) {
+    const U nan = (u >> 16) | 0x40u;
+    const U rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
+}
+
 template <> struct sjm_io<sjm_bf16> {
     typedef float acc;
     static SJM_INLINE float ld(sjm_bf16 v) { return sjm_as_float((unsigned)v.bits << 16); }
-    // Both results formed, one selected: without a branch the host compiler vectorises a lane
-    // group's stores (a branch per value cost a bfloat16 forward 3x its float32 time).
     static SJM_INLINE sjm_bf16 st(float a) {
-        const unsigned u = sjm_as_uint(a);
-        const unsigned nan = (u >> 16) | 0x40u;                          // quiet NaN
-        const unsigned rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;  // nearest, ties to even
         sjm_bf16 r;
-        r.bits = (unsigned short)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+        r.bits = (unsigned short)sjm_bf16_bits(sjm_as_uint(a));
         return r;
     }
 };
@@ -286,7 +292,7 @@ inline void sjm_half16_st(sjm_half* p, const void* v) {
 // The 16-bit storage types convert a whole lane group at once (the same roundings as sjm_io's,
 // which the compiler does not vectorise across a vector's elements): float16 with the CPU's
 // conversion instructions where the build has them (sjm_half16_ld / st), bfloat16 as bits
-// (shift, and round to nearest even).
+// (a shift, and sjm_bf16_bits).
 template <typename E, int L> struct sjm_vec {
     typedef E type __attribute__((vector_size(L * sizeof(E))));
 };
@@ -323,9 +329,7 @@ template <typename TS, typename A, int L> struct sjm_lanes {
         } else if constexpr (std::is_same<TS, sjm_bf16>::value && sizeof(A) == 4) {
             U u;
             memcpy(&u, &v, sizeof(U));
-            const U nan = (u >> 16) | 0x40u;
-            const U rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-            const B b = __builtin_convertvector((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded, B);
+            const B b = __builtin_convertvector(sjm_bf16_bits(u), B);
             memcpy(p, &b, sizeof(B));
         } else {
             for (int l = 0; l < L; ++l) p[l] = sjm_io<TS>::st(v[l]);

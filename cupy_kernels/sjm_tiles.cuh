@@ -20,9 +20,9 @@
 // time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
 // (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
 // scratch (sjm_stage) and writes outputs there before copying them out, except in the forward
-// passes of float32 / float64 tensors, which read and write in place with time blocks
-// outermost (sjm_for_blocks); the GPU reads and writes the tensors directly (its caches do that
-// job).
+// passes of float32 / float64 tensors, which like the GPU's read and write in place with time
+// blocks outermost (sjm_for_blocks); the GPU reads and writes the tensors directly (its caches
+// do that job).
 #ifndef SJM_TILES_CUH
 #define SJM_TILES_CUH
 
@@ -209,23 +209,23 @@ SJM_INLINE void sjm_for_groups(F& body, int nc) {
     for (; j < nc; ++j) body.template run<1>(j);
 }
 
-// Whether the host reads and writes a forward pass's tensors in place (sjm_for_blocks) rather
-// than staging its rows: only where the tensor is in the accumulator type (no conversion). The
-// staged traversal copies a tile's rows because its lane groups walk all T steps, the same
-// cache sets at every row ([T, M] rows lie a multiple of 4 KiB apart); time blocks outermost,
-// each row is read across the tile's columns at once, and the copies are not needed: on one
-// thread of our CPU the charge + fire pass of an SHD layer ([100, 64, 256], k = 2) took 2-3x
-// less time, of the sequential-CIFAR layer ([32, 32, 128, 32], k = 1 to 16) 1.1-1.25x less.
+// The forward passes read X and write their outputs in place, time blocks outermost
+// (sjm_for_blocks); on the host only 16-bit tensors are copied to the scratch, converted on the
+// way (sjm_copies). The staged traversal copies a tile's rows because its lane groups walk all
+// T steps, the same cache sets at every row ([T, M] rows lie a multiple of 4 KiB apart); time
+// blocks outermost, each row is read across the tile's columns at once, and the copies are not
+// needed: on one thread of our CPU the charge + fire pass of an SHD layer ([100, 64, 256],
+// k = 2) took 2-3x less time, of the sequential-CIFAR layer ([32, 32, 128, 32], k = 1 to 16)
+// 1.1-1.25x less.
 #ifdef SJM_STAGED
-template <typename TX, typename A> struct sjm_direct {
-    enum { value = std::is_same<TX, A>::value };
+template <typename TX, typename A> struct sjm_copies {
+    enum { value = !std::is_same<TX, A>::value };
 };
-#else
-template <typename TX, typename A> struct sjm_direct { enum { value = 0 }; };
 #endif
 
-// The host's direct traversal: time blocks outermost, the tile's lane groups inside
-// (body.template block<L>(j, t0) for each; the per-column state lives in the body's arrays).
+// The in-place traversal: time blocks outermost, the tile's lane groups inside
+// (body.template block<L>(j, t0) for each; per-column state lives in the body's arrays). On the
+// GPU a thread's one column takes its blocks in order.
 template <typename A, typename F>
 SJM_INLINE void sjm_for_blocks(F& body, int nc, int T) {
     const int W = sjm_width<A>::value;

@@ -338,7 +338,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             (torch.float32, torch.Size([2]))
         """
         checks.initialised(self)
-        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
+        tensors.check_shapes(self)
         acc = torch.float64 if self.weight.dtype == torch.float64 else torch.float32
         return self._kernel(None, acc)
 
@@ -358,7 +358,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         x_seq = inputs[0]
         checks.input_tensor(x_seq, "m", self.channels)
         checks.same_device(x_seq, self.weight)
-        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
+        tensors.check_shapes(self)
         if x_seq.numel() == 0:  # an empty batch or sequence: no statistics to take
             return (self._no_spikes(x_seq),), states
         if self.threshold_mode == "bn" and self.training:
@@ -396,7 +396,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         x = inputs[0]
         checks.input_tensor(x, "s", self.channels)
         checks.same_device(x, self.weight)
-        checks.own_shapes(tensors.own_tensors(self), self.channels, self.k)
+        tensors.check_shapes(self)
         if self.threshold_mode == "bn" and self.training:
             raise RuntimeError(
                 "CPSN(threshold='bn') cannot train in step_mode='s': its threshold needs the "

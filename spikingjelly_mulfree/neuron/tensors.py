@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from . import checks
+
 TRAINED = ("weight", "bn_weight", "bn_bias", "v_threshold")
 """The neuron's trained tensors (taps, and the threshold's parameters where it has them)."""
 PER_CHANNEL = ("bn_weight", "bn_bias", "v_threshold", "running_mean", "running_var")
@@ -38,6 +40,12 @@ def own(module: torch.nn.Module, name: str) -> torch.Tensor:
 def own_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The taps and every per-channel tensor of ``module`` (a CPSN), by name."""
     return {n: own(module, n) for n in OWN[module.threshold_mode]}
+
+
+def check_shapes(module: torch.nn.Module) -> None:
+    """Every tensor of :func:`own_tensors` in the shape ``module`` was built with (a user may
+    have reassigned one): see :func:`~.checks.own_shapes`."""
+    checks.own_shapes(own_tensors(module), module.channels, module.k)
 
 
 def trained_tensors(module: torch.nn.Module) -> list[torch.Tensor]:
