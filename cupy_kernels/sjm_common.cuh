@@ -213,10 +213,23 @@ SJM_INLINE V sjm_surrogate_grad(int mode, V h, A alpha) {
     return (A)1 / ((A)1 + alpha * h * h);
 }
 
-// Lanes per accumulator type: a 64-byte SIMD register in the host's staged traversal, one
-// column on the GPU (and in the host build of the GPU layout).
+// Lanes per accumulator type: one SIMD register of the build's widest vector unit in the host's
+// staged traversal (SJM_VEC_BYTES: 64 with AVX-512, 32 with AVX / AVX2, else 16), one column on
+// the GPU (and in the host build of the GPU layout). A vector wider than the registers would be
+// split by the compiler into several, and a time block's accumulators then no longer fit in
+// registers: on an AVX2 CPU (16 registers of 32 bytes) 64-byte groups made the sequential-CIFAR
+// training step 3x slower.
+#ifdef SJM_HOST
+#if defined(__AVX512F__)
+#define SJM_VEC_BYTES 64
+#elif defined(__AVX__)
+#define SJM_VEC_BYTES 32
+#else
+#define SJM_VEC_BYTES 16
+#endif
+#endif
 #ifdef SJM_STAGED
-template <typename A> struct sjm_width { enum { value = 64 / sizeof(A) }; };
+template <typename A> struct sjm_width { enum { value = SJM_VEC_BYTES / sizeof(A) }; };
 #else
 template <typename A> struct sjm_width { enum { value = 1 }; };
 #endif
@@ -227,7 +240,8 @@ template <typename A> struct sjm_width { enum { value = 1 }; };
 #endif
 
 // Lanes: L neighbouring columns handled together. On the GPU L = 1 (a thread owns a column); on
-// the host V is a 64-byte GCC vector, so the arithmetic below compiles to SIMD instructions.
+// the host V is a GCC vector of SJM_VEC_BYTES, so the arithmetic below compiles to SIMD
+// instructions.
 // ld / st read / write L values of storage type TS (converting to / from A).
 template <typename TS, typename A, int L> struct sjm_lanes;
 
@@ -259,39 +273,34 @@ SJM_INLINE typename sjm_lanes<TS, A, L>::V sjm_tap_lanes(typename sjm_lanes<TS, 
 #include <immintrin.h>
 #define SJM_HALF_SIMD 1
 
-// 16 float16 values <-> 16 floats (64 bytes at v) with the CPU's conversion instructions,
-// rounding to nearest even (AVX-512 in one register, F16C in two).
-inline void sjm_half16_ld(const sjm_half* p, void* v) {
-#ifdef __AVX512F__
+// A lane group of float16 values <-> floats (SJM_VEC_BYTES at v) with the CPU's conversion
+// instructions, rounding to nearest even: 16 with AVX-512, 8 with F16C.
+inline void sjm_half_group_ld(const sjm_half* p, void* v) {
+#if SJM_VEC_BYTES == 64
     const __m512 f = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
-    memcpy(v, &f, 64);
 #else
-    const __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
-    const __m256 hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p + 1));
-    memcpy(v, &lo, 32);
-    memcpy((char*)v + 32, &hi, 32);
+    const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
 #endif
+    memcpy(v, &f, sizeof(f));
 }
 
-inline void sjm_half16_st(sjm_half* p, const void* v) {
+inline void sjm_half_group_st(sjm_half* p, const void* v) {
     const int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-#ifdef __AVX512F__
+#if SJM_VEC_BYTES == 64
     __m512 f;
-    memcpy(&f, v, 64);
+    memcpy(&f, v, sizeof(f));
     _mm256_storeu_si256((__m256i*)p, _mm512_cvtps_ph(f, nearest));
 #else
-    __m256 lo, hi;
-    memcpy(&lo, v, 32);
-    memcpy(&hi, (const char*)v + 32, 32);
-    _mm_storeu_si128((__m128i*)p, _mm256_cvtps_ph(lo, nearest));
-    _mm_storeu_si128((__m128i*)p + 1, _mm256_cvtps_ph(hi, nearest));
+    __m256 f;
+    memcpy(&f, v, sizeof(f));
+    _mm_storeu_si128((__m128i*)p, _mm256_cvtps_ph(f, nearest));
 #endif
 }
 #endif
 
 // The 16-bit storage types convert a whole lane group at once (the same roundings as sjm_io's,
 // which the compiler does not vectorise across a vector's elements): float16 with the CPU's
-// conversion instructions where the build has them (sjm_half16_ld / st), bfloat16 as bits
+// conversion instructions where the build has them (sjm_half_group_ld / st), bfloat16 as bits
 // (a shift, and sjm_bf16_bits).
 template <typename E, int L> struct sjm_vec {
     typedef E type __attribute__((vector_size(L * sizeof(E))));
@@ -306,8 +315,8 @@ template <typename TS, typename A, int L> struct sjm_lanes {
         if constexpr (std::is_same<TS, A>::value) {
             memcpy(&v, p, sizeof(V));
 #ifdef SJM_HALF_SIMD
-        } else if constexpr (std::is_same<TS, sjm_half>::value && sizeof(V) == 64) {
-            sjm_half16_ld(p, &v);
+        } else if constexpr (std::is_same<TS, sjm_half>::value && sizeof(V) == SJM_VEC_BYTES) {
+            sjm_half_group_ld(p, &v);
 #endif
         } else if constexpr (std::is_same<TS, sjm_bf16>::value && sizeof(A) == 4) {
             B b;
@@ -323,8 +332,8 @@ template <typename TS, typename A, int L> struct sjm_lanes {
         if constexpr (std::is_same<TS, A>::value) {
             memcpy(p, &v, sizeof(V));
 #ifdef SJM_HALF_SIMD
-        } else if constexpr (std::is_same<TS, sjm_half>::value && sizeof(V) == 64) {
-            sjm_half16_st(p, &v);
+        } else if constexpr (std::is_same<TS, sjm_half>::value && sizeof(V) == SJM_VEC_BYTES) {
+            sjm_half_group_st(p, &v);
 #endif
         } else if constexpr (std::is_same<TS, sjm_bf16>::value && sizeof(A) == 4) {
             U u;

@@ -5,8 +5,9 @@
 // `sjm_launch` runs: OpenMP over blocks, each block's threads one after the other. The kernels
 // use no __syncthreads or warp intrinsics, so running a block's threads in sequence is exact.
 // By default the kernels take the host's staged traversal (SJM_STAGED: each thread owns
-// SJM_COLS columns, processed one 64-byte SIMD register at a time); with -DSJM_GPU_LAYOUT they
-// take the GPU's (one column per thread, tensors read and written in place).
+// SJM_COLS columns, processed one SIMD register at a time, see sjm_width); with
+// -DSJM_GPU_LAYOUT they take the GPU's (one column per thread, tensors read and written in
+// place).
 #ifndef SJM_HOST_SHIM_H
 #define SJM_HOST_SHIM_H
 
