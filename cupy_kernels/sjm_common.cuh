@@ -234,6 +234,10 @@ template <typename A> struct sjm_width { enum { value = SJM_VEC_BYTES / sizeof(A
 template <typename A> struct sjm_width { enum { value = 1 }; };
 #endif
 #ifdef SJM_HOST
+// Bytes of a lane group of this build (for the launcher and the tests).
+extern "C" SJM_API int sjm_lane_bytes() { return sjm_width<unsigned char>::value; }
+#endif
+#ifdef SJM_HOST
 #define SJM_UNROLL _Pragma("GCC unroll 16")
 #else
 #define SJM_UNROLL _Pragma("unroll")

@@ -203,6 +203,9 @@ class HostLauncher:
             ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.lib.sjm_kernel_name.restype = ctypes.c_char_p
         self.cols = int(self.lib.sjm_cols())
+        # bytes of a lane group: a SIMD register of the build's target (64 with AVX-512, 32
+        # with AVX / AVX2, else 16) in the staged layout, 1 in the GPU's
+        self.lane_bytes = int(self.lib.sjm_lane_bytes())
 
     def kernel_names(self) -> list[str]:
         """Every kernel the library exports.

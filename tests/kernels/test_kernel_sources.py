@@ -107,3 +107,23 @@ def test_extra_compiler_flags_env(monkeypatch):
     assert flags[len(host.FLAGS):len(host.FLAGS) + 2] == ("-g", "-fsanitize=address")
     assert host.check_layout("gpu")[-1] == flags[-1]
     assert host.build_key("g++", "gpu") != plain
+
+
+def _target_vector_bytes() -> int:
+    """Width of the widest SIMD registers the host build targets, from the compiler's own
+    predefined macros for the build's flags."""
+    from spikingjelly_mulfree.kernels import host
+
+    flags = [f for f in host.build_flags() if f.startswith(("-m", "-O"))]
+    macros = subprocess.run([host.compiler(), *flags, "-dM", "-E", "-x", "c++", "-"],
+                            input="", capture_output=True, text=True, check=True).stdout
+    return 64 if "__AVX512F__" in macros else 32 if "__AVX__ " in macros else 16
+
+
+def test_lane_groups_are_one_register_of_the_build_target(host):
+    """A staged lane group is one SIMD register of the build's target: wider, the compiler
+    splits it and a time block's accumulators spill to the stack (3x slower on AVX2)."""
+    if host.layout == "gpu":
+        assert host.lane_bytes == 1
+    else:
+        assert host.lane_bytes == _target_vector_bytes()
