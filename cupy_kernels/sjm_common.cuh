@@ -358,19 +358,45 @@ template <typename TS, typename A, int L> struct sjm_lanes {
     static inline V heaviside(V v) { return v >= (A)0 ? splat((A)1) : splat((A)0); }
 };
 
+// Copies nc elements of `rows` rows from src (row stride sld) to dst (row stride dld), up to
+// SJM_COPY_ROWS rows at a time, a 64-byte piece of each in turn: copied one after the other, the
+// rows (each in its own pages) keep few memory requests in flight, and a training pass's
+// copies took about twice the time of the same traffic read in place (a C++ model of the fire
+// backward on AMD Zen 3: 7.2-7.9 ms row by row, 3.8-4.2 ms eight rows together, 3.1-3.4 ms in
+// place).
+#ifndef SJM_COPY_ROWS
+#define SJM_COPY_ROWS 8
+#endif
+template <typename E>
+inline void sjm_copy_rows(E* dst, sjm_i64 dld, const E* src, sjm_i64 sld, int rows, int nc) {
+    const size_t bytes = (size_t)nc * sizeof(E), whole = bytes / 64 * 64;
+    for (int r0 = 0; r0 < rows; r0 += SJM_COPY_ROWS) {
+        const int nr = rows - r0 < SJM_COPY_ROWS ? rows - r0 : SJM_COPY_ROWS;
+        char* o[SJM_COPY_ROWS];
+        const char* s[SJM_COPY_ROWS];
+        for (int q = 0; q < nr; ++q) {
+            o[q] = reinterpret_cast<char*>(dst + (r0 + q) * dld);
+            s[q] = reinterpret_cast<const char*>(src + (r0 + q) * sld);
+        }
+        for (size_t b = 0; b < whole; b += 64)
+            for (int q = 0; q < nr; ++q) memcpy(o[q] + b, s[q] + b, 64);
+        for (int q = 0; q < nr; ++q) memcpy(o[q] + whole, s[q] + whole, bytes - whole);
+    }
+}
+
 // Copies rows [0, rows) of nc columns (row stride M) into the thread's scratch `slot`, converted
 // to A, with row stride SJM_LD: the rows of [T, M] lie a multiple of 4 KiB apart, so the k rows a
 // step reads would compete for the same cache sets; copied, they stay cached.
 template <typename TS, typename A>
 inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
     A* dst = sjm_thread_scratch<A>(slot, (sjm_i64)rows * SJM_LD);
-    for (int r = 0; r < rows; ++r) {
-        const TS* s = src + r * M;
-        A* o = dst + (sjm_i64)r * SJM_LD;
-        if constexpr (std::is_same<TS, A>::value) {
-            memcpy(o, s, (size_t)nc * sizeof(A));
-        } else {  // converted a lane group at a time
-            constexpr int W = sjm_width<A>::value;
+    if constexpr (std::is_same<TS, A>::value) {
+        sjm_copy_rows<A>(dst, SJM_LD, src, M, rows, nc);
+    } else {  // converted a lane group at a time
+        constexpr int W = sjm_width<A>::value;
+        for (int r = 0; r < rows; ++r) {
+            const TS* s = src + r * M;
+            A* o = dst + (sjm_i64)r * SJM_LD;
             int j = 0;
             for (; j + W <= nc; j += W)
                 sjm_lanes<A, A, W>::st(o + j, sjm_lanes<TS, A, W>::ld(s + j));
@@ -396,8 +422,7 @@ inline T* sjm_stage_taps(int slot, const T* src, sjm_i64 j0, int nc, int S, int 
 // Writes staged rows (stride SJM_LD) back to their place (row stride M).
 template <typename TX>
 inline void sjm_unstage(TX* dst, sjm_i64 M, const TX* src, int rows, int nc) {
-    for (int r = 0; r < rows; ++r)
-        memcpy(dst + r * M, src + (sjm_i64)r * SJM_LD, (size_t)nc * sizeof(TX));
+    sjm_copy_rows<TX>(dst, M, src, SJM_LD, rows, nc);
 }
 #endif
 
