@@ -392,15 +392,19 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
     A* dst = sjm_thread_scratch<A>(slot, (sjm_i64)rows * SJM_LD);
     if constexpr (std::is_same<TS, A>::value) {
         sjm_copy_rows<A>(dst, SJM_LD, src, M, rows, nc);
-    } else {  // converted a lane group at a time
+    } else {  // converted a lane group at a time, rows together as in sjm_copy_rows
         constexpr int W = sjm_width<A>::value;
-        for (int r = 0; r < rows; ++r) {
-            const TS* s = src + r * M;
-            A* o = dst + (sjm_i64)r * SJM_LD;
+        for (int r0 = 0; r0 < rows; r0 += SJM_COPY_ROWS) {
+            const int nr = rows - r0 < SJM_COPY_ROWS ? rows - r0 : SJM_COPY_ROWS;
+            const TS* s = src + r0 * M;
+            A* o = dst + (sjm_i64)r0 * SJM_LD;
             int j = 0;
             for (; j + W <= nc; j += W)
-                sjm_lanes<A, A, W>::st(o + j, sjm_lanes<TS, A, W>::ld(s + j));
-            for (; j < nc; ++j) o[j] = sjm_io<TS>::ld(s[j]);
+                for (int q = 0; q < nr; ++q)
+                    sjm_lanes<A, A, W>::st(o + q * SJM_LD + j,
+                                           sjm_lanes<TS, A, W>::ld(s + q * M + j));
+            for (; j < nc; ++j)
+                for (int q = 0; q < nr; ++q) o[q * SJM_LD + j] = sjm_io<TS>::ld(s[q * M + j]);
         }
     }
     return dst;
