@@ -68,16 +68,17 @@ SJM_INLINE void cpsn_moments(
     body.wld = SJM_TAP_LD;
     body.xld = M;
 #ifdef SJM_STAGED
-    if (sjm_copies<TX, A>::value) body.xld = SJM_LD;
+    const bool staged = sjm_copies<TX, A>::value || sjm_stage_moments(k);
+    if (staged) body.xld = SJM_LD;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
         body.first = n == tl.n_begin;
 #ifdef SJM_STAGED
-        if constexpr (sjm_copies<TX, A>::value) {  // 16-bit rows, converted into the scratch
+        if (staged) {  // rows converted (16-bit) or copied (large k) into the scratch
             body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
             sjm_for_groups<A>(body, tl.nc);
-        } else
+        } else if constexpr (!sjm_copies<TX, A>::value)
 #endif
         {
             body.xs = x + m0;

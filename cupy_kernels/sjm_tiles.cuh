@@ -21,8 +21,8 @@
 // (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
 // scratch (sjm_stage) and writes outputs there before copying them out, except in the forward
 // passes of float32 / float64 tensors, which like the GPU's read and write in place with time
-// blocks outermost (sjm_for_blocks); the GPU reads and writes the tensors directly (its caches
-// do that job).
+// blocks outermost (sjm_for_blocks; the moments pass from order SJM_STAGE_MIN_K on excepted);
+// the GPU reads and writes the tensors directly (its caches do that job).
 #ifndef SJM_TILES_CUH
 #define SJM_TILES_CUH
 
@@ -211,16 +211,26 @@ SJM_INLINE void sjm_for_groups(F& body, int nc) {
 
 // The forward passes read X and write their outputs in place, time blocks outermost
 // (sjm_for_blocks); on the host only 16-bit tensors are copied to the scratch, converted on the
-// way (sjm_copies). The staged traversal copies a tile's rows because its lane groups walk all
-// T steps, the same cache sets at every row ([T, M] rows lie a multiple of 4 KiB apart); time
-// blocks outermost, each row is read across the tile's columns at once, and the copies are not
-// needed: on one thread of our CPU the charge + fire pass of an SHD layer ([100, 64, 256],
-// k = 2) took 2-3x less time, of the sequential-CIFAR layer ([32, 32, 128, 32], k = 1 to 16)
-// 1.1-1.25x less.
+// way (sjm_copies), and the moments pass's rows from order SJM_STAGE_MIN_K on. The staged
+// traversal copies a tile's rows because its lane groups walk all T steps, the same cache sets
+// at every row ([T, M] rows lie a multiple of 4 KiB apart); time blocks outermost, each row is
+// read across the tile's columns at once, and the copies are not needed: on one thread of our
+// CPU the charge + fire pass of an SHD layer ([100, 64, 256], k = 2) took 2-3x less time, of the
+// sequential-CIFAR layer ([32, 32, 128, 32], k = 1 to 16) 1.1-1.25x less.
 #ifdef SJM_STAGED
 template <typename TX, typename A> struct sjm_copies {
     enum { value = !std::is_same<TX, A>::value };
 };
+
+// Whether the moments pass stages float32 / float64 rows too: from order SJM_STAGE_MIN_K on,
+// the staged traversal's taps cost less than the in-place one's by more than the copy (on AMD
+// Zen 3, sequential-CIFAR layer, alternate runs: 0.55-0.9x the time at k = 12 and 16, 1.2-1.5x
+// at k = 4, even at k = 8). The charge + fire pass, whose spikes staging would also copy back,
+// gained at no k and stays in place.
+#ifndef SJM_STAGE_MIN_K
+#define SJM_STAGE_MIN_K 12
+#endif
+inline bool sjm_stage_moments(int k) { return k >= SJM_STAGE_MIN_K; }
 #endif
 
 // The in-place traversal: time blocks outermost, the tile's lane groups inside
