@@ -200,8 +200,7 @@ class HostLauncher:
         self.block = 1 if layout == "staged" else GPU_LAYOUT_BLOCK
         self.lib = _load_passive(path)
         self.lib.sjm_launch.restype = ctypes.c_int
-        self.lib.sjm_launch.argtypes = [ctypes.c_char_p] + [ctypes.c_uint] * 6 + [
-            ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self.lib.sjm_launch.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         self.lib.sjm_kernel_name.restype = ctypes.c_char_p
         self.cols = int(self.lib.sjm_cols())
         # bytes of a lane group: a SIMD register of the build's target (64 with AVX-512, 32
@@ -225,7 +224,7 @@ class HostLauncher:
         tensor has :data:`PARALLEL_MIN_ELEMENTS` or more."""
         # One 8-byte slot per argument, packed by one struct call (building a ctypes object per
         # argument cost ~10 us a launch, as much as a small layer's kernel).
-        fmt = ["<"]
+        fmt = ["<8i"]  # the launch geometry, threads and the argument count lead the buffer
         values = []
         size = 0
         for a in args:
@@ -254,10 +253,10 @@ class HostLauncher:
         gx, gy = grid
         if gx * gy == 0:
             return
-        packed = struct.pack("".join(fmt), *values)
         threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
-        rc = self.lib.sjm_launch(name.encode(), gx, gy, 1, self.block, 1, 1, threads, packed,
-                                 len(values))
+        packed = struct.pack("".join(fmt), gx, gy, 1, self.block, 1, 1, threads, len(values),
+                             *values)
+        rc = self.lib.sjm_launch(name.encode(), packed)
         if rc != 0:
             raise KeyError(f"kernel {name!r} is not in the host library {self.path}")
         launch_counts[name] += 1
