@@ -236,8 +236,6 @@ template <typename A> struct sjm_width { enum { value = 1 }; };
 #ifdef SJM_HOST
 // Bytes of a lane group of this build (for the launcher and the tests).
 extern "C" SJM_API int sjm_lane_bytes() { return sjm_width<unsigned char>::value; }
-#endif
-#ifdef SJM_HOST
 #define SJM_UNROLL _Pragma("GCC unroll 16")
 #else
 #define SJM_UNROLL _Pragma("unroll")
@@ -367,11 +365,17 @@ template <typename TS, typename A, int L> struct sjm_lanes {
 #ifndef SJM_COPY_ROWS
 #define SJM_COPY_ROWS 8
 #endif
+// Calls f(r0, nr) for each group of nr <= SJM_COPY_ROWS consecutive rows r0.. of [0, rows).
+template <typename F>
+inline void sjm_row_groups(int rows, F f) {
+    for (int r0 = 0; r0 < rows; r0 += SJM_COPY_ROWS)
+        f(r0, rows - r0 < SJM_COPY_ROWS ? rows - r0 : SJM_COPY_ROWS);
+}
+
 template <typename E>
 inline void sjm_copy_rows(E* dst, sjm_i64 dld, const E* src, sjm_i64 sld, int rows, int nc) {
     const size_t bytes = (size_t)nc * sizeof(E), whole = bytes / 64 * 64;
-    for (int r0 = 0; r0 < rows; r0 += SJM_COPY_ROWS) {
-        const int nr = rows - r0 < SJM_COPY_ROWS ? rows - r0 : SJM_COPY_ROWS;
+    sjm_row_groups(rows, [&](int r0, int nr) {
         char* o[SJM_COPY_ROWS];
         const char* s[SJM_COPY_ROWS];
         for (int q = 0; q < nr; ++q) {
@@ -381,7 +385,7 @@ inline void sjm_copy_rows(E* dst, sjm_i64 dld, const E* src, sjm_i64 sld, int ro
         for (size_t b = 0; b < whole; b += 64)
             for (int q = 0; q < nr; ++q) memcpy(o[q] + b, s[q] + b, 64);
         for (int q = 0; q < nr; ++q) memcpy(o[q] + whole, s[q] + whole, bytes - whole);
-    }
+    });
 }
 
 // Copies rows [0, rows) of nc columns (row stride M) into the thread's scratch `slot`, converted
@@ -394,8 +398,7 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
         sjm_copy_rows<A>(dst, SJM_LD, src, M, rows, nc);
     } else {  // converted a lane group at a time, rows together as in sjm_copy_rows
         constexpr int W = sjm_width<A>::value;
-        for (int r0 = 0; r0 < rows; r0 += SJM_COPY_ROWS) {
-            const int nr = rows - r0 < SJM_COPY_ROWS ? rows - r0 : SJM_COPY_ROWS;
+        sjm_row_groups(rows, [&](int r0, int nr) {
             const TS* s = src + r0 * M;
             A* o = dst + (sjm_i64)r0 * SJM_LD;
             int j = 0;
@@ -405,7 +408,7 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
                                            sjm_lanes<TS, A, W>::ld(s + q * M + j));
             for (; j < nc; ++j)
                 for (int q = 0; q < nr; ++q) o[q * SJM_LD + j] = sjm_io<TS>::ld(s[q * M + j]);
-        }
+        });
     }
     return dst;
 }
