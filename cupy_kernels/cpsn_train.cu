@@ -80,8 +80,9 @@ SJM_INLINE void cpsn_forward(
     }
 }
 
-// Backward phase 1 of one tile and sample: recompute H, form g = dL/dH by `mode` (see
-// sjm_common.cuh) into gc (row stride gld), and add sum_t g to the db partials.
+// Backward phase 1 of one tile and sample, in time blocks of SJM_TB_GRAD steps (SJM_TB when T
+// is shorter): recompute H, form g = dL/dH by `mode` (see sjm_common.cuh) into gc (row stride
+// gld), and add sum_t g to the db partials.
 template <typename TX, bool MF>
 struct sjm_grad_body {
     typedef typename sjm_io<TX>::acc A;
@@ -97,17 +98,26 @@ struct sjm_grad_body {
 
     template <int L>
     SJM_INLINE void run(int j) {
+        if (T >= SJM_TB_GRAD) {
+            blocks<L, SJM_TB_GRAD>(j);
+        } else {
+            blocks<L, SJM_TB>(j);
+        }
+    }
+
+    template <int L, int TB>
+    SJM_INLINE void blocks(int j) {
         typedef sjm_lanes<TS, A, L> LN;
         typedef sjm_lanes<A, A, L> LA;
         const typename LA::V bias = LA::ld(bl + j);
         typename LA::V sum = LA::splat((A)0);
-        for (int t0 = 0; t0 < T; t0 += SJM_TB) {
-            typename LN::V acc[SJM_TB];
+        for (int t0 = 0; t0 < T; t0 += TB) {
+            typename LN::V acc[TB];
             SJM_UNROLL
-            for (int a = 0; a < SJM_TB; ++a) acc[a] = bias;
+            for (int a = 0; a < TB; ++a) acc[a] = bias;
             if (mode != SJM_GIVEN)
-                sjm_taps_block<TS, A, L, MF>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
-            const int na = T - t0 < SJM_TB ? T - t0 : SJM_TB;
+                sjm_taps_block<TS, A, L, MF, TB>(acc, xs + j, xld, t0, T, -1, wv + j, wld, k, d);
+            const int na = T - t0 < TB ? T - t0 : TB;
             for (int a = 0; a < na; ++a) {
                 const int t = t0 + a;
                 typename LA::V g;

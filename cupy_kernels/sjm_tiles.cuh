@@ -52,6 +52,20 @@ SJM_INLINE bool sjm_make_tile(sjm_tile& tl, int T, int N, int C, int S) {
 #ifndef SJM_TB
 #define SJM_TB 8
 #endif
+// Steps per time block of the backward's first phase (recompute H, form dL/dH; cpsn_train.cu).
+// The host takes 8 there even with SJM_TB = 4: its tap chains are twice as many then, and on AMD
+// Zen 3 (one thread, the old and new libraries on the same launches alternately, fastest of 10)
+// the fire backward took 0.61-0.67x the time on the sequential-CIFAR layer at k = 1 and 16,
+// 0.87x at k = 4, 0.9x on the SHD layer, 0.68-0.9x for float16, bfloat16 and float64, but
+// 1.03-1.08x on a T = 4 layer, so sequences shorter than SJM_TB_GRAD keep SJM_TB. A block's
+// results do not depend on its size: every charge adds its taps in the same order.
+#ifndef SJM_TB_GRAD
+#ifdef SJM_STAGED
+#define SJM_TB_GRAD 8
+#else
+#define SJM_TB_GRAD SJM_TB
+#endif
+#endif
 
 // Storage type of the rows a thread reads repeatedly: staged in the accumulator type on the
 // host, the tensor's own type on the GPU.
@@ -139,15 +153,17 @@ SJM_INLINE void sjm_taps_block_d1(A* acc, const TS* src, sjm_i64 ld, int t0, int
 }
 
 // Taps of one time block of one lane group:
-//   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < SJM_TB
-// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward).
+//   acc[a] += sum_i tap(src[r], w_i),  r = t0 + a + dir * (k-1-i) d,  0 <= r < T,  a < TB
+// (dir = -1: the causal charge; dir = +1: the anti-causal correlation of the backward; TB: the
+// block's steps, SJM_TB but for the staged backward's first phase, SJM_TB_GRAD).
 // src: the group's rows (row stride ld); wv: its weights (stride wld).
-template <typename TS, typename A, int L, bool MF>
+template <typename TS, typename A, int L, bool MF, int TB = SJM_TB>
 SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* src, sjm_i64 ld,
                                int t0, int T, int dir, const A* wv, sjm_i64 wld,
                                int k, int d) {
     typedef sjm_lanes<TS, A, L> LN;
 #ifndef SJM_STAGED
+    static_assert(TB == SJM_TB, "the GPU traversal's register ring holds SJM_TB rows");
     if (d == 1 && k >= 1) {  // k = 0: no taps (the ring would preload rows)
         sjm_taps_block_d1<TS, A, MF>(acc, src, ld, t0, T, dir, wv, wld, k);
         return;
@@ -159,15 +175,15 @@ SJM_INLINE void sjm_taps_block(typename sjm_lanes<TS, A, L>::V* acc, const TS* s
         int c[L];
         for (int l = 0; l < L; ++l) c[l] = MF ? sjm_code(sjm_lanes<A, A, L>::get(w, l)) : 0;
         const int r0 = t0 + dir * lag;
-        if (r0 >= 0 && r0 + SJM_TB <= T) {  // the whole block inside: no checks per step
+        if (r0 >= 0 && r0 + TB <= T) {  // the whole block inside: no checks per step
             const TS* row = src + r0 * ld;
             SJM_UNROLL
-            for (int a = 0; a < SJM_TB; ++a)
+            for (int a = 0; a < TB; ++a)
                 acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(row + a * ld), w, c);
             continue;
         }
         SJM_UNROLL
-        for (int a = 0; a < SJM_TB; ++a) {
+        for (int a = 0; a < TB; ++a) {
             const int r = r0 + a;
             if (r < 0 || r >= T) continue;
             acc[a] += sjm_tap_lanes<MF, TS, A, L>(LN::ld(src + r * ld), w, c);
