@@ -16,7 +16,8 @@ fastest time per library, their ratio ``B/A`` and the sums. Flags (``--a``, ``--
 library the way ``$SPIKINGJELLY_MULFREE_CXXFLAGS`` would (cached like any other build);
 ``--lib-a`` / ``--lib-b`` take a built one instead, e.g. from a ``git worktree`` of an older
 commit (``python -c "from spikingjelly_mulfree.kernels import host; print(host.build())"`` there
-prints its path). A launch that adds to its output (the second ``dW`` reduction) computes
+prints its path). Both libraries must tile as many columns per thread as the default build
+(``SJM_COLS``), whose grids the replayed launches carry. A launch that adds to its output (the second ``dW`` reduction) computes
 nonsense after the first replay; only its time is of interest here.
 """
 from __future__ import annotations
@@ -106,8 +107,15 @@ def main() -> None:
     if args.rounds < 1:
         parser.error(f"--rounds: expected at least 1, got {args.rounds}")
     torch.set_num_threads(1)
-    rows = compare(load(args.a, args.lib_a), load(args.b, args.lib_b), shape, args.k,
-                   getattr(torch, args.dtype), args.rounds)
+    lib_a, lib_b = load(args.a, args.lib_a), load(args.b, args.lib_b)
+    cols = {int(lib.sjm_cols()) for lib in (lib_a, lib_b, host.host_launcher().lib)}
+    if len(cols) > 1:
+        raise SystemExit(
+            f"the libraries tile {sorted(cols)} columns per thread: the replayed launches' grids "
+            f"are sized for the default build's {host.host_launcher().cols}, so a library with "
+            f"another SJM_COLS would cover other columns; time such builds in separate runs of "
+            f"benchmarks/bench_passes.py instead")
+    rows = compare(lib_a, lib_b, shape, args.k, getattr(torch, args.dtype), args.rounds)
     print(f"layer {list(shape)}, k={args.k}, {args.dtype}, one thread; fastest of {args.rounds}")
     print(f"{'kernel':34s} {'A (us)':>11s} {'B (us)':>11s} {'B/A':>6s}")
     for name, a, b in rows:

@@ -39,3 +39,9 @@ def test_a_missing_library_is_named():
     proc = _run("--lib-b", "/nonexistent/lib.so", "--shape", "4,1,2,2", "--rounds", "1")
     assert proc.returncode != 0
     assert "--lib-a / --lib-b: no file '/nonexistent/lib.so'" in proc.stderr
+
+
+def test_a_library_with_other_tiles_is_refused():
+    proc = _run("--b=-DSJM_COLS=256", "--shape", "4,1,2,2", "--rounds", "1")
+    assert proc.returncode != 0
+    assert "the libraries tile [256, 1024] columns per thread" in proc.stderr
