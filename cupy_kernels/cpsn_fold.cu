@@ -68,16 +68,16 @@ SJM_INLINE void cpsn_fold(const A* __restrict__ w, const A* __restrict__ mean,
                           const A* __restrict__ var, const A* __restrict__ gamma,
                           const A* __restrict__ beta, A* __restrict__ wf, A* __restrict__ bf,
                           int C, int k, A eps, int quant, int min_exp, int max_exp) {
-    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    A s = (A)1;
-    if (mean) {
-        s = gamma[c] * ((A)1 / sqrt(var[c] + eps));
-        bf[c] = beta[c] - mean[c] * s;
-    }
-    for (int i = 0; i < k; ++i) {
-        const A v = mean ? w[c * k + i] * s : w[c * k + i];
-        wf[c * k + i] = quant ? sjm_pow2_round(v, min_exp, max_exp) : v;
+    SJM_FOR_ITEMS(c, C) {
+        A s = (A)1;
+        if (mean) {
+            s = gamma[c] * ((A)1 / sqrt(var[c] + eps));
+            bf[c] = beta[c] - mean[c] * s;
+        }
+        for (int i = 0; i < k; ++i) {
+            const A v = mean ? w[c * k + i] * s : w[c * k + i];
+            wf[c * k + i] = quant ? sjm_pow2_round(v, min_exp, max_exp) : v;
+        }
     }
 }
 
@@ -87,28 +87,33 @@ SJM_INLINE void cpsn_fold_backward(const A* __restrict__ w, const A* __restrict_
                                    const A* __restrict__ gwf, const A* __restrict__ gbf,
                                    A* __restrict__ gw, A* __restrict__ g4, int C, int k, A eps,
                                    A mean_div, A var_scale) {
-    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    const A r = (A)1 / sqrt(var[c] + eps);
-    const A s = gamma[c] * r;
-    A gs = (A)0;  // dL/ds
-    for (int i = 0; i < k; ++i) {
-        const A g = gwf[c * k + i];
-        gw[c * k + i] = g * s;
-        gs += g * w[c * k + i];
+    SJM_FOR_ITEMS(c, C) {
+        const A r = (A)1 / sqrt(var[c] + eps);
+        const A s = gamma[c] * r;
+        A gs = (A)0;  // dL/ds
+        for (int i = 0; i < k; ++i) {
+            const A g = gwf[c * k + i];
+            gw[c * k + i] = g * s;
+            gs += g * w[c * k + i];
+        }
+        gs -= gbf[c] * mean[c];
+        g4[c] = -gbf[c] * s / mean_div;
+        g4[C + c] = gs * gamma[c] * ((A)-0.5 * r * r * r) * var_scale;
+        g4[2 * C + c] = gs * r;
+        g4[3 * C + c] = gbf[c];
     }
-    gs -= gbf[c] * mean[c];
-    g4[c] = -gbf[c] * s / mean_div;
-    g4[C + c] = gs * gamma[c] * ((A)-0.5 * r * r * r) * var_scale;
-    g4[2 * C + c] = gs * r;
-    g4[3 * C + c] = gbf[c];
 }
 
-// A product rounded on its own: nvcc would contract it with a following add into one
-// multiply-add (the host build compiles as ISO C++, which does not contract).
+// A product rounded on its own, which a compiler would otherwise contract with a following add
+// into one multiply-add: nvcc does, and so does GCC (-ffp-contract=fast is its default for C++,
+// ISO dialects included) once the product sits in a loop it vectorizes; on the host a volatile
+// store keeps it apart.
 #ifdef SJM_HOST
 template <typename A>
-SJM_INLINE A sjm_mul_rn(A a, A b) { return a * b; }
+SJM_INLINE A sjm_mul_rn(A a, A b) {
+    volatile A p = a * b;
+    return p;
+}
 #else
 SJM_INLINE float sjm_mul_rn(float a, float b) { return __fmul_rn(a, b); }
 SJM_INLINE double sjm_mul_rn(double a, double b) { return __dmul_rn(a, b); }
@@ -129,10 +134,10 @@ template <typename A>
 SJM_INLINE void cpsn_running_stats(A* __restrict__ rm, A* __restrict__ rv,
                                    const A* __restrict__ mean, const A* __restrict__ var, int C,
                                    A momentum, A factor) {
-    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    rm[c] = sjm_lerp(rm[c], mean[c], momentum);
-    rv[c] = sjm_lerp(rv[c], sjm_mul_rn(var[c], factor), momentum);
+    SJM_FOR_ITEMS(c, C) {
+        rm[c] = sjm_lerp(rm[c], mean[c], momentum);
+        rv[c] = sjm_lerp(rv[c], sjm_mul_rn(var[c], factor), momentum);
+    }
 }
 
 #define SJM_DEF_FOLD(SUF, A)                                                                    \

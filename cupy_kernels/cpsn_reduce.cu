@@ -6,7 +6,7 @@
 // hold (count, mean, M2): part[(y * C*S + c * S + s) * 3 + {0, 1, 2}].
 //
 // Every sum runs in a fixed order (deterministic, no atomics). When a channel has many items,
-// a first stage lets one thread per (channel, chunk of R items) reduce a chunk and write it in
+// a first stage lets an item per (channel, chunk of R items) reduce a chunk and write it in
 // the same layout with S = 1 and ny = the number of chunks, so that the final kernel has few
 // items per thread: a GPU then keeps many threads busy instead of a few walking long lists.
 #include "sjm_common.cuh"
@@ -54,65 +54,65 @@ SJM_INLINE void sjm_merge_items(const A* __restrict__ part, int c, sjm_i64 u0, s
     }
 }
 
-// Final stage of the dW/db reduction: one thread per (c, q), q <= k. With accumulate != 0 the
+// Final stage of the dW/db reduction: an item per (c, q), q <= k. With accumulate != 0 the
 // dW sums are added to dw (a second gradient of the same weights) instead of stored.
 template <typename A>
 SJM_INLINE void cpsn_reduce_grad(const A* __restrict__ part, A* __restrict__ dw, A* __restrict__ db,
                                  int ny, int C, int S, int k, int accumulate) {
-    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= (sjm_i64)C * (k + 1)) return;
-    const int c = (int)(id / (k + 1));
-    const int q = (int)(id % (k + 1));
-    const A acc = sjm_sum_items(part, c, q, 0, (sjm_i64)ny * S, C, S, k);
-    A* out = q < k ? dw + c * k + q : db ? db + c : (A*)0;
-    if (out) *out = accumulate && q < k ? *out + acc : acc;
+    SJM_FOR_ITEMS(id, (sjm_i64)C * (k + 1)) {
+        const int c = (int)(id / (k + 1));
+        const int q = (int)(id % (k + 1));
+        const A acc = sjm_sum_items(part, c, q, 0, (sjm_i64)ny * S, C, S, k);
+        A* out = q < k ? dw + c * k + q : db ? db + c : (A*)0;
+        if (out) *out = accumulate && q < k ? *out + acc : acc;
+    }
 }
 
-// First stage of the dW/db reduction: one thread per (chunk, c, q); out gets the chunk's sum at
+// First stage of the dW/db reduction: an item per (chunk, c, q); out gets the chunk's sum at
 // out[(chunk * (k+1) + q) * C + c].
 template <typename A>
 SJM_INLINE void cpsn_reduce_grad_chunks(const A* __restrict__ part, A* __restrict__ out, int ny,
                                         int C, int S, int k, int R) {
     const sjm_i64 items = (sjm_i64)ny * S;
     const sjm_i64 per = (sjm_i64)C * (k + 1);
-    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= per * ((items + R - 1) / R)) return;
-    const sjm_i64 chunk = id / per;
-    const int q = (int)(id % per / C);  // c fastest: neighbouring threads write neighbours
-    const int c = (int)(id % C);
-    const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
-    out[(chunk * (k + 1) + q) * C + c] = sjm_sum_items(part, c, q, u0, u1, C, S, k);
+    SJM_FOR_ITEMS(id, per * ((items + R - 1) / R)) {
+        const sjm_i64 chunk = id / per;
+        const int q = (int)(id % per / C);  // c fastest: neighbouring threads write neighbours
+        const int c = (int)(id % C);
+        const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
+        out[(chunk * (k + 1) + q) * C + c] = sjm_sum_items(part, c, q, u0, u1, C, S, k);
+    }
 }
 
-// Final stage of the moments: one thread per channel; writes mean[c] and biased var[c].
+// Final stage of the moments: an item per channel; writes mean[c] and biased var[c].
 template <typename A>
 SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ mean,
                                     A* __restrict__ var, int ny, int C, int S) {
-    const sjm_i64 c = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    A n = (A)0, mu = (A)0, m2 = (A)0;
-    sjm_merge_items(part, (int)c, 0, (sjm_i64)ny * S, C, S, n, mu, m2);
-    mean[c] = mu;
-    var[c] = m2 / n;
+    SJM_FOR_ITEMS(c, C) {
+        A n = (A)0, mu = (A)0, m2 = (A)0;
+        sjm_merge_items(part, (int)c, 0, (sjm_i64)ny * S, C, S, n, mu, m2);
+        mean[c] = mu;
+        var[c] = m2 / n;
+    }
 }
 
-// First stage of the moments: one thread per (chunk, c); out gets the chunk's (count, mean, M2)
+// First stage of the moments: an item per (chunk, c); out gets the chunk's (count, mean, M2)
 // at out[(chunk * C + c) * 3 + {0, 1, 2}].
 template <typename A>
 SJM_INLINE void cpsn_reduce_moments_chunks(const A* __restrict__ part, A* __restrict__ out,
                                            int ny, int C, int S, int R) {
     const sjm_i64 items = (sjm_i64)ny * S;
-    const sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (id >= (sjm_i64)C * ((items + R - 1) / R)) return;
-    const sjm_i64 chunk = id / C;
-    const int c = (int)(id % C);
-    const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
-    A n = (A)0, mu = (A)0, m2 = (A)0;
-    sjm_merge_items(part, c, u0, u1, C, S, n, mu, m2);
-    A* o = out + (chunk * C + c) * 3;
-    o[0] = n;
-    o[1] = mu;
-    o[2] = m2;
+    SJM_FOR_ITEMS(id, (sjm_i64)C * ((items + R - 1) / R)) {
+        const sjm_i64 chunk = id / C;
+        const int c = (int)(id % C);
+        const sjm_i64 u0 = chunk * R, u1 = u0 + R < items ? u0 + R : items;
+        A n = (A)0, mu = (A)0, m2 = (A)0;
+        sjm_merge_items(part, c, u0, u1, C, S, n, mu, m2);
+        A* o = out + (chunk * C + c) * 3;
+        o[0] = n;
+        o[1] = mu;
+        o[2] = m2;
+    }
 }
 
 #define SJM_DEF_REDUCE(SUF, A)                                                                  \

@@ -29,6 +29,14 @@
 
 typedef long long sjm_i64;
 
+// Items id < n of a kernel that gives each item to one thread (the per-channel and reduction
+// kernels), stepped by the grid's thread count: a GPU launches a thread per item, so each
+// thread takes one; the host launches a block per OpenMP thread, each walking many items, since
+// dispatching a block costs it more (tens of nanoseconds) than an item's work.
+#define SJM_FOR_ITEMS(id, n)                                                                \
+    for (sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x; id < (sjm_i64)(n);  \
+         id += (sjm_i64)gridDim.x * blockDim.x)
+
 // 16-bit storage types: raw bits, converted to float for arithmetic.
 struct sjm_half { unsigned short bits; };
 struct sjm_bf16 { unsigned short bits; };

@@ -219,10 +219,15 @@ def _rows(launcher: Launcher, x: torch.Tensor, reduce: bool) -> tuple[int, int]:
     return gx, -(-N // per)
 
 
-def _thread_grid(launcher: Launcher, threads: int) -> tuple[int, int]:
-    """Grid of ``threads`` one-item threads (the reductions): blocks of the launcher's size with
-    one column each on the GPU layout, one thread per block (OpenMP over them) when staged."""
-    return grid_for(launcher, threads) if launcher.cols == 1 else (threads, 1)
+def _thread_grid(launcher: Launcher, items: int) -> tuple[int, int]:
+    """Grid of a kernel of ``items`` one-thread items (the reductions and the per-channel
+    kernels, which step through their items by the grid's size, ``SJM_FOR_ITEMS``): a thread
+    per item in blocks of the launcher's size on the GPU layout; when staged, one block per
+    torch thread (OpenMP over them), each walking many items, since the host's dispatch of a
+    block costs more than an item."""
+    if launcher.cols == 1:
+        return grid_for(launcher, items)
+    return max(1, min(items, torch.get_num_threads())), 1
 
 
 def _first_stage(launcher: Launcher, kind: str, part: torch.Tensor, width: int,
