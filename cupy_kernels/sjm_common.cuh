@@ -427,9 +427,15 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
 template <typename T>
 inline T* sjm_stage_taps(int slot, const T* src, sjm_i64 j0, int nc, int S, int k) {
     T* dst = sjm_thread_scratch<T>(slot, (sjm_i64)k * SJM_LD);
+    sjm_i64 c = j0 / S;  // the column's channel, stepped every S columns (as sjm_per_column)
+    int s = (int)(j0 - c * S);
     for (int j = 0; j < nc; ++j) {
-        const T* row = src + ((j0 + j) / S) * k;
+        const T* row = src + c * k;
         for (int i = 0; i < k; ++i) dst[(sjm_i64)i * SJM_LD + j] = row[i];
+        if (++s == S) {
+            s = 0;
+            ++c;
+        }
     }
     return dst;
 }
