@@ -57,19 +57,24 @@ SJM_INLINE void cpsn_forward(
     body.wld = SJM_TAP_LD;
     body.xld = body.os = M;
 #ifdef SJM_STAGED
-    if (sjm_copies<TX, A>::value) body.xld = body.os = SJM_LD;
+    // 16-bit rows are converted into the scratch, float32 / float64 ones copied there from
+    // order SJM_STAGE_MIN_K on; the outputs are written there and copied back
+    const bool staged = sjm_copies<TX, A>::value || sjm_stage_rows(k);
+    if (staged) body.xld = body.os = SJM_LD;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {
         const sjm_i64 m0 = n * tl.cs + tl.j0;
 #ifdef SJM_STAGED
-        if constexpr (sjm_copies<TX, A>::value) {  // 16-bit rows, converted into the scratch
+        if (staged) {
             body.xs = sjm_stage<TX, A>(2, x + m0, M, T, tl.nc);
             body.so = spikes ? sjm_thread_scratch<TX>(3, (sjm_i64)T * SJM_LD) : spikes;
             body.ho = charge ? sjm_thread_scratch<A>(3, (sjm_i64)T * SJM_LD) : charge;
             sjm_for_groups<A>(body, tl.nc);
             if (spikes) sjm_unstage(spikes + m0, M, body.so, T, tl.nc);
             if (charge) sjm_unstage(charge + m0, M, body.ho, T, tl.nc);
-        } else
+            continue;
+        }
+        if constexpr (!sjm_copies<TX, A>::value)  // in place (16-bit rows are always staged)
 #endif
         {
             body.xs = x + m0;

@@ -21,7 +21,7 @@
 // (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
 // scratch (sjm_stage) and writes outputs there before copying them out, except in the forward
 // passes of float32 / float64 tensors, which like the GPU's read and write in place with time
-// blocks outermost (sjm_for_blocks; the moments pass from order SJM_STAGE_MIN_K on excepted);
+// blocks outermost (sjm_for_blocks) up to order SJM_STAGE_MIN_K;
 // the GPU reads and writes the tensors directly (its caches do that job).
 #ifndef SJM_TILES_CUH
 #define SJM_TILES_CUH
@@ -236,7 +236,7 @@ SJM_INLINE void sjm_for_groups(F& body, int nc) {
 
 // The forward passes read X and write their outputs in place, time blocks outermost
 // (sjm_for_blocks); on the host only 16-bit tensors are copied to the scratch, converted on the
-// way (sjm_copies), and the moments pass's rows from order SJM_STAGE_MIN_K on. The staged
+// way (sjm_copies), and every tensor's from order SJM_STAGE_MIN_K on. The staged
 // traversal copies a tile's rows because its lane groups walk all T steps, the same cache sets
 // at every row ([T, M] rows lie a multiple of 4 KiB apart); time blocks outermost, each row is
 // read across the tile's columns at once, and the copies are not needed: on one thread of our
@@ -247,15 +247,16 @@ template <typename TX, typename A> struct sjm_copies {
     enum { value = !std::is_same<TX, A>::value };
 };
 
-// Whether the moments pass stages float32 / float64 rows too: from order SJM_STAGE_MIN_K on,
-// the staged traversal's taps cost less than the in-place one's by more than the copy (on AMD
-// Zen 3, sequential-CIFAR layer, alternate runs: 0.55-0.9x the time at k = 12 and 16, 1.2-1.5x
-// at k = 4, even at k = 8). The charge + fire pass, whose spikes staging would also copy back,
-// gained at no k and stays in place.
+// Whether the forward passes (moments, charge + fire) stage float32 / float64 rows too: from
+// order SJM_STAGE_MIN_K on, the staged traversal's taps cost less than the in-place one's by
+// more than the copies (AMD Zen 3, one thread, sequential-CIFAR layer, both builds on the same
+// launches alternately, benchmarks/bench_host_ab.py: charge + fire 0.69-0.74x the time at
+// k = 12 and 16, 0.84-0.86x at k = 10, 0.87-1.0x at k = 8, 1.3x at k = 4; the moments pass
+// 0.55-0.9x at k = 12 and 16, 0.67-0.8x at k = 10, 0.97-1.06x at k = 8, 1.2-1.5x at k = 4).
 #ifndef SJM_STAGE_MIN_K
-#define SJM_STAGE_MIN_K 12
+#define SJM_STAGE_MIN_K 10
 #endif
-inline bool sjm_stage_moments(int k) { return k >= SJM_STAGE_MIN_K; }
+inline bool sjm_stage_rows(int k) { return k >= SJM_STAGE_MIN_K; }
 #endif
 
 // The in-place traversal: time blocks outermost, the tile's lane groups inside

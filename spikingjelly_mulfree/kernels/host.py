@@ -8,9 +8,8 @@ compiler (default ``g++``).
 
 Two layouts of the same sources can be built (:data:`LAYOUTS`): ``'staged'``, the CPU's own
 traversal (many columns per thread, SIMD lanes, rows staged in a per-thread scratch or, in the
-float32 / float64 forward passes, read in place one time block at a time, but for the moments
-pass from k = 12 on), which
-``backend='cpu'`` runs; and ``'gpu'``, the GPU's traversal (one column per thread, several
+float32 / float64 forward passes of orders below 10, read in place one time block at a time),
+which ``backend='cpu'`` runs; and ``'gpu'``, the GPU's traversal (one column per thread, several
 threads per block, tensors read and written in place), which runs on the CPU the code paths
 that otherwise only a GPU would execute — the tests drive both through
 :func:`~.launch.host_layout`.
