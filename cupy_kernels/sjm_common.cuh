@@ -37,6 +37,20 @@ typedef long long sjm_i64;
     for (sjm_i64 id = (sjm_i64)blockIdx.x * blockDim.x + threadIdx.x; id < (sjm_i64)(n);  \
          id += (sjm_i64)gridDim.x * blockDim.x)
 
+// The channel c of a column and its place s among the channel's S columns, stepped a column at
+// a time (a tile's per-column loops walk them instead of dividing each column by S).
+struct sjm_channel_walk {
+    sjm_i64 c;
+    int s, S;
+    SJM_INLINE sjm_channel_walk(sjm_i64 j0, int S_) : c(j0 / S_), s((int)(j0 % S_)), S(S_) {}
+    SJM_INLINE void next() {
+        if (++s == S) {
+            s = 0;
+            ++c;
+        }
+    }
+};
+
 // 16-bit storage types: raw bits, converted to float for arithmetic.
 struct sjm_half { unsigned short bits; };
 struct sjm_bf16 { unsigned short bits; };
@@ -427,15 +441,10 @@ inline A* sjm_stage(int slot, const TS* src, sjm_i64 M, int rows, int nc) {
 template <typename T>
 inline T* sjm_stage_taps(int slot, const T* src, sjm_i64 j0, int nc, int S, int k) {
     T* dst = sjm_thread_scratch<T>(slot, (sjm_i64)k * SJM_LD);
-    sjm_i64 c = j0 / S;  // the column's channel, stepped every S columns (as sjm_per_column)
-    int s = (int)(j0 - c * S);
-    for (int j = 0; j < nc; ++j) {
-        const T* row = src + c * k;
+    sjm_channel_walk ch(j0, S);
+    for (int j = 0; j < nc; ++j, ch.next()) {
+        const T* row = src + ch.c * k;
         for (int i = 0; i < k; ++i) dst[(sjm_i64)i * SJM_LD + j] = row[i];
-        if (++s == S) {
-            s = 0;
-            ++c;
-        }
     }
     return dst;
 }

@@ -212,16 +212,8 @@ SJM_INLINE const A* sjm_tile_taps(int slot, const sjm_tile& tl, const A* w, int 
 // Per-column copy of a per-channel vector (zeros for a null one): dst[j] = v[(j0 + j) / S].
 template <typename A>
 SJM_INLINE void sjm_per_column(A* dst, const A* __restrict__ v, sjm_i64 j0, int nc, int S) {
-    // the channel steps every S columns: one division for the tile, not one a column
-    sjm_i64 c = j0 / S;
-    int s = (int)(j0 - c * S);
-    for (int j = 0; j < nc; ++j) {
-        dst[j] = v ? v[c] : (A)0;
-        if (++s == S) {
-            s = 0;
-            ++c;
-        }
-    }
+    sjm_channel_walk ch(j0, S);
+    for (int j = 0; j < nc; ++j, ch.next()) dst[j] = v ? v[ch.c] : (A)0;
 }
 
 // Runs body.template run<L>(j) over a tile's nc columns: lane groups of sjm_width<A>, then the
