@@ -17,8 +17,9 @@ library the way ``$SPIKINGJELLY_MULFREE_CXXFLAGS`` would (cached like any other 
 ``--lib-a`` / ``--lib-b`` take a built one instead, e.g. from a ``git worktree`` of an older
 commit (``python -c "from spikingjelly_mulfree.kernels import host; print(host.build())"`` there
 prints its path). Both libraries must tile as many columns per thread as the default build
-(``SJM_COLS``), whose grids the replayed launches carry. A launch that adds to its output (the second ``dW`` reduction) computes
-nonsense after the first replay; only its time is of interest here.
+(``SJM_COLS``), whose grids the replayed launches carry. A launch that adds to its output (the
+second ``dW`` reduction) computes nonsense after the first replay; only its time is of interest
+here.
 """
 from __future__ import annotations
 
