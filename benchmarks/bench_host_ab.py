@@ -24,11 +24,11 @@ here.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -38,28 +38,19 @@ from spikingjelly_mulfree import CPSN  # noqa: E402
 from spikingjelly_mulfree.kernels import host  # noqa: E402
 
 
-def load(flags: str, path: str | None) -> ctypes.CDLL:
-    """The library at ``path``, else the one built with ``flags`` added to the default's."""
+def load(flags: str, path: str | None) -> host.HostLauncher:
+    """A launcher of the library at ``path``, else of the one built with ``flags`` added to the
+    default's."""
     if path is None:
-        saved = os.environ.get(host.CXXFLAGS_ENV)
-        os.environ[host.CXXFLAGS_ENV] = flags
-        try:
+        with mock.patch.dict(os.environ, {host.CXXFLAGS_ENV: flags}):
             path = str(host.build())
-        finally:
-            if saved is None:
-                del os.environ[host.CXXFLAGS_ENV]
-            else:
-                os.environ[host.CXXFLAGS_ENV] = saved
     elif not Path(path).is_file():
         raise SystemExit(f"--lib-a / --lib-b: no file {path!r}; pass the path of a built "
                          f"host library (host.build() prints it)")
-    lib = host._load_passive(Path(path))
-    lib.sjm_launch.restype = ctypes.c_int
-    lib.sjm_launch.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    return lib
+    return host.HostLauncher(Path(path))
 
 
-def compare(lib_a: ctypes.CDLL, lib_b: ctypes.CDLL, shape: tuple[int, ...], k: int,
+def compare(a: host.HostLauncher, b: host.HostLauncher, shape: tuple[int, ...], k: int,
             dtype: torch.dtype, rounds: int) -> list[tuple[str, float, float]]:
     """``(kernel, seconds with A, seconds with B)`` per launch of one training step, in order."""
     torch.manual_seed(0)
@@ -76,7 +67,7 @@ def compare(lib_a: ctypes.CDLL, lib_b: ctypes.CDLL, shape: tuple[int, ...], k: i
         for r in range(rounds):
             for i in ((0, 1) if r % 2 == 0 else (1, 0)):
                 start = time.perf_counter()
-                (lib_a, lib_b)[i].sjm_launch(name, packed)
+                (a, b)[i].lib.sjm_launch(name, packed)
                 best[i] = min(best[i], time.perf_counter() - start)
         rows.append((name.decode(), best[0], best[1]))
         return own(name, packed)
@@ -108,19 +99,19 @@ def main() -> None:
     if args.rounds < 1:
         parser.error(f"--rounds: expected at least 1, got {args.rounds}")
     torch.set_num_threads(1)
-    lib_a, lib_b = load(args.a, args.lib_a), load(args.b, args.lib_b)
-    cols = {int(lib.sjm_cols()) for lib in (lib_a, lib_b, host.host_launcher().lib)}
+    a, b = load(args.a, args.lib_a), load(args.b, args.lib_b)
+    cols = {launcher.cols for launcher in (a, b, host.host_launcher())}
     if len(cols) > 1:
         raise SystemExit(
             f"the libraries tile {sorted(cols)} columns per thread: the replayed launches' grids "
             f"are sized for the default build's {host.host_launcher().cols}, so a library with "
             f"another SJM_COLS would cover other columns; time such builds in separate runs of "
             f"benchmarks/bench_passes.py instead")
-    rows = compare(lib_a, lib_b, shape, args.k, getattr(torch, args.dtype), args.rounds)
+    rows = compare(a, b, shape, args.k, getattr(torch, args.dtype), args.rounds)
     print(f"layer {list(shape)}, k={args.k}, {args.dtype}, one thread; fastest of {args.rounds}")
     print(f"{'kernel':34s} {'A (us)':>11s} {'B (us)':>11s} {'B/A':>6s}")
-    for name, a, b in rows:
-        print(f"{name:34s} {a * 1e6:11.2f} {b * 1e6:11.2f} {b / a:6.2f}")
+    for name, t_a, t_b in rows:
+        print(f"{name:34s} {t_a * 1e6:11.2f} {t_b * 1e6:11.2f} {t_b / t_a:6.2f}")
     total_a, total_b = sum(r[1] for r in rows), sum(r[2] for r in rows)
     print(f"{'sum':34s} {total_a * 1e6:11.2f} {total_b * 1e6:11.2f} {total_b / total_a:6.2f}")
 

@@ -68,7 +68,7 @@ SJM_INLINE void cpsn_moments(
     body.wld = SJM_TAP_LD;
     body.xld = M;
 #ifdef SJM_STAGED
-    const bool staged = sjm_copies<TX, A>::value || sjm_stage_rows(k);
+    const bool staged = sjm_stage_rows<TX, A>(k);
     if (staged) body.xld = SJM_LD;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {

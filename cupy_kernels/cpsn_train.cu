@@ -59,7 +59,7 @@ SJM_INLINE void cpsn_forward(
 #ifdef SJM_STAGED
     // 16-bit rows are converted into the scratch, float32 / float64 ones copied there from
     // order SJM_STAGE_MIN_K on; the outputs are written there and copied back
-    const bool staged = sjm_copies<TX, A>::value || sjm_stage_rows(k);
+    const bool staged = sjm_stage_rows<TX, A>(k);
     if (staged) body.xld = body.os = SJM_LD;
 #endif
     for (int n = tl.n_begin; n < tl.n_end; ++n) {

@@ -20,9 +20,9 @@
 // time in blocks of SJM_TB steps whose charges stay in registers. The host's own traversal
 // (SJM_STAGED, see sjm_common.cuh) first copies the rows it reads several times into its private
 // scratch (sjm_stage) and writes outputs there before copying them out, except in the forward
-// passes of float32 / float64 tensors, which like the GPU's read and write in place with time
-// blocks outermost (sjm_for_blocks) up to order SJM_STAGE_MIN_K;
-// the GPU reads and writes the tensors directly (its caches do that job).
+// passes of float32 / float64 tensors below order SJM_STAGE_MIN_K, which like the GPU's read and
+// write in place with time blocks outermost (sjm_for_blocks); the GPU reads and writes the
+// tensors directly (its caches do that job).
 #ifndef SJM_TILES_CUH
 #define SJM_TILES_CUH
 
@@ -239,8 +239,8 @@ template <typename TX, typename A> struct sjm_copies {
     enum { value = !std::is_same<TX, A>::value };
 };
 
-// Whether the forward passes (moments, charge + fire) stage float32 / float64 rows too: from
-// order SJM_STAGE_MIN_K on, the staged traversal's taps cost less than the in-place one's by
+// Whether the forward passes (moments, charge + fire) stage their rows: 16-bit ones always
+// (converted on the way), float32 / float64 ones from order SJM_STAGE_MIN_K on, the staged traversal's taps cost less than the in-place one's by
 // more than the copies (AMD Zen 3, one thread, sequential-CIFAR layer, both builds on the same
 // launches alternately, benchmarks/bench_host_ab.py: charge + fire 0.69-0.74x the time at
 // k = 12 and 16, 0.84-0.86x at k = 10, 0.87-1.0x at k = 8, 1.3x at k = 4; the moments pass
@@ -248,7 +248,10 @@ template <typename TX, typename A> struct sjm_copies {
 #ifndef SJM_STAGE_MIN_K
 #define SJM_STAGE_MIN_K 10
 #endif
-inline bool sjm_stage_rows(int k) { return k >= SJM_STAGE_MIN_K; }
+template <typename TX, typename A>
+inline bool sjm_stage_rows(int k) {
+    return sjm_copies<TX, A>::value || k >= SJM_STAGE_MIN_K;
+}
 #endif
 
 // The in-place traversal: time blocks outermost, the tile's lane groups inside
