@@ -3,9 +3,11 @@ no GPU needed; nvcc and ptxas, without register spills, when nvcc is on PATH), a
 build exports the same kernels."""
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -28,12 +30,50 @@ def _entries(ptx: str) -> list[str]:
     return sorted(re.findall(r"\.entry\s+(\w+)\s*\(", ptx))
 
 
-@pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
-def test_nvrtc_compiles_every_kernel(arch):
-    pytest.importorskip("cupy", reason="NVRTC is reached through CuPy")
-    from spikingjelly_mulfree.kernels.cuda import nvrtc_ptx
+NVRTC_ARCHS = ("compute_80", "compute_90")
+NVCC_ARCHS = ("sm_80", "sm_90")
+# Registers a thread may use so that two blocks of the CUDA launcher's threads (16 warps of 256)
+# stay resident on an SM of 64K registers: the least the memory-bound passes should run with.
+SM_REGISTERS = 65536
 
-    ptx = nvrtc_ptx(arch)
+
+def _nvcc_cubin(arch: str, folder: Path) -> subprocess.CompletedProcess:
+    """nvcc compiles the kernels for ``arch`` to a cubin, ptxas reporting each kernel's usage."""
+    src = folder / f"kernels_{arch}.cu"
+    src.write_text(translation_unit())
+    opts = [o for o in nvrtc_options() if o.startswith("-I")]
+    return subprocess.run(["nvcc", "-cubin", f"-arch={arch}", "-Xptxas", "-v", *opts, str(src),
+                           "-o", str(folder / f"kernels_{arch}.cubin")],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Every GPU compile of the module started at once, by architecture (``'nvrtc:compute_80'``
+    -> PTX, ``'nvcc:sm_90'`` -> the finished process): each takes 40-70 s of one core and
+    NVRTC releases the GIL, so running them side by side halves the module's time on two
+    cores. Compilers that are missing get no entry."""
+    jobs = {}
+    pool = concurrent.futures.ThreadPoolExecutor(len(NVRTC_ARCHS) + len(NVCC_ARCHS))
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        from spikingjelly_mulfree.kernels.cuda import nvrtc_ptx
+
+        jobs.update({f"nvrtc:{a}": pool.submit(nvrtc_ptx, a) for a in NVRTC_ARCHS})
+    if shutil.which("nvcc") is not None:
+        folder = tmp_path_factory.mktemp("nvcc")
+        jobs.update({f"nvcc:{a}": pool.submit(_nvcc_cubin, a, folder) for a in NVCC_ARCHS})
+    yield jobs
+    pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("arch", NVRTC_ARCHS)
+def test_nvrtc_compiles_every_kernel(compiled, arch):
+    pytest.importorskip("cupy", reason="NVRTC is reached through CuPy")
+    ptx = compiled[f"nvrtc:{arch}"].result()
     assert f".target sm_{arch[-2:]}" in ptx
     assert set(EXPECTED) <= set(_entries(ptx))
 
@@ -43,26 +83,18 @@ def test_nvrtc_compiles_every_kernel(arch):
 _PTXAS_ENTRY = re.compile(
     r"Compiling entry function '(\w+)'.*?(\d+) bytes stack frame, (\d+) bytes spill stores, "
     r"(\d+) bytes spill loads.*?Used (\d+) registers", re.S)
-# Registers a thread may use so that two blocks of the CUDA launcher's threads (16 warps of 256)
-# stay resident on an SM of 64K registers: the least the memory-bound passes should run with.
-SM_REGISTERS = 65536
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
-@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-def test_nvcc_assembles_every_kernel_without_spills(tmp_path, arch):
+@pytest.mark.parametrize("arch", NVCC_ARCHS)
+def test_nvcc_assembles_every_kernel_without_spills(compiled, arch):
     """nvcc compiles and ptxas assembles every kernel for the real architecture; none spills
     registers to local memory or keeps a stack frame (both would turn a pass over the data into
     several), and none needs so many registers that fewer than two blocks fit on an SM."""
     from spikingjelly_mulfree.kernels.cuda import CupyLauncher
 
     max_registers = SM_REGISTERS // (2 * CupyLauncher.block)
-    src = tmp_path / "kernels.cu"
-    src.write_text(translation_unit())
-    opts = [o for o in nvrtc_options() if o.startswith("-I")]
-    proc = subprocess.run(["nvcc", "-cubin", f"-arch={arch}", "-Xptxas", "-v", *opts, str(src),
-                           "-o", str(tmp_path / "kernels.cubin")],
-                          capture_output=True, text=True, timeout=300)
+    proc = compiled[f"nvcc:{arch}"].result()
     assert proc.returncode == 0, proc.stderr
     usage = {name: tuple(map(int, nums)) for name, *nums in _PTXAS_ENTRY.findall(proc.stderr)}
     assert set(EXPECTED) <= set(usage), proc.stderr
