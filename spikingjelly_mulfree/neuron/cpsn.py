@@ -366,7 +366,9 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
         shape = x_seq.shape
         with _autocast_off(x_seq):
             dtype = self._compute_dtype(x_seq)
-            x = x_seq.reshape(shape[0], shape[1], shape[2], -1)
+            # [T, N, C, S] as it comes, else viewed so (a view of the same shape would
+            # still add a node to each backward)
+            x = x_seq if x_seq.dim() == 4 else x_seq.reshape(shape[0], shape[1], shape[2], -1)
             if dtype == torch.float64 and x.dtype != dtype:
                 # float64 weights: the backends compute in float64 only for a float64 input
                 # (their contract), so the input goes up rather than the weights down
@@ -390,7 +392,9 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                     self.running_mean, self.running_var, moments[0].detach(),
                     moments[1].detach(), x.numel() // self.channels, self.momentum,
                 )
-        return (spikes.reshape(shape).to(x_seq.dtype),), states
+        if spikes.shape != shape:
+            spikes = spikes.reshape(shape)
+        return (spikes.to(x_seq.dtype),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         x = inputs[0]

@@ -242,6 +242,24 @@ def test_bn_training_step_is_one_autograd_node(host, surrogate, mul_free):
     torch.testing.assert_close(fast.running_mean, ref.running_mean, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(6, 2, 5, 3), (6, 2, 5), (6, 2, 5, 2, 2)])
+def test_a_time_first_input_is_not_viewed_again(host, shape):
+    """A [T, N, C, S] input reaches the layer's node as it is, and the spikes leave it so: a
+    view of the same shape would add a node to every backward (~10 us of a short step). Other
+    layouts are viewed as [T, N, C, S] and back."""
+    layer = CPSN(5, k=3, backend="cpu")
+    x = torch.randn(shape, requires_grad=True)
+    y = layer(x)
+    assert y.shape == x.shape
+    views = {n for n in _nodes(y) if n.startswith(("View", "Reshape", "UnsafeView"))}
+    if len(shape) == 4:
+        assert type(y.grad_fn).__name__ == "BNLayerBackward" and not views
+    else:
+        assert views
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
 def test_bn_training_with_wider_weights_than_input(host):
     """float64 parameters on a float32 input: the layer computes in float64, as the torch
     backend and the single step do (the input is cast up, not the taps down, which put the
