@@ -63,6 +63,29 @@ GPU_LAYOUT_BLOCK = 32
 _lock = threading.Lock()
 _launchers: dict[str, "HostLauncher"] = {}
 
+# How a launch packs each kind of argument into its 8-byte slot (see HostLauncher.launch).
+_TENSOR, _NULL, _INT, _DOUBLE, _FLOAT = range(5)
+_SLOT = ("Q", "Q", "i4x", "d", "f4x")
+# The kind of an argument by its exact type: one dictionary lookup an argument instead of a
+# chain of isinstance tests (other types, subclasses included, take _kind_of).
+_KINDS = {torch.Tensor: _TENSOR, torch.nn.Parameter: _TENSOR, type(None): _NULL, int: _INT,
+          bool: _INT, np.float64: _DOUBLE, float: _FLOAT}
+# The launch buffer's layout by the arguments' kinds: the 8-int head, then a slot an argument.
+_LAYOUTS: dict[tuple[int, ...], struct.Struct] = {}
+
+
+def _kind_of(name: str, a: object) -> int:
+    """The packing kind of an argument whose exact type is not in _KINDS."""
+    if isinstance(a, torch.Tensor):
+        return _TENSOR
+    if isinstance(a, (bool, int)):
+        return _INT
+    if isinstance(a, np.float64):
+        return _DOUBLE
+    if isinstance(a, float):
+        return _FLOAT
+    raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
+
 
 def cache_dir() -> Path:
     """Folder of the built libraries (``$SPIKINGJELLY_MULFREE_CACHE`` or ``~/.cache/...``).
@@ -221,40 +244,37 @@ class HostLauncher:
         """Run kernel ``name`` on ``grid`` blocks of :attr:`block` threads with ``args`` packed
         as :mod:`.launch` describes (CPU tensors only); OpenMP runs the blocks when the largest
         tensor has :data:`PARALLEL_MIN_ELEMENTS` or more."""
-        # One 8-byte slot per argument, packed by one struct call (building a ctypes object per
-        # argument cost ~10 us a launch, as much as a small layer's kernel).
-        fmt = ["<8i"]  # the launch geometry, threads and the argument count lead the buffer
+        # One 8-byte slot per argument, packed by one precompiled struct call (building a ctypes
+        # object per argument cost ~10 us a launch, as much as a small layer's kernel).
+        kinds = tuple(map(_KINDS.get, map(type, args)))
+        if None in kinds:
+            kinds = tuple(k if k is not None else _kind_of(name, a) for a, k in zip(args, kinds))
+        if len(kinds) > MAX_ARGS:
+            raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(kinds)}")
         values = []
         size = 0
-        for a in args:
-            if isinstance(a, torch.Tensor):
+        for a, kind in zip(args, kinds):
+            if kind == _TENSOR:
                 if not a.is_cpu:  # (a.device builds an object: a microsecond a tensor)
                     raise ValueError(f"{name}: the host kernels need CPU tensors, got {a.device}")
-                fmt.append("Q")
                 values.append(a.data_ptr())
-                size = max(size, a.numel())
-            elif a is None:
-                fmt.append("Q")
+                n = a.numel()
+                if n > size:
+                    size = n
+            elif kind == _NULL:
                 values.append(0)
-            elif isinstance(a, (bool, int)):
-                fmt.append("i4x")
+            elif kind == _INT:
                 values.append(int(a))
-            elif isinstance(a, np.float64):
-                fmt.append("d")
-                values.append(float(a))
-            elif isinstance(a, float):
-                fmt.append("f4x")
-                values.append(a)
             else:
-                raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
-        if len(values) > MAX_ARGS:
-            raise ValueError(f"{name}: at most {MAX_ARGS} kernel arguments, got {len(values)}")
+                values.append(float(a))
         gx, gy = grid
         if gx * gy == 0:
             return
+        layout = _LAYOUTS.get(kinds)
+        if layout is None:
+            layout = _LAYOUTS[kinds] = struct.Struct("<8i" + "".join(_SLOT[k] for k in kinds))
         threads = torch.get_num_threads() if size >= PARALLEL_MIN_ELEMENTS else 1
-        packed = struct.pack("".join(fmt), gx, gy, 1, self.block, 1, 1, threads, len(values),
-                             *values)
+        packed = layout.pack(gx, gy, 1, self.block, 1, 1, threads, len(values), *values)
         rc = self.lib.sjm_launch(name.encode(), packed)
         if rc != 0:
             raise KeyError(f"kernel {name!r} is not in the host library {self.path}")

@@ -25,6 +25,29 @@ def test_every_argument_kind_reaches_the_kernel(host):
     assert torch.equal(wf, w)  # no BatchNorm: Q(1) = 1
 
 
+def test_subclassed_arguments_are_packed_like_their_bases(host):
+    """A launch looks an argument's kind up by its exact type; subclasses (a tensor subclass,
+    an IntEnum, a float subclass) take the isinstance path and reach the kernel the same."""
+    import enum
+
+    class Marked(torch.Tensor):
+        pass
+
+    class Taps(enum.IntEnum):
+        THREE = 3
+
+    class Eps(float):
+        pass
+
+    w = torch.ones(2, 3)
+    wf = torch.empty_like(w)
+    grid = (2, 1) if host.block == 1 else (1, 1)
+    args = (w.as_subclass(Marked), None, None, None, None, wf.as_subclass(Marked), None, 2,
+            Taps.THREE, Eps(0.0), True, -1, 1)
+    host.launch("cpsn_fold_f32", grid, args, torch.device("cpu"))
+    assert torch.equal(wf, w)
+
+
 def test_bad_launches_are_refused(host):
     with pytest.raises(KeyError, match="cpsn_nothing"):
         host.launch("cpsn_nothing", (1, 1), (1,), torch.device("cpu"))
