@@ -1,7 +1,8 @@
 // The per-channel arithmetic of the BatchNorm threshold, one launch each: the effective kernel
 // (the threshold folded into the taps and the bias, then the power-of-two quantizer; the
 // equations are in spikingjelly_mulfree/functional/threshold.py and quantize.py), its gradient,
-// and the running statistics. One thread per channel c:
+// and the running statistics; cpsn_moments_fold also takes the batch moments' final reduction
+// first (a training forward's). One thread per channel c:
 //
 //   s = gamma[c] / sqrt(var[c] + eps);   wf[c, i] = Q(w[c, i] s);   bf[c] = beta[c] - mean[c] s
 //
@@ -63,21 +64,46 @@ SJM_INLINE double sjm_pow2_round(double v, int min_exp, int max_exp) {
     return sjm_as_double(bits | (u & 0x8000000000000000ull));
 }
 
+// Channel c's effective taps wf[c, :] (and bias bf[c] with a BatchNorm).
+template <typename A>
+SJM_INLINE void sjm_fold_channel(sjm_i64 c, const A* __restrict__ w, const A* __restrict__ mean,
+                                 const A* __restrict__ var, const A* __restrict__ gamma,
+                                 const A* __restrict__ beta, A* __restrict__ wf,
+                                 A* __restrict__ bf, int k, A eps, int quant, int min_exp,
+                                 int max_exp) {
+    A s = (A)1;
+    if (mean) {
+        s = gamma[c] * ((A)1 / sqrt(var[c] + eps));
+        bf[c] = beta[c] - mean[c] * s;
+    }
+    for (int i = 0; i < k; ++i) {
+        const A v = mean ? w[c * k + i] * s : w[c * k + i];
+        wf[c * k + i] = quant ? sjm_pow2_round(v, min_exp, max_exp) : v;
+    }
+}
+
 template <typename A>
 SJM_INLINE void cpsn_fold(const A* __restrict__ w, const A* __restrict__ mean,
                           const A* __restrict__ var, const A* __restrict__ gamma,
                           const A* __restrict__ beta, A* __restrict__ wf, A* __restrict__ bf,
                           int C, int k, A eps, int quant, int min_exp, int max_exp) {
     SJM_FOR_ITEMS(c, C) {
-        A s = (A)1;
-        if (mean) {
-            s = gamma[c] * ((A)1 / sqrt(var[c] + eps));
-            bf[c] = beta[c] - mean[c] * s;
-        }
-        for (int i = 0; i < k; ++i) {
-            const A v = mean ? w[c * k + i] * s : w[c * k + i];
-            wf[c * k + i] = quant ? sjm_pow2_round(v, min_exp, max_exp) : v;
-        }
+        sjm_fold_channel(c, w, mean, var, gamma, beta, wf, bf, k, eps, quant, min_exp, max_exp);
+    }
+}
+
+// The moments' final stage (cpsn_reduce_moments of cpsn_reduce.cu) and the fold in one launch,
+// a channel an item: the batch mean and variance, then the effective kernel from them.
+template <typename A>
+SJM_INLINE void cpsn_moments_fold(const A* __restrict__ part, A* __restrict__ mean,
+                                  A* __restrict__ var, int ny, int C, int S,
+                                  const A* __restrict__ w, const A* __restrict__ gamma,
+                                  const A* __restrict__ beta, A* __restrict__ wf,
+                                  A* __restrict__ bf, int k, A eps, int quant, int min_exp,
+                                  int max_exp) {
+    SJM_FOR_ITEMS(c, C) {
+        sjm_channel_moments(part, c, mean, var, ny, C, S);
+        sjm_fold_channel(c, w, mean, var, gamma, beta, wf, bf, k, eps, quant, min_exp, max_exp);
     }
 }
 
@@ -148,6 +174,15 @@ SJM_INLINE void cpsn_running_stats(A* __restrict__ rm, A* __restrict__ rv,
         cpsn_fold<A>(w, mean, var, gamma, beta, wf, bf, C, k, eps, quant, min_exp, max_exp);    \
     }                                                                                           \
     SJM_EXPORT(cpsn_fold_##SUF)                                                                 \
+    extern "C" __global__ void cpsn_moments_fold_##SUF(const A* part, A* mean, A* var, int ny,  \
+                                                       int C, int S, const A* w,                \
+                                                       const A* gamma, const A* beta, A* wf,    \
+                                                       A* bf, int k, A eps, int quant,          \
+                                                       int min_exp, int max_exp) {              \
+        cpsn_moments_fold<A>(part, mean, var, ny, C, S, w, gamma, beta, wf, bf, k, eps, quant,  \
+                             min_exp, max_exp);                                                 \
+    }                                                                                           \
+    SJM_EXPORT(cpsn_moments_fold_##SUF)                                                         \
     extern "C" __global__ void cpsn_fold_backward_##SUF(const A* w, const A* mean,              \
                                                         const A* var, const A* gamma,           \
                                                         const A* gwf, const A* gbf, A* gw,      \

@@ -84,16 +84,21 @@ SJM_INLINE void cpsn_reduce_grad_chunks(const A* __restrict__ part, A* __restric
     }
 }
 
+// Channel c's mean and biased variance from all its partials, into mean[c] and var[c].
+template <typename A>
+SJM_INLINE void sjm_channel_moments(const A* __restrict__ part, sjm_i64 c, A* __restrict__ mean,
+                                    A* __restrict__ var, int ny, int C, int S) {
+    A n = (A)0, mu = (A)0, m2 = (A)0;
+    sjm_merge_items(part, (int)c, 0, (sjm_i64)ny * S, C, S, n, mu, m2);
+    mean[c] = mu;
+    var[c] = m2 / n;
+}
+
 // Final stage of the moments: an item per channel; writes mean[c] and biased var[c].
 template <typename A>
 SJM_INLINE void cpsn_reduce_moments(const A* __restrict__ part, A* __restrict__ mean,
                                     A* __restrict__ var, int ny, int C, int S) {
-    SJM_FOR_ITEMS(c, C) {
-        A n = (A)0, mu = (A)0, m2 = (A)0;
-        sjm_merge_items(part, (int)c, 0, (sjm_i64)ny * S, C, S, n, mu, m2);
-        mean[c] = mu;
-        var[c] = m2 / n;
-    }
+    SJM_FOR_ITEMS(c, C) sjm_channel_moments(part, c, mean, var, ny, C, S);
 }
 
 // First stage of the moments: an item per (chunk, c); out gets the chunk's (count, mean, M2)

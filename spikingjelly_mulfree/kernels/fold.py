@@ -27,6 +27,7 @@ from torch.autograd.function import once_differentiable
 from ..functional import threshold
 from ..functional.quantize import _check_range
 from ..functional.threshold import BN
+from . import ops
 from .launch import get_launcher
 from .ops import SUFFIX, _thread_grid, as_kernel_arg, tracks_grad
 
@@ -92,6 +93,38 @@ def fold_values(weight: torch.Tensor, bn: BN | None, exp_range: tuple[int, int] 
                     (w, mean, var, gamma, beta, wf, bf, C, k, _scalar_arg(eps, w.dtype),
                      exp_range is not None, lo, hi), w.device)
     return wf, bf
+
+
+def moments_and_fold(x: torch.Tensor, weight: torch.Tensor, dilation: int, gamma: torch.Tensor,
+                     beta: torch.Tensor, eps: float, exp_range: tuple[int, int] | None
+                     ) -> tuple[torch.Tensor, ...]:
+    """``(mean, var, W_f, b_f)``: :func:`.ops.moments` of ``x`` ``[T, N, C, S]`` under the
+    latent ``weight`` ``[C, k]`` (accumulator type), then :func:`fold_values` of them with
+    ``gamma`` and ``beta`` ``[C]``, the final reduction and the fold in one launch
+    (``cpsn_moments_fold``), without autograd.
+
+    Example:
+        >>> from spikingjelly_mulfree.kernels import ops
+        >>> x, w = torch.randn(6, 2, 3, 4), torch.rand(3, 2)
+        >>> gamma, beta = torch.ones(3), torch.zeros(3)
+        >>> mean, var, wf, bf = moments_and_fold(x, w, 1, gamma, beta, 1e-5, (-8, 2))
+        >>> m, v = ops.moments(x, w, 1)
+        >>> e = fold_values(w, (m, v, gamma, beta, 1e-5), (-8, 2))
+        >>> all(torch.equal(a, b) for a, b in zip((mean, var, wf, bf), (m, v, *e)))
+        True
+    """
+    launcher, part, ny, S, mean, var = ops.moment_partials(x, weight, dilation)
+    w = as_kernel_arg(weight, mean.dtype)
+    C, k = w.shape
+    _check_channels(C, gamma=gamma, beta=beta)
+    gamma, beta = as_kernel_arg(gamma, w.dtype), as_kernel_arg(beta, w.dtype)
+    wf = torch.empty_like(w)
+    bf = torch.empty_like(mean)
+    lo, hi = exp_range if exp_range is not None else (0, 0)
+    launcher.launch(f"cpsn_moments_fold_{SUFFIX[w.dtype]}", _thread_grid(launcher, C),
+                    (part, mean, var, ny, C, S, w, gamma, beta, wf, bf, k,
+                     _scalar_arg(eps, w.dtype), exp_range is not None, lo, hi), x.device)
+    return mean, var, wf, bf
 
 
 def fold_grads(weight: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,

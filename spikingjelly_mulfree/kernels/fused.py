@@ -216,8 +216,8 @@ class BNLayer(torch.autograd.Function):
     def forward(ctx, x, weight, gamma, beta, dilation: int, eps: float, exp_range, mode,
                 alpha: float, shift: bool):
         x = ops.as_kernel_arg(x, x.dtype)  # one contiguous copy for all passes, if any
-        mean, var = ops.moments(x, weight, dilation)
-        wf, bf = fold.fold_values(weight, (mean, var, gamma, beta, eps), exp_range)
+        mean, var, wf, bf = fold.moments_and_fold(x, weight, dilation, gamma, beta, eps,
+                                                  exp_range)
         out = _fire(x, wf, bf, dilation, mode, shift)
         ctx.save_for_backward(x, weight, gamma, mean, var, wf, bf)
         ctx.args = (dilation, eps, mode, alpha, shift)

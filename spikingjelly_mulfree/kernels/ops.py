@@ -415,6 +415,17 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
         >>> torch.allclose(mean, h.mean(dims)), torch.allclose(var, h.var(dims, correction=0))
         (True, True)
     """
+    launcher, part, ny, S_part, mean, var = moment_partials(x, weight, dilation)
+    C = mean.shape[0]
+    launcher.launch(f"cpsn_reduce_moments_{SUFFIX[mean.dtype]}", _thread_grid(launcher, C),
+                    (part, mean, var, ny, C, S_part), x.device)
+    return mean, var
+
+
+def moment_partials(x: torch.Tensor, weight: torch.Tensor, dilation: int):
+    """:func:`moments` up to its final reduction: ``(launcher, part, ny, S, mean, var)``, the
+    partials of ``(count, mean, M2)`` that ``cpsn_reduce_moments`` (or ``cpsn_moments_fold``)
+    sums with ``ny`` and ``S``, and the empty ``[C]`` outputs it writes."""
     x, w, _, launcher = _prep(x, weight, None, dilation)
     T, N, C, S = x.shape
     acc = w.dtype
@@ -425,9 +436,7 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
     mean = torch.empty(C, dtype=acc, device=x.device)
     var = torch.empty(C, dtype=acc, device=x.device)
     part, ny, S_part = _first_stage(launcher, "moments", part, 3, C, grid[1], C, S, ())
-    launcher.launch(f"cpsn_reduce_moments_{SUFFIX[acc]}", _thread_grid(launcher, C),
-                    (part, mean, var, ny, C, S_part), x.device)
-    return mean, var
+    return launcher, part, ny, S_part, mean, var
 
 
 def moments_backward(x: torch.Tensor, weight: torch.Tensor, dilation: int, mean: torch.Tensor,

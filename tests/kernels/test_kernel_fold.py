@@ -16,7 +16,8 @@ from spikingjelly_mulfree.functional.quantize import quantize_pow2
 from spikingjelly_mulfree.functional.threshold import fold_kernel as torch_fold
 from spikingjelly_mulfree.kernels import launch_counts
 from spikingjelly_mulfree.functional.threshold import update_running_stats as torch_running
-from spikingjelly_mulfree.kernels.fold import fold_kernel, fold_values, update_running_stats
+from spikingjelly_mulfree.kernels.fold import (fold_kernel, fold_values, moments_and_fold,
+                                               update_running_stats)
 
 SUF = {torch.float32: "f32", torch.float64: "f64"}
 MANTISSA_BITS = {torch.float32: 23, torch.float64: 52}
@@ -168,17 +169,48 @@ def test_bad_arguments_are_named(host):
         fold_kernel(w, None, (3, 1))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("exp_range", [None, (-6, 1)])
+@pytest.mark.parametrize("shape", [(5, 3, 4, 6), (2, 1, 3, 5000)], ids=["small", "chunked"])
+def test_moments_and_fold_equal_their_two_launches(host, dtype, exp_range, shape):
+    """The training forward's one launch gives the moments and the effective kernel bit for
+    bit as the moments' reduction and the fold do one after the other, also when the partials
+    take the first (chunked) stage of the reduction."""
+    from spikingjelly_mulfree.kernels import ops
+
+    x = torch.randn(shape, dtype=dtype)
+    w = torch.randn(shape[2], 3, dtype=dtype)
+    gamma, beta = torch.rand(shape[2], dtype=dtype) + 0.5, torch.randn(shape[2], dtype=dtype)
+    chunks = launch_counts[f"cpsn_reduce_moments_chunks_{SUF[dtype]}"]
+    got = moments_and_fold(x, w, 2, gamma, beta, 1e-5, exp_range)
+    mean, var = ops.moments(x, w, 2)
+    want = (mean, var, *fold_values(w, (mean, var, gamma, beta, 1e-5), exp_range))
+    for a, b in zip(got, want):
+        assert a.dtype == dtype and torch.equal(a, b)
+    if shape[-1] == 5000:  # over either layout's single-stage limit
+        assert launch_counts[f"cpsn_reduce_moments_chunks_{SUF[dtype]}"] == chunks + 2
+
+
+def _fold_launches() -> int:
+    return launch_counts["cpsn_fold_f32"] + launch_counts["cpsn_moments_fold_f32"]
+
+
 @pytest.mark.parametrize("threshold", ["bn", "learnable", 1.0])
 def test_kernel_backend_layers_fold_in_one_launch(host, threshold):
-    """Training, eval and in-place stepping of a backend='cpu' layer fold on the kernel; the
+    """Training, eval and in-place stepping of a backend='cpu' layer fold on the kernel (a
+    BatchNorm layer's training forward in the launch that ends its moments' reduction); the
     torch backend never launches it."""
     x = torch.randn(6, 2, 5, 3)
     sn = CPSN(5, k=3, threshold=threshold, backend="cpu")
     ref = CPSN(5, k=3, threshold=threshold, backend="torch")
     ref.load_state_dict(sn.state_dict())
-    before = launch_counts["cpsn_fold_f32"]
+    before = _fold_launches()
+    reductions = launch_counts["cpsn_reduce_moments_f32"]
+    fused = launch_counts["cpsn_moments_fold_f32"]
     s = sn(x)
-    assert launch_counts["cpsn_fold_f32"] == before + 1
+    assert _fold_launches() == before + 1
+    assert launch_counts["cpsn_moments_fold_f32"] == fused + (threshold == "bn")
+    assert launch_counts["cpsn_reduce_moments_f32"] == reductions
     s_ref = ref(x)
     assert (s != s_ref).float().mean() < 0.02  # near-ties only
     sn.eval()
@@ -187,10 +219,10 @@ def test_kernel_backend_layers_fold_in_one_launch(host, threshold):
         sn.step_mode = "s"
         sn.reset()
         sn(x[0])
-    assert launch_counts["cpsn_fold_f32"] == before + 3
+    assert _fold_launches() == before + 3
     with torch.no_grad():
         ref.eval()(x)
-    assert launch_counts["cpsn_fold_f32"] == before + 3
+    assert _fold_launches() == before + 3
 
 
 def test_autoselect_folds_on_the_kernels_unless_forced(host, monkeypatch):
