@@ -117,6 +117,8 @@ def moments_and_fold(x: torch.Tensor, weight: torch.Tensor, dilation: int, gamma
     w = as_kernel_arg(weight, mean.dtype)
     C, k = w.shape
     _check_channels(C, gamma=gamma, beta=beta)
+    ops.check_not_narrowed("gamma", gamma, x)
+    ops.check_not_narrowed("beta", beta, x)
     gamma, beta = as_kernel_arg(gamma, w.dtype), as_kernel_arg(beta, w.dtype)
     wf = torch.empty_like(w)
     bf = torch.empty_like(mean)

@@ -422,10 +422,19 @@ def moments(x: torch.Tensor, weight: torch.Tensor, dilation: int
     return mean, var
 
 
-def moment_partials(x: torch.Tensor, weight: torch.Tensor, dilation: int):
+def moment_partials(x: torch.Tensor, weight: torch.Tensor, dilation: int
+                    ) -> tuple[Launcher, torch.Tensor, int, int, torch.Tensor, torch.Tensor]:
     """:func:`moments` up to its final reduction: ``(launcher, part, ny, S, mean, var)``, the
     partials of ``(count, mean, M2)`` that ``cpsn_reduce_moments`` (or ``cpsn_moments_fold``)
-    sums with ``ny`` and ``S``, and the empty ``[C]`` outputs it writes."""
+    sums with ``ny`` and ``S``, and the empty ``[C]`` outputs it writes.
+
+    Example:
+        >>> x, w = torch.randn(5, 2, 3, 4), torch.randn(3, 2)
+        >>> launcher, part, ny, S, mean, var = moment_partials(x, w, 1)
+        >>> count = part.view(-1, 3)[:, 0]  # (count, mean, M2) per column and grid row
+        >>> int(count.sum()) == x.numel(), mean.shape, var.dtype
+        (True, torch.Size([3]), torch.float32)
+    """
     x, w, _, launcher = _prep(x, weight, None, dilation)
     T, N, C, S = x.shape
     acc = w.dtype

@@ -191,6 +191,15 @@ def test_moments_and_fold_equal_their_two_launches(host, dtype, exp_range, shape
         assert launch_counts[f"cpsn_reduce_moments_chunks_{SUF[dtype]}"] == chunks + 2
 
 
+def test_moments_and_fold_refuse_float64_scales_on_a_float32_input(host):
+    x, w = torch.randn(4, 2, 3, 2), torch.randn(3, 2)
+    gamma = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(TypeError, match="gamma: float64 values on a torch.float32 input"):
+        moments_and_fold(x, w, 1, gamma, torch.zeros(3), 1e-5, None)
+    with pytest.raises(ValueError, match=r"beta: expected \[3\], one value per channel"):
+        moments_and_fold(x, w, 1, gamma.float(), torch.zeros(4), 1e-5, None)
+
+
 def _fold_launches() -> int:
     return launch_counts["cpsn_fold_f32"] + launch_counts["cpsn_moments_fold_f32"]
 
