@@ -171,11 +171,13 @@ def test_bad_arguments_are_named(host):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("exp_range", [None, (-6, 1)])
-@pytest.mark.parametrize("shape", [(5, 3, 4, 6), (2, 1, 3, 5000)], ids=["small", "chunked"])
+@pytest.mark.parametrize("shape", [(5, 3, 4, 6), (3, 2, 70, 2), (2, 1, 3, 5000)],
+                         ids=["small", "channel-blocks", "chunked"])
 def test_moments_and_fold_equal_their_two_launches(host, dtype, exp_range, shape):
     """The training forward's one launch gives the moments and the effective kernel bit for
-    bit as the moments' reduction and the fold do one after the other, also when the partials
-    take the first (chunked) stage of the reduction."""
+    bit as the moments' reduction and the fold do one after the other, also over several
+    blocks of channels (the GPU layout's 32 threads a block) and when the partials take the
+    first (chunked) stage of the reduction."""
     from spikingjelly_mulfree.kernels import ops
 
     x = torch.randn(shape, dtype=dtype)
