@@ -239,15 +239,26 @@ def test_moments_backward_adds_extra_gradient(host, dtype, donate):
         assert torch.equal(handed, g2)
 
 
-@pytest.mark.parametrize("target", [1, 2, 1000])
-def test_batch_chunks_reduce_deterministically(host, monkeypatch, target):
+def _want_rows(monkeypatch, host, x: torch.Tensor, rows: int) -> None:
+    """Make the reductions aim for ``rows`` grid rows over ``x``'s batch: the layout's target
+    parallelism set to ``rows`` rows of threads, the host's one-row shortcut for small launches
+    off (with one torch thread, which the staged layout's target is multiplied by)."""
+    assert torch.get_num_threads() == 1
+    monkeypatch.setattr(ops, "PARALLEL_MIN_ELEMENTS", 0)
+    gx, _ = ops.grid_for(host, x.shape[2] * x.shape[3])
+    monkeypatch.setitem(ops._TARGET_THREADS, host.layout, rows * gx * host.block)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_batch_chunks_reduce_deterministically(host, one_thread, monkeypatch, rows):
     """However the batch is split across grid rows, the two-stage reductions agree, and a
     repeated call is bit-identical (no order-dependent atomics)."""
     x = make_input(9, 7, 3, 5, torch.float32)
     w, b = torch.randn(3, 4), torch.randn(3)
     g = torch.randn(x.shape)
     expected = reference_grads(x, w, b, 2, lambda h: g)
-    monkeypatch.setitem(ops._TARGET_THREADS, "host", target)
+    _want_rows(monkeypatch, host, x, rows)
+    assert ops._rows(host, x, True)[1] == rows
     first = ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g)
     second = ops.backward(x, w, b, 2, ops.GIVEN, grad_h=g)
     for a, e, again in zip(first, expected, second):
@@ -259,15 +270,16 @@ def test_batch_chunks_reduce_deterministically(host, monkeypatch, target):
     assert_close(v1, h0.var(dim=(0, 1, 3), unbiased=False), (1e-5, 1e-5))
 
 
-@pytest.mark.parametrize("target", [3, 8, 64])
-def test_batch_rows_never_empty(host, monkeypatch, target):
-    """A batch that does not split evenly over the grid rows (40 samples over 16 wanted rows
-    of 3) still reduces every sample once: no row of partials is left unwritten."""
-    monkeypatch.setitem(ops._TARGET_THREADS, "host", target)
+@pytest.mark.parametrize("rows,got", [(3, 3), (16, 14), (64, 40)])
+def test_batch_rows_never_empty(host, one_thread, monkeypatch, rows, got):
+    """A batch that does not split evenly over the grid rows (40 samples: 3 rows of 14, 14 and
+    12; 16 wanted rows become 14 of 3 and a last of 1; 64 wanted, 40 of 1) still reduces every
+    sample once: no row of partials is left unwritten."""
     x = make_input(5, 40, 3, 2, torch.float32)
+    _want_rows(monkeypatch, host, x, rows)
     _, gy = ops._rows(host, x, True)
     per = -(-40 // gy)
-    assert (gy - 1) * per < 40
+    assert gy == got and (gy - 1) * per < 40
     w, b = torch.randn(3, 4), torch.randn(3)
     h0 = reference_charge(x, w, None, 1)
     for _ in range(2):  # the second call reuses freed memory: garbage would show
