@@ -96,10 +96,10 @@ def step_fire(x: torch.Tensor, state: RingState, weight: torch.Tensor,
     if charge is not None:
         _check_buffer("charge", charge, x.shape, acc, x.device,
                       f"pass torch.empty(x.shape, dtype={acc}) or None")
-    xc = x.detach().contiguous()
-    S = xc[0, 0].numel()
-    w = weight.detach().to(acc).contiguous()
-    b = None if bias is None else bias.detach().to(acc).contiguous()
+    xc = ops.as_kernel_arg(x, x.dtype)
+    S = xc.numel() // (xc.shape[0] * C) if xc.numel() else 1
+    w = ops.as_kernel_arg(weight, acc)
+    b = None if bias is None else ops.as_kernel_arg(bias, acc)
     out = torch.empty_like(xc)
     launcher = get_launcher(x.device)
     variant = f"{ops.SUFFIX[x.dtype]}_{'shift' if mul_free else 'mul'}"

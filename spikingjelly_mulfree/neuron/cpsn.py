@@ -477,7 +477,11 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             pos = pos or 0
         backend = backends.get_backend(self.backend, x)
         w, b = self._kernel(None, dtype, fold_of(backend))
-        lead = (R, x.shape[0], x.shape[1], -1)
-        spikes = backend.step_fire(
-            x.reshape(lead[1:]), window.view(lead), pos, w, b, self.dilation, self.mul_free)
-        return (spikes.view(x.shape),), (window, (pos + 1) % R)
+        xs, ring = x, window  # as [N, C, S] and [R, N, C, S] (views unless already so)
+        if x.dim() != 3:
+            xs = x.reshape(x.shape[0], x.shape[1], -1)
+            ring = window.view(R, *xs.shape)
+        spikes = backend.step_fire(xs, ring, pos, w, b, self.dilation, self.mul_free)
+        if spikes.shape != x.shape:
+            spikes = spikes.view(x.shape)
+        return (spikes,), (window, (pos + 1) % R)
