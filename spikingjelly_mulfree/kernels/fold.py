@@ -40,8 +40,9 @@ def _check(weight: torch.Tensor, bn: BN | None) -> None:
         )
     if bn is None:
         return
+    dtype, channels, device = weight.dtype, weight.shape[:1], weight.device
     for name, t in zip(("mean", "var", "gamma", "beta"), bn[:4]):
-        if t.dtype != weight.dtype or t.shape != weight.shape[:1] or t.device != weight.device:
+        if t.dtype != dtype or t.shape != channels or t.device != device:
             raise ValueError(
                 f"{name}: expected a [{weight.shape[0]}] {weight.dtype} tensor on "
                 f"{weight.device} like the weight's channels, got {t.dtype} of shape "

@@ -394,7 +394,7 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 )
         if spikes.shape != shape:
             spikes = spikes.reshape(shape)
-        return (spikes.to(x_seq.dtype),), states
+        return (_in(spikes, x_seq.dtype),), states
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         x = inputs[0]
