@@ -200,7 +200,7 @@ class KernelBackend:
         state = kernel_step.RingState(ring.view(ring.shape[0], -1), pos)
         shift = bool(mul_free and self.use_shift)
         spikes = kernel_step.step_fire(xk, state, weight, bias, dilation, mul_free=shift)
-        return spikes.to(x.dtype)
+        return spikes if spikes.dtype == x.dtype else spikes.to(x.dtype)
 
 
 class CupyBackend(KernelBackend):
