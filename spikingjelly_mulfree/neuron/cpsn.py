@@ -381,16 +381,17 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
                 return self._kernel(stats, dtype, fold)
 
             make_kernel.reads = tuple(tensors.trained_tensors(self))
+            own = tensors.own_tensors(self)
             if need_moments:
-                make_kernel.bn = BNFold(_in(self.bn_weight, dtype), _in(self.bn_bias, dtype),
+                make_kernel.bn = BNFold(_in(own["bn_weight"], dtype), _in(own["bn_bias"], dtype),
                                         self.eps, self.exp_range if self.mul_free else None)
             spikes, moments = run_layer(
-                backend, x, _in(self.weight, dtype), self.dilation, make_kernel, need_moments,
+                backend, x, _in(own["weight"], dtype), self.dilation, make_kernel, need_moments,
                 self.surrogate_function, self.mul_free,
             )
             if need_moments:
                 running_stats_of(backend)(
-                    self.running_mean, self.running_var, moments[0].detach(),
+                    own["running_mean"], own["running_var"], moments[0].detach(),
                     moments[1].detach(), x.numel() // self.channels, self.momentum,
                 )
         if spikes.shape != shape:
