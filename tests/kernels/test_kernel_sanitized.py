@@ -18,7 +18,8 @@ import pytest
 from spikingjelly_mulfree.kernels import host
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = ["tests/kernels/test_kernel_ops.py", "tests/kernels/test_kernel_step.py",
+FILES = ["tests/kernels/test_kernel_ops.py", "tests/kernels/test_kernel_reductions.py",
+         "tests/kernels/test_kernel_step.py",
          "tests/kernels/test_kernel_fold.py", "tests/integer/test_integer_kernel.py"]
 # -O1 (after the build's -O3): a sanitized build at -O3 compiles for over a minute per layout,
 # at -O1 in about 20 s
