@@ -6,8 +6,7 @@ import concurrent.futures
 import pytest
 import torch
 
-from spikingjelly_mulfree.kernels import host as host_build
-from spikingjelly_mulfree.kernels.host import host_launcher
+from spikingjelly_mulfree.kernels.host import LAYOUTS, build, compiler, host_launcher
 from spikingjelly_mulfree.kernels.launch import host_layout
 
 
@@ -17,15 +16,15 @@ def pytest_collection_finish(session):
     fresh machine such as CI's or after a kernel source changed: 65 s instead of 84 on two
     cores). A library already in the disk cache is only looked up. A failed build is left for
     the tests that load the library, which then fail with the compiler's message."""
-    if host_build.compiler() is None or not any(
+    if compiler() is None or not any(
             "host" in getattr(item, "fixturenames", ()) for item in session.items):
         return
-    with concurrent.futures.ThreadPoolExecutor(len(host_build.LAYOUTS)) as pool:
-        builds = [pool.submit(host_build.build, layout=layout) for layout in host_build.LAYOUTS]
+    with concurrent.futures.ThreadPoolExecutor(len(LAYOUTS)) as pool:
+        builds = [pool.submit(build, layout=layout) for layout in LAYOUTS]
     for done in builds:
-        if isinstance(done.exception(), RuntimeError):
-            continue
-        done.result()
+        error = done.exception()
+        if error is not None and not isinstance(error, RuntimeError):
+            raise error
 
 
 def pytest_collection_modifyitems(config, items):

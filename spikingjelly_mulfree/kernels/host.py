@@ -67,7 +67,8 @@ _launchers: dict[str, "HostLauncher"] = {}
 _TENSOR, _NULL, _INT, _DOUBLE, _FLOAT = range(5)
 _SLOT = ("Q", "Q", "i4x", "d", "f4x")
 # The kind of an argument by its exact type: one dictionary lookup an argument instead of a
-# chain of isinstance tests (other types, subclasses included, take _kind_of).
+# chain of isinstance tests (other types, subclasses included, take _kind_of; np.float64 is a
+# float, so it comes before float).
 _KINDS = {torch.Tensor: _TENSOR, torch.nn.Parameter: _TENSOR, type(None): _NULL, int: _INT,
           bool: _INT, np.float64: _DOUBLE, float: _FLOAT}
 # The launch buffer's layout by the arguments' kinds: the 8-int head, then a slot an argument.
@@ -75,15 +76,11 @@ _LAYOUTS: dict[tuple[int, ...], struct.Struct] = {}
 
 
 def _kind_of(name: str, a: object) -> int:
-    """The packing kind of an argument whose exact type is not in _KINDS."""
-    if isinstance(a, torch.Tensor):
-        return _TENSOR
-    if isinstance(a, (bool, int)):
-        return _INT
-    if isinstance(a, np.float64):
-        return _DOUBLE
-    if isinstance(a, float):
-        return _FLOAT
+    """The packing kind of an argument whose exact type is not in _KINDS: that of the first
+    type in _KINDS it is an instance of."""
+    for base, kind in _KINDS.items():
+        if isinstance(a, base):
+            return kind
     raise TypeError(f"{name}: unsupported kernel argument {type(a).__name__}")
 
 

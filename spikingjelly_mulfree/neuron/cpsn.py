@@ -303,10 +303,13 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     # --- the kernel the neuron applies -----------------------------------------------------
     def _kernel(self, stats: tuple[torch.Tensor, torch.Tensor] | None, dtype: torch.dtype,
-                fold: FoldFn = fold_kernel):
+                fold: FoldFn = fold_kernel, own: dict[str, torch.Tensor] | None = None):
         """Effective ``(weight, bias)`` in ``dtype`` from the batch ``stats`` (else the running
-        ones), through a backend's ``fold`` (:func:`~..functional.threshold.fold_kernel`)."""
-        own = tensors.own_tensors(self)  # (a module's own lookup costs a microsecond each)
+        ones), through a backend's ``fold`` (:func:`~..functional.threshold.fold_kernel`), of
+        the neuron's tensors ``own`` (:func:`~.tensors.own_tensors`, read here when not given:
+        a module's own attribute lookup costs a microsecond each)."""
+        if own is None:
+            own = tensors.own_tensors(self)
         w = _in(own["weight"], dtype)
         exp_range = self.exp_range if self.mul_free else None
         if self.threshold_mode == "bn":
@@ -357,9 +360,10 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
 
     def multi_step_functional_forward(self, inputs, states, **kwargs):
         x_seq = inputs[0]
+        own = tensors.own_tensors(self)
         checks.input_tensor(x_seq, "m", self.channels)
-        checks.same_device(x_seq, self.weight)
-        tensors.check_shapes(self)
+        checks.same_device(x_seq, own["weight"])
+        checks.own_shapes(own, self.channels, self.k)
         if x_seq.numel() == 0:  # an empty batch or sequence: no statistics to take
             return (self._no_spikes(x_seq),), states
         if self.threshold_mode == "bn" and self.training:
@@ -378,10 +382,9 @@ class CPSN(LazyModuleMixin, base.MemoryModule):
             need_moments = self.threshold_mode == "bn" and self.training
 
             def make_kernel(stats, fold):
-                return self._kernel(stats, dtype, fold)
+                return self._kernel(stats, dtype, fold, own)
 
             make_kernel.reads = tuple(tensors.trained_tensors(self))
-            own = tensors.own_tensors(self)
             if need_moments:
                 make_kernel.bn = BNFold(_in(own["bn_weight"], dtype), _in(own["bn_bias"], dtype),
                                         self.eps, self.exp_range if self.mul_free else None)
